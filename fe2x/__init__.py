@@ -1,0 +1,7 @@
+"""fe2x: MPI-parallel FE² and computational homogenization on FEniCSx."""
+
+# mpi4py must be loaded before DOLFINx or petsc4py: with the dolfinx-solver
+# wheel, their shared libraries find libmpi only once mpi4py has loaded it.
+from mpi4py import MPI  # noqa: F401
+
+__version__ = "0.1.0"
