@@ -1,0 +1,94 @@
+"""The ``fe2x`` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import fe2x
+
+EPILOG = "Run under MPI with `mpiexec -n N fe2x ...`. Config keys are documented in the README."
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fe2x",
+        description="FE² and computational homogenization on FEniCSx (DOLFINx).",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"fe2x {fe2x.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    homogenize = commands.add_parser(
+        "homogenize",
+        help="effective linear stiffness of one RVE under PBC, KUBC and SUBC",
+        description=(
+            "Mesh the RVE described in CONFIG, solve one micro problem per unit macro strain "
+            "under each boundary condition, and write DIR/result.json (C_eff in Mandel "
+            "notation, Hill–Mandel residuals, bounds, timings) and the correctors and "
+            "localization fields for ParaView (DIR/fields/*.bp)."
+        ),
+        epilog=EPILOG,
+    )
+    homogenize.add_argument(
+        "config", type=Path, help="TOML file with [cell], [materials], [homogenize]"
+    )
+    homogenize.add_argument(
+        "--out", type=Path, default=None, help="output directory (default: results/<config name>)"
+    )
+    homogenize.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    return parser
+
+
+def _print_homogenization(result, out: Path) -> None:
+    from fe2x.materials import component_labels
+
+    labels = component_labels(result.rve.dim)
+    fractions = ", ".join(f"{k} {v:.4f}" for k, v in result.rve.volume_fractions.items())
+    print(f"RVE: {result.rve.dim}D, {result.rve.n_dofs} dofs, volume fractions: {fractions}")
+    for bc, response in result.responses.items():
+        print(f"\nC_eff ({bc}, Mandel {' '.join(labels)}):")
+        scale = float(abs(response.C_eff).max())
+        for row in response.C_eff:
+            print("  " + "  ".join(f"{v / scale: .6f}" for v in row))
+        print(f"  (x {scale:.6g})")
+        print(
+            f"  Hill–Mandel residual {response.hill_mandel_residual.max():.1e}, "
+            f"symmetry defect {response.symmetry_defect:.1e}, solver {response.solver}"
+        )
+    print(f"\nwrote {out / 'result.json'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from mpi4py import MPI
+
+    from fe2x.errors import Fe2xError
+
+    comm = MPI.COMM_WORLD
+    level = logging.WARNING if args.quiet or comm.rank != 0 else logging.INFO
+    logging.basicConfig(level=level, format="fe2x: %(message)s", stream=sys.stderr)
+    try:
+        if args.command == "homogenize":
+            from fe2x.config import read_homogenization_config
+            from fe2x.jobs import run_homogenize
+
+            config = read_homogenization_config(args.config)
+            out = args.out or Path("results") / args.config.stem
+            result = run_homogenize(config, out, comm)
+            if comm.rank == 0 and not args.quiet:
+                _print_homogenization(result, out)
+    except Fe2xError as error:
+        if comm.rank == 0:
+            print(f"fe2x: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if comm.rank == 0:
+            print(f"fe2x: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""TOML config files -> validated, typed settings; every error names the file, key and reason.
+
+A homogenization config has three tables::
+
+    [cell]                      # the microstructure
+    type = "inclusion"          # inclusion | laminate | random | file
+    dim = 2
+    ...
+    [materials.<phase>]         # one table per phase: E and nu, or C_mandel (6x6)
+    [homogenize]                # optional: boundary conditions, degree, solver, output
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fe2x.errors import ConfigError, MaterialError
+from fe2x.materials import AnisotropicElastic, IsotropicElastic, elastic_material
+from fe2x.micro.constraints import BOUNDARY_CONDITIONS
+from fe2x.micro.solver import SOLVER_KINDS
+
+CELL_TYPES = ("inclusion", "laminate", "random", "file")
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    """The ``[cell]`` table: which microstructure to build and how finely to mesh it."""
+
+    type: str
+    dim: int
+    lengths: tuple[float, ...]
+    mesh_size: float
+    geometry_order: int
+    volume_fraction: float | None = None
+    fractions: tuple[float, ...] | None = None
+    phases: tuple[str, ...] | None = None
+    axis: int = 0
+    seed: int = 0
+    min_gap: float = 0.0
+    radius: float | None = None
+    number: int | None = None
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class HomogenizeConfig:
+    """The ``[homogenize]`` table."""
+
+    bcs: tuple[str, ...] = BOUNDARY_CONDITIONS
+    degree: int = 2
+    solver: str = "auto"
+    petsc_options: dict[str, Any] = field(default_factory=dict)
+    write_fields: bool = True
+
+
+@dataclass(frozen=True)
+class HomogenizationConfig:
+    """A whole ``fe2x homogenize`` config file."""
+
+    path: Path
+    cell: CellConfig
+    materials: dict[str, IsotropicElastic | AnisotropicElastic]
+    homogenize: HomogenizeConfig
+
+
+class _Table:
+    """Reads one TOML table, checking types and rejecting unknown keys."""
+
+    def __init__(self, path: Path, name: str, data: Any, allowed: tuple[str, ...]) -> None:
+        self.path, self.name = path, name
+        if not isinstance(data, dict):
+            self.fail(f"[{name}] must be a table")
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            self.fail(f"[{name}] unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
+        self.data = data
+
+    def fail(self, message: str) -> None:
+        raise ConfigError(f"{self.path}: {message}")
+
+    def get(
+        self,
+        key: str,
+        kind: type | tuple[type, ...],
+        default: Any = _REQUIRED,
+        check: Callable[[Any], bool] | None = None,
+        expect: str = "",
+    ) -> Any:
+        """The value at ``key`` of type ``kind`` satisfying ``check`` (``expect`` says what)."""
+        if key not in self.data:
+            if default is _REQUIRED:
+                self.fail(f"[{self.name}] {key} is required")
+            return default
+        value = self.data[key]
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and kind in (int, float))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if ok and isinstance(value, float):
+            ok = math.isfinite(value)
+        if not ok or (check is not None and not check(value)):
+            what = expect or getattr(kind, "__name__", str(kind))
+            self.fail(f"[{self.name}] {key} = {value!r}: expected {what}")
+        return value
+
+    def floats(self, key: str, length: int | None = None, default: Any = _REQUIRED) -> Any:
+        """A list of finite positive floats (of ``length`` entries, if given)."""
+        value = self.get(key, list, default)
+        if value is default:
+            return default
+        valid = all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            for v in value
+        )
+        if not valid or (length is not None and len(value) != length) or not value:
+            n = f"{length} " if length else ""
+            self.fail(f"[{self.name}] {key} = {value!r}: expected a list of {n}positive numbers")
+        return tuple(float(v) for v in value)
+
+
+def _positive(v: float) -> bool:
+    return v > 0
+
+
+def _read_cell(path: Path, data: Any) -> CellConfig:
+    table = _Table(
+        path,
+        "cell",
+        data,
+        (
+            "type",
+            "dim",
+            "lengths",
+            "mesh_size",
+            "geometry_order",
+            "volume_fraction",
+            "fractions",
+            "phases",
+            "axis",
+            "seed",
+            "min_gap",
+            "radius",
+            "number",
+            "path",
+        ),
+    )
+    kind = table.get("type", str, check=lambda v: v in CELL_TYPES, expect=" | ".join(CELL_TYPES))
+    dim = table.get("dim", int, 2, check=lambda v: v in (2, 3), expect="2 or 3")
+    common = {
+        "type": kind,
+        "dim": dim,
+        "lengths": table.floats("lengths", dim, (1.0,) * dim),
+        "mesh_size": table.get(
+            "mesh_size",
+            float,
+            0.1 if kind != "file" else 0.0,
+            _positive if kind != "file" else None,
+            "a positive number",
+        ),
+        "geometry_order": table.get("geometry_order", int, 2, lambda v: v in (1, 2), "1 or 2"),
+    }
+    unit_fraction = {"check": lambda v: 0 < v < 1, "expect": "a number in (0, 1)"}
+    used: tuple[str, ...]
+    if kind == "inclusion":
+        used = ("volume_fraction",)
+        extra = {"volume_fraction": table.get("volume_fraction", float, **unit_fraction)}
+    elif kind == "laminate":
+        used = ("fractions", "phases", "axis")
+        fractions = table.floats("fractions")
+        if abs(sum(fractions) - 1.0) > 1e-12:
+            table.fail(
+                f"[cell] fractions = {list(fractions)} must sum to 1 (sum {sum(fractions):.6g})"
+            )
+        phases = table.get("phases", list, None)
+        if phases is not None and (
+            len(phases) != len(fractions) or not all(isinstance(p, str) and p for p in phases)
+        ):
+            table.fail(
+                f"[cell] phases = {phases!r}: expected {len(fractions)} phase names, one per layer"
+            )
+        extra = {
+            "fractions": fractions,
+            "phases": tuple(phases) if phases else None,
+            "axis": table.get("axis", int, 0, lambda v: 0 <= v < dim, f"an axis in 0..{dim - 1}"),
+        }
+    elif kind == "random":
+        used = ("volume_fraction", "seed", "min_gap", "radius", "number")
+        extra = {
+            "volume_fraction": table.get("volume_fraction", float, **unit_fraction),
+            "seed": table.get("seed", int, 0, lambda v: v >= 0, "a non-negative integer"),
+            "min_gap": table.get("min_gap", float, 0.0, lambda v: v >= 0, "a number >= 0"),
+            "radius": table.get("radius", float, None, _positive, "a positive number"),
+            "number": table.get("number", int, None, _positive, "a positive integer"),
+        }
+        if (extra["radius"] is None) == (extra["number"] is None):
+            table.fail("[cell] a random cell needs exactly one of radius and number")
+    else:
+        used = ("path",)
+        file = Path(table.get("path", str))
+        extra = {"path": file if file.is_absolute() else path.parent / file}
+    for key in table.data:
+        if key not in (*common, *used):
+            table.fail(f"[cell] {key} does not apply to a {kind!r} cell")
+    return CellConfig(**common, **extra)
+
+
+def _read_materials(path: Path, data: Any) -> dict[str, IsotropicElastic | AnisotropicElastic]:
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"{path}: [materials] needs one table per phase, e.g. [materials.matrix]")
+    materials = {}
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [materials.{name}] must be a table")
+        try:
+            materials[name] = elastic_material(name, table)
+        except MaterialError as error:
+            raise ConfigError(f"{path}: [materials.{name}] {error}") from None
+    return materials
+
+
+def _read_homogenize(path: Path, data: Any) -> HomogenizeConfig:
+    table = _Table(
+        path, "homogenize", data, ("bcs", "degree", "solver", "petsc_options", "write_fields")
+    )
+    bcs = table.get(
+        "bcs",
+        list,
+        list(BOUNDARY_CONDITIONS),
+        lambda v: bool(v) and all(b in BOUNDARY_CONDITIONS for b in v) and len(set(v)) == len(v),
+        f"a list of distinct names from {list(BOUNDARY_CONDITIONS)}",
+    )
+    options = table.get("petsc_options", dict, {})
+    if not all(isinstance(v, str | int | float | bool) for v in options.values()):
+        table.fail("[homogenize] petsc_options values must be strings, numbers or booleans")
+    return HomogenizeConfig(
+        bcs=tuple(bcs),
+        degree=table.get("degree", int, 2, lambda v: v in (1, 2), "1 or 2"),
+        solver=table.get(
+            "solver", str, "auto", lambda v: v in SOLVER_KINDS, " | ".join(SOLVER_KINDS)
+        ),
+        petsc_options={str(k): v for k, v in options.items()},
+        write_fields=table.get("write_fields", bool, True),
+    )
+
+
+def load_toml(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """Parse a TOML file; a missing or malformed file raises ConfigError naming it."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return path, tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: malformed TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def read_homogenization_config(path: str | Path) -> HomogenizationConfig:
+    """Read and validate a ``fe2x homogenize`` config file."""
+    path, data = load_toml(path)
+    _Table(path, "top level", data, ("cell", "materials", "homogenize"))
+    if "cell" not in data:
+        raise ConfigError(f"{path}: a [cell] table is required")
+    cell = _read_cell(path, data["cell"])
+    materials = _read_materials(path, data.get("materials"))
+    homogenize = _read_homogenize(path, data.get("homogenize", {}))
+    expected = _cell_phase_names(cell)
+    if expected is not None:
+        missing = [p for p in expected if p not in materials]
+        extra = [m for m in materials if m not in expected]
+        if missing or extra:
+            raise ConfigError(
+                f"{path}: [materials] must define exactly the phases {list(expected)}"
+                + (f"; missing {missing}" if missing else "")
+                + (f"; unknown {extra}" if extra else "")
+            )
+    return HomogenizationConfig(path=path, cell=cell, materials=materials, homogenize=homogenize)
+
+
+def _cell_phase_names(cell: CellConfig) -> tuple[str, ...] | None:
+    """The phase names a built-in cell will have (None for a mesh file: known once read)."""
+    if cell.type in ("inclusion", "random"):
+        return ("matrix", "inclusion")
+    if cell.type == "laminate":
+        names = cell.phases or tuple(f"layer{i}" for i in range(len(cell.fractions or ())))
+        return tuple(dict.fromkeys(names))
+    return None
+
+
+def as_dict(config: Mapping[str, Any] | Any) -> Any:
+    """A JSON-friendly copy of a config dataclass (paths as strings)."""
+    if hasattr(config, "__dataclass_fields__"):
+        return {k: as_dict(getattr(config, k)) for k in config.__dataclass_fields__}
+    if isinstance(config, dict):
+        return {k: as_dict(v) for k, v in config.items()}
+    if isinstance(config, tuple | list):
+        return [as_dict(v) for v in config]
+    if isinstance(config, Path):
+        return str(config)
+    if hasattr(config, "tolist"):
+        return config.tolist()
+    return config

@@ -1,0 +1,1 @@
+"""Result files: JSON summaries and fields for ParaView."""

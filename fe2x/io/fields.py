@@ -1,0 +1,39 @@
+"""Correctors and localization fields of a linear RVE as VTX (ADIOS2) files for ParaView."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dolfinx import fem, io
+
+from fe2x.micro.forms import mandel_strain
+from fe2x.micro.linear import UnitStrainResponse
+
+
+def write_unit_strain_fields(response: UnitStrainResponse, directory: Path) -> list[Path]:
+    """Write the correctors w_k and the localization A_k = ε(u_k) (Mandel) for each unit strain.
+
+    ``<bc>_correctors.bp`` holds the vector fields ``w_<k>``; ``<bc>_localization.bp`` holds
+    ``A_<k>``, the micro strain (Mandel vector) caused by the unit macro strain e_k, in the
+    discontinuous space of the strain (degree one below the displacement).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    V = response.fluctuations[0].function_space
+    mesh = V.mesh
+    dim = mesh.topology.dim
+    n = len(response.fluctuations)
+    degree = V.element.basix_element.degree
+    W = fem.functionspace(mesh, ("Discontinuous Lagrange", degree - 1, (n,)))
+    localization = []
+    for k, u in enumerate(response.displacements):
+        A = fem.Function(W, name=f"A_{k}")
+        A.interpolate(fem.Expression(mandel_strain(u, dim), W.element.interpolation_points))
+        localization.append(A)
+    paths = [
+        directory / f"{response.bc}_correctors.bp",
+        directory / f"{response.bc}_localization.bp",
+    ]
+    for path, functions in zip(paths, (response.fluctuations, localization), strict=True):
+        with io.VTXWriter(mesh.comm, path, functions, engine="BP4") as writer:
+            writer.write(0.0)
+    return paths

@@ -1,0 +1,163 @@
+"""Boundary conditions of the RVE fluctuation as a prolongation matrix P: u_full = P u_reduced.
+
+Periodic (PBC), affine (KUBC) and minimal-kinematic (SUBC) conditions are all linear maps from a
+reduced set of free dofs to the full dof vector. Each row of P holds at most one 1:
+
+* a free dof maps to its own reduced column;
+* a periodic slave dof (on an upper face) maps to the column of its master on the lower face;
+* a fixed dof (KUBC boundary, or a point pinned against rigid motion) has an empty row.
+
+The reduced operator is then ``P^T K P`` (PETSc's PtAP), which works on any number of ranks, also
+when a slave and its master are owned by different ranks. This replaces dolfinx_mpc.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mpi4py import MPI
+from petsc4py import PETSc
+
+import dolfinx
+import numpy as np
+
+from fe2x.geometry.periodicity import on_boundary, periodic_images
+
+BoundaryCondition = Literal["periodic", "kubc", "subc"]
+BOUNDARY_CONDITIONS: tuple[str, ...] = ("periodic", "kubc", "subc")
+
+
+@dataclass(frozen=True)
+class Prolongation:
+    """The map ``u = P u_red`` from free (reduced) dofs to all dofs of a vector space.
+
+    Attributes:
+        P: PETSc matrix of shape (full dofs, reduced dofs), rows laid out as the space's dofs.
+        n_reduced: global number of reduced dofs.
+        pinned_points: coordinates of points fixed against rigid-body motion.
+    """
+
+    P: PETSc.Mat
+    n_reduced: int
+    pinned_points: np.ndarray
+
+
+def _owned_node_coordinates(V: dolfinx.fem.FunctionSpace) -> np.ndarray:
+    n_owned = V.dofmap.index_map.size_local
+    gdim = V.mesh.geometry.dim
+    return V.tabulate_dof_coordinates()[:n_owned, :gdim]
+
+
+def _pinned_components(
+    x: np.ndarray, origin: np.ndarray, lengths: np.ndarray, bc: str, tol: float
+) -> np.ndarray:
+    """Per owned node and component, whether it is pinned against rigid-body motion.
+
+    PBC: the corner node at the origin (all components) removes the translations, the only
+    rigid motions a periodic fluctuation has. SUBC: additionally the rotations, by fixing the
+    normal components at the corners ``origin + L_x e_x`` (y, z) and ``origin + L_y e_y`` (z).
+    """
+    dim = x.shape[1]
+    pinned = np.zeros(x.shape, dtype=bool)
+    if bc == "kubc":
+        return pinned
+    corners = [(np.zeros(dim), np.ones(dim, dtype=bool))]
+    if bc == "subc":
+        e_x = np.zeros(dim)
+        e_x[0] = 1.0
+        corners.append((e_x, np.arange(dim) > 0))
+        if dim == 3:
+            e_y = np.zeros(dim)
+            e_y[1] = 1.0
+            corners.append((e_y, np.arange(dim) > 1))
+    for offset, components in corners:
+        point = origin + offset * lengths
+        at_point = np.all(np.abs(x - point) < tol, axis=1)
+        pinned[np.ix_(at_point, components)] = True
+    return pinned
+
+
+def build_prolongation(
+    V: dolfinx.fem.FunctionSpace,
+    origin: np.ndarray,
+    lengths: np.ndarray,
+    bc: BoundaryCondition,
+) -> Prolongation:
+    """Build P for boundary condition ``bc`` on a box cell ``[origin, origin + lengths]``.
+
+    Args:
+        V: vector Lagrange space of the fluctuation (block size = geometric dimension).
+        origin: lower corner of the cell.
+        lengths: edge lengths of the cell.
+        bc: "periodic", "kubc" or "subc".
+    """
+    if bc not in BOUNDARY_CONDITIONS:
+        raise ValueError(f"unknown boundary condition {bc!r}; allowed: {BOUNDARY_CONDITIONS}")
+    comm = V.mesh.comm
+    index_map = V.dofmap.index_map
+    bs = V.dofmap.index_map_bs
+    n_owned = index_map.size_local
+    first_node = index_map.local_range[0]
+    x = _owned_node_coordinates(V)
+    origin = np.asarray(origin, dtype=float)
+    lengths = np.asarray(lengths, dtype=float)
+    tol = 1e-8 * float(np.max(lengths))
+
+    boundary = on_boundary(x, origin, lengths, tol)
+    pinned = _pinned_components(x, origin, lengths, bc, tol)
+    if comm.allreduce(int(pinned.sum()), op=MPI.SUM) != {"kubc": 0, "periodic": bs}.get(
+        bc, bs * (bs + 1) // 2
+    ):
+        raise ValueError("the cell corners are not mesh nodes; cannot fix rigid-body motion")
+
+    # Owned nodes whose dofs own a reduced column: every node but KUBC boundary nodes and
+    # periodic slaves. A periodic slave is a boundary node whose master is another node.
+    owns_column = ~pinned
+    if bc == "kubc":
+        owns_column[boundary] = False
+
+    boundary_nodes = np.flatnonzero(boundary)
+    master_global = None
+    if bc == "periodic":
+        # Boundary nodes are a surface set: gather them all, match images, keep own rows.
+        counts = comm.allgather(len(boundary_nodes))
+        all_x = np.vstack(comm.allgather(x[boundary_nodes])).reshape(-1, x.shape[1])
+        all_global = np.concatenate(comm.allgather(first_node + boundary_nodes))
+        images = periodic_images(all_x, origin, lengths, tol)
+        start = sum(counts[: comm.rank])
+        mine = slice(start, start + len(boundary_nodes))
+        master_global = all_global[images[mine]]
+        is_slave = master_global != first_node + boundary_nodes
+        owns_column[boundary_nodes[is_slave]] = False
+
+    n_local_columns = int(owns_column.sum())
+    column_offset = comm.exscan(n_local_columns) if comm.size > 1 else 0
+    column_offset = column_offset or 0
+    n_reduced = comm.allreduce(n_local_columns, op=MPI.SUM)
+    columns = np.full((n_owned, bs), -1, dtype=np.int64)
+    columns[owns_column] = column_offset + np.arange(n_local_columns)
+
+    if bc == "periodic":
+        # The reduced columns of masters, looked up in the gathered boundary set.
+        all_columns = np.vstack(comm.allgather(columns[boundary_nodes])).reshape(-1, bs)
+        order = np.argsort(all_global)
+        master_rows = order[np.searchsorted(all_global[order], master_global)]
+        slave_columns = all_columns[master_rows]
+        slaves = master_global != first_node + boundary_nodes
+        # A slave of a pinned master stays fixed (-1), like its master.
+        columns[boundary_nodes[slaves]] = slave_columns[slaves]
+
+    flat = columns.reshape(-1)
+    has_entry = flat >= 0
+    indptr = np.concatenate([[0], np.cumsum(has_entry)]).astype(PETSc.IntType)
+    indices = flat[has_entry].astype(PETSc.IntType)
+    values = np.ones(len(indices), dtype=PETSc.ScalarType)
+    P = PETSc.Mat().createAIJ(
+        size=((n_owned * bs, index_map.size_global * bs), (n_local_columns, n_reduced)),
+        csr=(indptr, indices, values),
+        comm=comm,
+    )
+    P.assemble()
+    pinned_points = np.vstack(comm.allgather(x[pinned.any(axis=1)])).reshape(-1, x.shape[1])
+    return Prolongation(P=P, n_reduced=n_reduced, pinned_points=pinned_points)

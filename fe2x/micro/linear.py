@@ -1,0 +1,299 @@
+"""The linear elastic RVE: forms compiled and stiffness assembled once, one solve per unit strain.
+
+With u = E·(y − y_c) + w and the fluctuation w constrained by a boundary condition, the response
+to each unit macro strain e_k gives one column of the effective stiffness,
+C_eff[:, k] = ⟨σ(u_k)⟩. The set-up (mesh, space, forms, K) is separate from the solves so that
+one RVE serves all boundary conditions, and later many macro points.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from mpi4py import MPI
+from petsc4py import PETSc
+
+import dolfinx
+import dolfinx.fem.petsc
+import numpy as np
+import ufl
+from dolfinx import fem
+
+from fe2x.errors import Fe2xError
+from fe2x.geometry import RVEMesh
+from fe2x.materials.mandel import mandel_to_tensor
+from fe2x.micro.constraints import BoundaryCondition, Prolongation, build_prolongation
+from fe2x.micro.forms import mandel_strain
+from fe2x.micro.solver import choose_solver, create_ksp, rigid_body_modes, solve
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class UnitStrainResponse:
+    """The RVE's response to each unit macro strain under one boundary condition.
+
+    Attributes:
+        bc: the boundary condition.
+        C_eff: effective (apparent) stiffness, Mandel, ``C_eff[:, k] = ⟨σ(u_k)⟩``.
+        displacements: total displacement u_k per unit strain e_k.
+        fluctuations: the correctors w_k = u_k − e_k·(y − y_c).
+        hill_mandel_residual: |Σ:E − ⟨σ:ε⟩| / |Σ:E| per load case.
+        mean_strain_error: max over load cases of |⟨ε(u_k)⟩ − e_k|.
+        solver: "direct" or "iterative"; iterations: Krylov iterations per solve.
+        n_reduced: number of free dofs after the constraint.
+        timings: seconds spent in "constraints", "factorization" and "solves".
+    """
+
+    bc: str
+    C_eff: np.ndarray
+    displacements: list[fem.Function]
+    fluctuations: list[fem.Function]
+    hill_mandel_residual: np.ndarray
+    mean_strain_error: float
+    solver: str
+    iterations: list[int]
+    n_reduced: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def symmetry_defect(self) -> float:
+        """|C − Cᵀ| / |C| (Frobenius)."""
+        return float(np.linalg.norm(self.C_eff - self.C_eff.T) / np.linalg.norm(self.C_eff))
+
+
+class LinearRVE:
+    """A linear elastic RVE with phase-wise Mandel stiffness matrices.
+
+    Args:
+        cell: mesh, phase tags and box of the cell.
+        stiffness: phase name -> Mandel stiffness (3x3 plane strain in 2D, 6x6 in 3D).
+        degree: Lagrange degree of the displacement.
+        petsc_options_prefix: prefix of this RVE's PETSc options (a BC name is appended).
+    """
+
+    def __init__(
+        self,
+        cell: RVEMesh,
+        stiffness: Mapping[str, np.ndarray],
+        degree: int = 2,
+        petsc_options_prefix: str = "fe2x_rve_",
+    ) -> None:
+        t0 = time.perf_counter()
+        mesh = cell.mesh
+        self.cell = cell
+        self.dim = mesh.topology.dim
+        self.n_strain = 3 if self.dim == 2 else 6
+        missing = [name for name in cell.phases if name not in stiffness]
+        if missing:
+            raise Fe2xError(f"no material given for phase(s) {missing}")
+        self.petsc_options_prefix = petsc_options_prefix
+        self.V = fem.functionspace(mesh, ("Lagrange", degree, (self.dim,)))
+        geometry_degree = mesh.geometry.cmap.degree
+        quadrature_degree = max(2 * (degree - 1) + 2 * (geometry_degree - 1), 1)
+        dx = ufl.Measure(
+            "dx",
+            domain=mesh,
+            subdomain_data=cell.cell_tags,
+            metadata={"quadrature_degree": quadrature_degree},
+        )
+        self._C = {
+            name: fem.Constant(mesh, np.ascontiguousarray(stiffness[name], dtype=PETSc.ScalarType))
+            for name in cell.phases
+        }
+        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        eps_u, eps_v = mandel_strain(u, self.dim), mandel_strain(v, self.dim)
+        a = sum(
+            ufl.inner(ufl.dot(self._C[name], eps_u), eps_v) * dx(tag)
+            for name, tag in cell.phases.items()
+        )
+        self._a = fem.form(a)
+        stress_v = [
+            sum(ufl.dot(self._C[name], eps_v)[i] * dx(tag) for name, tag in cell.phases.items())
+            for i in range(self.n_strain)
+        ]
+        self._stress_forms = [fem.form(L) for L in stress_v]
+        self._strain_forms = [fem.form(eps_v[i] * dx) for i in range(self.n_strain)]
+        self.phase_volumes = {
+            name: mesh.comm.allreduce(
+                fem.assemble_scalar(fem.form(1.0 * dx(tag, domain=mesh))), op=MPI.SUM
+            )
+            for name, tag in cell.phases.items()
+        }
+        self.volume = mesh.comm.allreduce(
+            fem.assemble_scalar(fem.form(1.0 * dx(domain=mesh))), op=MPI.SUM
+        )
+        untagged = self.volume - sum(self.phase_volumes.values())
+        if abs(untagged) > 1e-10 * self.volume:
+            raise Fe2xError(f"{untagged / self.volume:.3g} of the cell volume has no phase tag")
+        self.timings = {"forms": time.perf_counter() - t0}
+        t0 = time.perf_counter()
+        self.K = dolfinx.fem.petsc.assemble_matrix(self._a)
+        self.K.assemble()
+        self.stress_functionals = [self._assemble_functional(L) for L in self._stress_forms]
+        self.strain_functionals = [self._assemble_functional(L) for L in self._strain_forms]
+        self.unit_strain_fields = [self._affine_field(k) for k in range(self.n_strain)]
+        self.timings["assembly"] = time.perf_counter() - t0
+
+    @property
+    def comm(self) -> MPI.Comm:
+        return self.cell.mesh.comm
+
+    @property
+    def n_dofs(self) -> int:
+        return self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
+
+    @property
+    def volume_fractions(self) -> dict[str, float]:
+        return {name: vol / self.volume for name, vol in self.phase_volumes.items()}
+
+    def _assemble_functional(self, L: fem.Form) -> PETSc.Vec:
+        b = dolfinx.fem.petsc.assemble_vector(L)
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        return b
+
+    def _affine_field(self, k: int) -> fem.Function:
+        """u_E = e_k·(y − y_c), interpolated exactly (it is linear)."""
+        E = mandel_to_tensor(np.eye(self.n_strain)[k], self.dim)
+        centre = np.asarray(self.cell.origin) + 0.5 * np.asarray(self.cell.lengths)
+        u = fem.Function(self.V)
+        u.interpolate(lambda x: E @ (x[: self.dim] - centre[:, None]))
+        return u
+
+    def mean_stress(self, u: fem.Function) -> np.ndarray:
+        """Σ = ⟨σ(u)⟩ as a Mandel vector."""
+        return np.array([b.dot(u.x.petsc_vec) for b in self.stress_functionals]) / self.volume
+
+    def mean_strain(self, u: fem.Function) -> np.ndarray:
+        """E = ⟨ε(u)⟩ as a Mandel vector."""
+        return np.array([b.dot(u.x.petsc_vec) for b in self.strain_functionals]) / self.volume
+
+    def energy(self, u: fem.Function) -> float:
+        """⟨σ:ε⟩ = uᵀ K u / |Ω|."""
+        Ku = self.K.createVecLeft()
+        self.K.mult(u.x.petsc_vec, Ku)
+        return Ku.dot(u.x.petsc_vec) / self.volume
+
+    def _near_null_space(self, prolongation: Prolongation) -> PETSc.NullSpace:
+        """Rigid-body modes restricted to the reduced dofs (averaged over periodic images)."""
+        n_owned = self.V.dofmap.index_map.size_local
+        x = self.V.tabulate_dof_coordinates()[:n_owned, : self.dim]
+        P = prolongation.P
+        ones, multiplicity = P.createVecLeft(), P.createVecRight()
+        ones.set(1.0)
+        P.multTranspose(ones, multiplicity)
+        with multiplicity.localForm() as m:
+            m.array[m.array == 0] = 1.0
+        basis = []
+        for mode in rigid_body_modes(x, self.V.dofmap.index_map_bs):
+            full = P.createVecLeft()
+            full.array[:] = mode
+            reduced = P.createVecRight()
+            P.multTranspose(full, reduced)
+            reduced.pointwiseDivide(reduced, multiplicity)
+            for q in basis:  # Gram–Schmidt
+                reduced.axpy(-reduced.dot(q), q)
+            reduced.normalize()
+            basis.append(reduced)
+        return PETSc.NullSpace().create(vectors=basis, comm=self.comm)
+
+    def solve_unit_strains(
+        self,
+        bc: BoundaryCondition,
+        solver: str = "auto",
+        petsc_options: Mapping[str, object] | None = None,
+    ) -> UnitStrainResponse:
+        """Solve for every unit macro strain under ``bc``; one factorization serves all."""
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        prolongation = build_prolongation(self.V, self.cell.origin, self.cell.lengths, bc)
+        P = prolongation.P
+        K_red = self.K.PtAP(P)
+        timings["constraints"] = time.perf_counter() - t0
+
+        kind = choose_solver(solver, self.dim, self.n_dofs)
+        t0 = time.perf_counter()
+        ksp = create_ksp(
+            K_red,
+            kind,
+            f"{self.petsc_options_prefix}{bc}_",
+            petsc_options,
+            self._near_null_space(prolongation) if kind == "iterative" else None,
+        )
+        timings["factorization"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        iterations = []
+        x_red, rhs_red = K_red.createVecRight(), K_red.createVecLeft()
+        full = self.K.createVecLeft()
+        displacements = [fem.Function(self.V, name=f"u_{k}") for k in range(self.n_strain)]
+        if bc == "subc":
+            # Minimal kinematic BC: K u = B_εᵀ λ, B_ε u = |Ω| E. With X = K⁻¹ B_εᵀ and the Schur
+            # complement S = B_ε X, the multiplier is λ = Σ = |Ω| S⁻¹ E: uniform traction Σ·n.
+            X = []
+            for b in self.strain_functionals:
+                P.multTranspose(b, rhs_red)
+                iterations.append(solve(ksp, rhs_red, x_red))
+                X.append(x_red.copy())
+            S = np.array(
+                [[b.dot(self._prolong(P, Xi, full)) for Xi in X] for b in self.strain_functionals]
+            )
+            multipliers = self.volume * np.linalg.inv(S)
+            for k, u in enumerate(displacements):
+                x_red.set(0.0)
+                for i, Xi in enumerate(X):
+                    x_red.axpy(multipliers[i, k], Xi)
+                P.mult(x_red, u.x.petsc_vec)
+                u.x.scatter_forward()
+        else:
+            for k, u in enumerate(displacements):
+                u_E = self.unit_strain_fields[k]
+                self.K.mult(u_E.x.petsc_vec, full)
+                P.multTranspose(full, rhs_red)
+                rhs_red.scale(-1.0)
+                iterations.append(solve(ksp, rhs_red, x_red))
+                P.mult(x_red, u.x.petsc_vec)
+                u.x.petsc_vec.axpy(1.0, u_E.x.petsc_vec)
+                u.x.scatter_forward()
+        timings["solves"] = time.perf_counter() - t0
+
+        C_eff = np.column_stack([self.mean_stress(u) for u in displacements])
+        hill_mandel = np.array(
+            [
+                abs(C_eff[k, k] - self.energy(u)) / abs(C_eff[k, k])
+                for k, u in enumerate(displacements)
+            ]
+        )
+        identity = np.eye(self.n_strain)
+        mean_strain_error = max(
+            float(np.max(np.abs(self.mean_strain(u) - identity[:, k])))
+            for k, u in enumerate(displacements)
+        )
+        fluctuations = []
+        for k, u in enumerate(displacements):
+            w = fem.Function(self.V, name=f"w_{k}")
+            w.x.array[:] = u.x.array - self.unit_strain_fields[k].x.array
+            fluctuations.append(w)
+        ksp.destroy()
+        K_red.destroy()
+        P.destroy()
+        return UnitStrainResponse(
+            bc=bc,
+            C_eff=C_eff,
+            displacements=displacements,
+            fluctuations=fluctuations,
+            hill_mandel_residual=hill_mandel,
+            mean_strain_error=mean_strain_error,
+            solver=kind,
+            iterations=iterations,
+            n_reduced=prolongation.n_reduced,
+            timings=timings,
+        )
+
+    @staticmethod
+    def _prolong(P: PETSc.Mat, x_red: PETSc.Vec, out: PETSc.Vec) -> PETSc.Vec:
+        P.mult(x_red, out)
+        return out
