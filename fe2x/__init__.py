@@ -5,3 +5,12 @@
 from mpi4py import MPI  # noqa: F401
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``fe2x.homogenize`` without importing DOLFINx at ``import fe2x`` (keeps the CLI fast)."""
+    if name == "homogenize":
+        from fe2x.micro.homogenization import homogenize
+
+        return homogenize
+    raise AttributeError(f"module 'fe2x' has no attribute {name!r}")

@@ -219,7 +219,7 @@ def _read_materials(path: Path, data: Any) -> dict[str, IsotropicElastic | Aniso
         try:
             materials[name] = elastic_material(name, table)
         except MaterialError as error:
-            raise ConfigError(f"{path}: [materials.{name}] {error}") from None
+            raise ConfigError(f"{path}: [materials] {error}") from None
     return materials
 
 

@@ -16,14 +16,3 @@ def mandel_strain(u: ufl.core.expr.Expr, dim: int) -> ufl.core.expr.Expr:
     return ufl.as_vector(
         [e[0, 0], e[1, 1], e[2, 2], SQRT2 * e[1, 2], SQRT2 * e[0, 2], SQRT2 * e[0, 1]]
     )
-
-
-def mandel_to_matrix(v: np.ndarray, dim: int) -> np.ndarray:
-    """The symmetric ``dim x dim`` tensor of a Mandel vector (off-diagonals divided by √2)."""
-    pairs = (
-        ((0, 0), (1, 1), (0, 1)) if dim == 2 else ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
-    )
-    t = np.zeros((dim, dim))
-    for value, (i, j) in zip(v, pairs, strict=True):
-        t[i, j] = t[j, i] = value if i == j else value / SQRT2
-    return t

@@ -83,7 +83,7 @@ class HomogenizationResult:
             "volume_fractions": self.rve.volume_fractions,
             "n_dofs": self.rve.n_dofs,
             "degree": self.rve.V.element.basix_element.degree,
-            "geometry_order": self.rve.cell.mesh.geometry.cmap.degree,
+            "geometry_order": self.rve.cell.mesh.geometry.cmaps[0].degree,
             "n_ranks": self.rve.comm.size,
             "bc": bcs,
             "bounds": bounds,

@@ -92,7 +92,7 @@ class LinearRVE:
             raise Fe2xError(f"no material given for phase(s) {missing}")
         self.petsc_options_prefix = petsc_options_prefix
         self.V = fem.functionspace(mesh, ("Lagrange", degree, (self.dim,)))
-        geometry_degree = mesh.geometry.cmap.degree
+        geometry_degree = mesh.geometry.cmaps[0].degree
         quadrature_degree = max(2 * (degree - 1) + 2 * (geometry_degree - 1), 1)
         dx = ufl.Measure(
             "dx",
