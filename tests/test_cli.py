@@ -51,7 +51,7 @@ def run(workdir: Path, text: str, capsys) -> tuple[int, str, Path]:
 
 
 def test_complete_run_writes_result(workdir, capsys):
-    code, err, out = run(workdir, GOOD, capsys)
+    code, _, out = run(workdir, GOOD, capsys)
     assert code == 0
     result = json.loads((out / "result.json").read_text())
     assert result["notation"] == "mandel" and result["dim"] == 2

@@ -43,14 +43,16 @@ def laminate_stiffness(fractions, stiffnesses, normal_rows) -> np.ndarray:
     C_eff = np.zeros((n, n))
     for k in range(n):
         E = np.eye(n)[k]
-        inv_NN = sum(f * np.linalg.inv(C[np.ix_(N, N)]) for f, C in zip(fractions, stiffnesses))
+        inv_NN = sum(
+            f * np.linalg.inv(C[np.ix_(N, N)]) for f, C in zip(fractions, stiffnesses, strict=True)
+        )
         coupling = sum(
             f * np.linalg.solve(C[np.ix_(N, N)], C[np.ix_(N, T)])
-            for f, C in zip(fractions, stiffnesses)
+            for f, C in zip(fractions, stiffnesses, strict=True)
         )
         sigma_N = np.linalg.solve(inv_NN, E[N] + coupling @ E[T])
         sigma_T = np.zeros(len(T))
-        for f, C in zip(fractions, stiffnesses):
+        for f, C in zip(fractions, stiffnesses, strict=True):
             eps_N = np.linalg.solve(C[np.ix_(N, N)], sigma_N - C[np.ix_(N, T)] @ E[T])
             sigma_T += f * (C[np.ix_(T, N)] @ eps_N + C[np.ix_(T, T)] @ E[T])
         C_eff[N, k] = sigma_N
