@@ -1,0 +1,339 @@
+"""Small-strain J2 plasticity with isotropic and kinematic hardening, vectorised over points."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from fe2x.errors import MaterialError, SolverError
+
+__all__ = [
+    "HARDENING_LAWS",
+    "J2Plasticity",
+    "J2State",
+    "J2Update",
+    "elastic_stiffness",
+    "plane_strain_reduce",
+    "plane_strain_strain",
+    "return_mapping",
+]
+
+HARDENING_LAWS = ("linear", "voce")
+
+#: A point is plastic when f_trial > YIELD_RTOL * (sigma_y + R(p_n)); points on the yield
+#: surface up to round-off (e.g. re-evaluated at their converged strain) stay elastic.
+YIELD_RTOL = 1e-12
+
+_SQRT_3_2 = math.sqrt(1.5)
+_ONE = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+_P_VOL = np.outer(_ONE, _ONE) / 3.0
+_P_DEV = np.eye(6) - _P_VOL
+_PLANE = [0, 1, 5]
+_DIAG = [7 * i for i in range(6)]  # flat (6 * i + j) indices of a 6x6 matrix
+_VOL_BLOCK = [6 * i + j for i in range(3) for j in range(3)]
+_NEWTON_RTOL = 1e-13
+_NEWTON_MAXIT = 50
+
+
+@dataclass(frozen=True)
+class J2Plasticity:
+    """Von Mises plasticity with mixed hardening, associative flow and radial return.
+
+    Yield function and hardening (Mandel vectors, ``|a| = sqrt(a . a)`` is the tensor norm):
+
+    - ``f = sqrt(3/2) |dev(sigma) - beta| - (sigma_y + R(p)) <= 0``
+    - isotropic: ``R(p) = H p`` (``"linear"``) or ``R(p) = Q (1 - exp(-b p)) + H p``
+      (``"voce"``), with ``p`` the equivalent plastic strain, ``dp = sqrt(2/3) |d eps_p|``;
+    - kinematic (Prager): ``d beta = (2/3) H_kin d eps_p``;
+    - flow: ``d eps_p = dp sqrt(3/2) n``, ``n = (dev(sigma) - beta) / |dev(sigma) - beta|``.
+
+    ``H = dR/dp`` (linear part) and ``H_kin`` are plastic moduli in uniaxial stress: with linear
+    hardening the uniaxial elastoplastic tangent is ``E_t = E (H + H_kin) / (E + H + H_kin)``.
+    ``H = H_kin = 0`` is perfect plasticity.
+
+    Attributes:
+        E: Young's modulus, ``E > 0``.
+        nu: Poisson's ratio, ``-1 < nu < 0.5``.
+        sigma_y: initial yield stress, ``sigma_y > 0``.
+        hardening: ``"linear"`` or ``"voce"``.
+        H: linear isotropic hardening modulus, ``H >= 0``.
+        Q: Voce saturation stress, ``Q >= 0`` (``"voce"`` only).
+        b: Voce rate, ``b >= 0`` and ``b > 0`` if ``Q > 0`` (``"voce"`` only).
+        H_kin: linear kinematic hardening modulus, ``H_kin >= 0``.
+        name: label used in error messages.
+    """
+
+    E: float
+    nu: float
+    sigma_y: float
+    hardening: str = "linear"
+    H: float = 0.0
+    Q: float = 0.0
+    b: float = 0.0
+    H_kin: float = 0.0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        who = f"J2Plasticity {self.name!r}" if self.name else "J2Plasticity"
+        if self.hardening not in HARDENING_LAWS:
+            raise MaterialError(
+                f"{who}: hardening = {self.hardening!r} is unknown; allowed: "
+                + ", ".join(repr(h) for h in HARDENING_LAWS)
+            )
+        checks = (
+            ("E", self.E, self.E > 0, "0 < E < inf"),
+            ("nu", self.nu, -1.0 < self.nu < 0.5, "-1 < nu < 0.5"),
+            ("sigma_y", self.sigma_y, self.sigma_y > 0, "0 < sigma_y < inf"),
+            ("H", self.H, self.H >= 0, "0 <= H < inf"),
+            ("Q", self.Q, self.Q >= 0, "0 <= Q < inf"),
+            ("b", self.b, self.b >= 0, "0 <= b < inf"),
+            ("H_kin", self.H_kin, self.H_kin >= 0, "0 <= H_kin < inf"),
+        )
+        for key, value, ok, allowed in checks:
+            if not (ok and math.isfinite(value)):
+                raise MaterialError(
+                    f"{who}: {key} = {value!r} is outside the allowed range {allowed}"
+                )
+        if self.hardening == "voce" and self.Q > 0 and self.b == 0:
+            raise MaterialError(f"{who}: b = {self.b!r} with Q = {self.Q!r} > 0; allowed: b > 0")
+        if self.hardening == "linear" and (self.Q != 0 or self.b != 0):
+            raise MaterialError(
+                f"{who}: Q = {self.Q!r}, b = {self.b!r} apply only to hardening = 'voce'; "
+                "allowed with 'linear': Q = b = 0"
+            )
+
+    @property
+    def G(self) -> float:
+        """Shear modulus ``G = E / (2 (1 + nu))``."""
+        return self.E / (2.0 * (1.0 + self.nu))
+
+    @property
+    def K(self) -> float:
+        """Bulk modulus ``K = E / (3 (1 - 2 nu))``."""
+        return self.E / (3.0 * (1.0 - 2.0 * self.nu))
+
+    def R(self, p: npt.ArrayLike) -> np.ndarray:
+        """Isotropic hardening stress ``R(p)``."""
+        p = np.asarray(p, dtype=float)
+        if self.hardening == "voce":
+            return self.Q * -np.expm1(-self.b * p) + self.H * p
+        return self.H * p
+
+    def dR(self, p: npt.ArrayLike) -> np.ndarray:
+        """Isotropic plastic modulus ``R'(p)``: ``H`` or ``Q b exp(-b p) + H``."""
+        p = np.asarray(p, dtype=float)
+        if self.hardening == "voce":
+            return self.Q * self.b * np.exp(-self.b * p) + self.H
+        return np.full_like(p, self.H)
+
+
+@dataclass(frozen=True)
+class J2State:
+    """History at ``n`` points: plastic strain, back stress (Mandel) and equivalent plastic strain.
+
+    Plain numpy arrays, never modified in place by fe2x, so states can be kept for cutback,
+    pickled, or packed with :meth:`to_array` into one ``(n, 13)`` buffer for MPI.
+
+    Attributes:
+        eps_p: plastic strain, shape ``(n, 6)``.
+        beta: back stress, shape ``(n, 6)``.
+        p: equivalent plastic strain, shape ``(n,)``.
+    """
+
+    eps_p: np.ndarray
+    beta: np.ndarray
+    p: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = self.p.shape[0] if self.p.ndim == 1 else -1
+        if n < 0 or self.eps_p.shape != (n, 6) or self.beta.shape != (n, 6):
+            raise ValueError(
+                f"J2State shapes eps_p {self.eps_p.shape}, beta {self.beta.shape}, "
+                f"p {self.p.shape}; expected (n, 6), (n, 6), (n,)"
+            )
+
+    @property
+    def n(self) -> int:
+        """Number of points."""
+        return self.p.shape[0]
+
+    @classmethod
+    def zeros(cls, n: int) -> J2State:
+        """Virgin state at ``n`` points."""
+        return cls(np.zeros((n, 6)), np.zeros((n, 6)), np.zeros(n))
+
+    def copy(self) -> J2State:
+        """Deep copy."""
+        return J2State(self.eps_p.copy(), self.beta.copy(), self.p.copy())
+
+    def take(self, index: npt.ArrayLike) -> J2State:
+        """State at the points ``index`` (integer indices or boolean mask), as a copy."""
+        return J2State(self.eps_p[index], self.beta[index], self.p[index])
+
+    @staticmethod
+    def concatenate(states: list[J2State]) -> J2State:
+        """States of several point sets, one after another."""
+        return J2State(
+            np.concatenate([s.eps_p for s in states]),
+            np.concatenate([s.beta for s in states]),
+            np.concatenate([s.p for s in states]),
+        )
+
+    def to_array(self) -> np.ndarray:
+        """Pack as ``(n, 13)``: columns ``eps_p (6) | beta (6) | p (1)``."""
+        return np.hstack([self.eps_p, self.beta, self.p[:, None]])
+
+    @classmethod
+    def from_array(cls, a: npt.ArrayLike) -> J2State:
+        """Unpack a ``(n, 13)`` array made by :meth:`to_array` (copies)."""
+        a = np.array(a, dtype=float, ndmin=2)
+        if a.ndim != 2 or a.shape[1] != 13:
+            raise ValueError(f"J2State.from_array: shape {a.shape}; expected (n, 13)")
+        return cls(a[:, 0:6].copy(), a[:, 6:12].copy(), a[:, 12].copy())
+
+
+class J2Update(NamedTuple):
+    """Result of :func:`return_mapping` (unpacks as ``sigma, C_alg, state, plastic``).
+
+    Attributes:
+        sigma: stress, Mandel, ``(n, 6)``.
+        C_alg: consistent tangent ``d sigma / d eps``, Mandel, ``(n, 6, 6)``.
+        state: trial history at the new strain (commit it once the global step converges).
+        plastic: ``(n,)`` bool, True where the step is plastic.
+    """
+
+    sigma: np.ndarray
+    C_alg: np.ndarray
+    state: J2State
+    plastic: np.ndarray
+
+
+def elastic_stiffness(law: J2Plasticity) -> np.ndarray:
+    """Isotropic elastic stiffness in Mandel notation, ``C = 3 K P_vol + 2 G P_dev``, ``(6, 6)``."""
+    return 3.0 * law.K * _P_VOL + 2.0 * law.G * _P_DEV
+
+
+def return_mapping(law: J2Plasticity, eps: npt.ArrayLike, state: J2State) -> J2Update:
+    """Radial return from the committed ``state`` to total strain ``eps`` at all points at once.
+
+    Trial ``xi = 2 G dev(eps - eps_p) - beta``, ``q = sqrt(3/2) |xi|``. Where
+    ``q - sigma_y - R(p) > 0`` the increment ``dp`` solves
+    ``q - (3 G + H_kin) dp - sigma_y - R(p + dp) = 0`` (closed form if linear, Newton if Voce;
+    the residual is convex and decreasing so Newton from 0 converges monotonically), and with
+    ``n = xi / |xi|`` the consistent tangent is::
+
+        C_alg = C_el - 6 G^2 dp / q P_dev + 6 G^2 (dp / q - 1 / (3 G + H_kin + R'(p + dp))) n n
+
+    Elastic points return ``C_alg = C_el`` exactly. ``state`` is not modified.
+
+    Args:
+        law: the material.
+        eps: total strain, Mandel, ``(n, 6)``.
+        state: committed history at the same ``n`` points.
+
+    Returns:
+        Stress, consistent tangent, trial state and plastic mask (:class:`J2Update`).
+
+    Raises:
+        SolverError: non-finite strain, or the Voce Newton iteration did not converge.
+    """
+    eps = np.asarray(eps, dtype=float)
+    if eps.ndim != 2 or eps.shape[1] != 6 or eps.shape[0] != state.n:
+        raise ValueError(f"return_mapping: eps shape {eps.shape}; expected ({state.n}, 6)")
+    if not np.isfinite(eps).all():
+        bad = int(np.count_nonzero(~np.isfinite(eps).all(axis=1)))
+        raise SolverError(f"J2 return mapping: strain is not finite at {bad} point(s)")
+    G, K = law.G, law.K
+    C_el = elastic_stiffness(law)
+
+    eps_e = eps - state.eps_p
+    tr = eps_e[:, :3].sum(axis=1)
+    s = 2.0 * G * eps_e
+    s[:, :3] -= (2.0 * G / 3.0) * tr[:, None]
+    xi = s - state.beta
+    q = _SQRT_3_2 * np.sqrt(np.einsum("ij,ij->i", xi, xi))
+    radius = law.sigma_y + law.R(state.p)
+    plastic = q - radius > YIELD_RTOL * radius
+
+    sigma = s
+    sigma[:, :3] += (K * tr)[:, None]
+    if not plastic.any():
+        C_alg = np.empty((eps.shape[0], 6, 6))
+        C_alg[...] = C_el
+        return J2Update(sigma, C_alg, state.copy(), plastic)
+
+    idx = np.flatnonzero(plastic)
+    q_i, p_i = q[idx], state.p[idx]
+    dp = _solve_dp(law, q_i, p_i)
+    n = xi[idx] / (q_i / _SQRT_3_2)[:, None]
+    deps_p = (_SQRT_3_2 * dp)[:, None] * n
+
+    eps_p, beta, p = state.eps_p.copy(), state.beta.copy(), state.p.copy()
+    eps_p[idx] += deps_p
+    beta[idx] += (2.0 / 3.0 * law.H_kin) * deps_p
+    p[idx] += dp
+    sigma[idx] -= 2.0 * G * deps_p
+
+    # C_alg = 3 K P_vol + (2 G - a) P_dev + c n n = g I + (K - g / 3) 1 1 + c n n, g = 2 G - a
+    h = 3.0 * G + law.H_kin + law.dR(p_i + dp)
+    a = 6.0 * G**2 * dp / q_i
+    c = a - 6.0 * G**2 / h
+    g = 2.0 * G - a
+    C_p = np.multiply((c[:, None] * n)[:, :, None], n[:, None, :])
+    flat = C_p.reshape(-1, 36)
+    flat[:, _DIAG] += g[:, None]
+    flat[:, _VOL_BLOCK] += (K - g / 3.0)[:, None]
+    if idx.size == eps.shape[0]:
+        C_alg = C_p
+    else:
+        C_alg = np.empty((eps.shape[0], 6, 6))
+        C_alg[...] = C_el
+        C_alg[idx] = C_p
+    return J2Update(sigma, C_alg, J2State(eps_p, beta, p), plastic)
+
+
+def plane_strain_strain(eps2: npt.ArrayLike) -> np.ndarray:
+    """Embed plane strain ``[e11, e22, sqrt(2) e12]`` in 3D Mandel with ``e33 = e23 = e13 = 0``.
+
+    The 3D return mapping then carries ``sigma_33`` and the out-of-plane plastic strain, so plane
+    strain is exact (no plane-stress-like approximation).
+
+    >>> plane_strain_strain([[1.0, 2.0, 3.0]]).tolist()
+    [[1.0, 2.0, 0.0, 0.0, 0.0, 3.0]]
+    """
+    eps2 = np.asarray(eps2, dtype=float)
+    if eps2.ndim != 2 or eps2.shape[1] != 3:
+        raise ValueError(f"plane_strain_strain: shape {eps2.shape}; expected (n, 3)")
+    eps = np.zeros((eps2.shape[0], 6))
+    eps[:, _PLANE] = eps2
+    return eps
+
+
+def plane_strain_reduce(sigma: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """In-plane stress ``(n, 3)`` and tangent ``(n, 3, 3)``: Mandel rows/columns 11, 22, 12.
+
+    The tangent block needs no condensation because ``e33 = e23 = e13 = 0`` are prescribed.
+    """
+    return sigma[:, _PLANE], C[:, _PLANE][:, :, _PLANE]
+
+
+def _solve_dp(law: J2Plasticity, q: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Plastic multiplier ``dp`` with ``q - (3 G + H_kin) dp - sigma_y - R(p + dp) = 0``."""
+    h_el = 3.0 * law.G + law.H_kin
+    if law.hardening == "linear":
+        return (q - law.sigma_y - law.R(p)) / (h_el + law.H)
+    dp = np.zeros_like(q)
+    for _ in range(_NEWTON_MAXIT):
+        g = q - h_el * dp - law.sigma_y - law.R(p + dp)
+        if np.all(np.abs(g) <= _NEWTON_RTOL * q):
+            return dp
+        dp = dp + g / (h_el + law.dR(p + dp))
+    bad = int(np.count_nonzero(~(np.abs(g) <= _NEWTON_RTOL * q)))
+    raise SolverError(
+        f"J2 return mapping ({law.name or 'J2Plasticity'}): Voce Newton for dp did not converge "
+        f"at {bad} point(s) in {_NEWTON_MAXIT} iterations (huge strain?)"
+    )
