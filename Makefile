@@ -28,7 +28,7 @@ test-serial: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 test-mpi: $(STAMP)
-	$(BIN)/mpiexec -n $(NP) $(BIN)/python -m pytest -q -p no:cacheprovider tests -m "not serial_only"
+	$(BIN)/mpiexec -n $(NP) $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check fe2x tests demos benchmarks

@@ -271,6 +271,11 @@ def read_homogenization_config(path: str | Path) -> HomogenizationConfig:
     cell = _read_cell(path, data["cell"])
     materials = _read_materials(path, data.get("materials"))
     homogenize = _read_homogenize(path, data.get("homogenize", {}))
+    if cell.type != "file" and homogenize.degree < cell.geometry_order:
+        raise ConfigError(
+            f"{path}: [homogenize] degree = {homogenize.degree} is below [cell] geometry_order = "
+            f"{cell.geometry_order}; a degree-1 field needs geometry_order = 1"
+        )
     expected = _cell_phase_names(cell)
     if expected is not None:
         missing = [p for p in expected if p not in materials]

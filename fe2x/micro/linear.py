@@ -93,6 +93,12 @@ class LinearRVE:
         self.petsc_options_prefix = petsc_options_prefix
         self.V = fem.functionspace(mesh, ("Lagrange", degree, (self.dim,)))
         geometry_degree = mesh.geometry.cmaps[0].degree
+        if degree < geometry_degree:
+            raise Fe2xError(
+                f"displacement degree {degree} is below the geometry order {geometry_degree}: "
+                "it cannot represent the affine macro field on curved cells; raise the degree "
+                "or use geometry_order = 1"
+            )
         quadrature_degree = max(2 * (degree - 1) + 2 * (geometry_degree - 1), 1)
         dx = ufl.Measure(
             "dx",
