@@ -12,6 +12,7 @@ A homogenization config has three tables::
 
 from __future__ import annotations
 
+import itertools
 import math
 import tomllib
 from collections.abc import Callable, Mapping
@@ -19,12 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fe2x.errors import ConfigError, MaterialError
 from fe2x.materials import AnisotropicElastic, IsotropicElastic, elastic_material
+from fe2x.materials.j2 import J2Plasticity
 from fe2x.micro.constraints import BOUNDARY_CONDITIONS
 from fe2x.micro.solver import SOLVER_KINDS
 
 CELL_TYPES = ("inclusion", "laminate", "random", "file")
+Material = IsotropicElastic | AnisotropicElastic | J2Plasticity
 _REQUIRED = object()
 
 
@@ -209,18 +214,51 @@ def _read_cell(path: Path, data: Any) -> CellConfig:
     return CellConfig(**common, **extra)
 
 
-def _read_materials(path: Path, data: Any) -> dict[str, IsotropicElastic | AnisotropicElastic]:
+J2_KEYS = ("model", "E", "nu", "sigma_y", "hardening", "H", "Q", "b", "H_kin")
+MATERIAL_MODELS = ("elastic", "j2")
+
+
+def _read_material(path: Path, name: str, table: Any, plastic: bool) -> Material:
+    """One ``[materials.<name>]`` table: ``model = "elastic"`` (default) or ``"j2"``."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [materials.{name}] must be a table")
+    model = table.get("model", "elastic")
+    if model not in MATERIAL_MODELS:
+        raise ConfigError(
+            f"{path}: [materials.{name}] model = {model!r}; allowed: {', '.join(MATERIAL_MODELS)}"
+        )
+    try:
+        if model == "elastic":
+            return elastic_material(name, {k: v for k, v in table.items() if k != "model"})
+        if not plastic:
+            raise ConfigError(
+                f"{path}: [materials.{name}] model = 'j2' needs a nonlinear job (fe2x rve-path)"
+            )
+        unknown = sorted(set(table) - set(J2_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"{path}: [materials.{name}] unknown key {unknown[0]!r} for model 'j2'; "
+                f"allowed: {', '.join(J2_KEYS)}"
+            )
+        values = {k: v for k, v in table.items() if k != "model"}
+        for key, value in values.items():
+            if key != "hardening" and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise ConfigError(
+                    f"{path}: [materials.{name}] {key} = {value!r}: expected a number"
+                )
+        if "sigma_y" not in values or "E" not in values or "nu" not in values:
+            raise ConfigError(f"{path}: [materials.{name}] model 'j2' needs E, nu and sigma_y")
+        return J2Plasticity(**values, name=name)
+    except MaterialError as error:
+        raise ConfigError(f"{path}: [materials] {error}") from None
+
+
+def _read_materials(path: Path, data: Any, plastic: bool = False) -> dict[str, Material]:
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"{path}: [materials] needs one table per phase, e.g. [materials.matrix]")
-    materials = {}
-    for name, table in data.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [materials.{name}] must be a table")
-        try:
-            materials[name] = elastic_material(name, table)
-        except MaterialError as error:
-            raise ConfigError(f"{path}: [materials] {error}") from None
-    return materials
+    return {name: _read_material(path, name, table, plastic) for name, table in data.items()}
 
 
 def _read_homogenize(path: Path, data: Any) -> HomogenizeConfig:
@@ -276,17 +314,23 @@ def read_homogenization_config(path: str | Path) -> HomogenizationConfig:
             f"{path}: [homogenize] degree = {homogenize.degree} is below [cell] geometry_order = "
             f"{cell.geometry_order}; a degree-1 field needs geometry_order = 1"
         )
-    expected = _cell_phase_names(cell)
-    if expected is not None:
-        missing = [p for p in expected if p not in materials]
-        extra = [m for m in materials if m not in expected]
-        if missing or extra:
-            raise ConfigError(
-                f"{path}: [materials] must define exactly the phases {list(expected)}"
-                + (f"; missing {missing}" if missing else "")
-                + (f"; unknown {extra}" if extra else "")
-            )
+    _check_phases(path, cell, materials)
     return HomogenizationConfig(path=path, cell=cell, materials=materials, homogenize=homogenize)
+
+
+def _check_phases(path: Path, cell: CellConfig, materials: Mapping[str, Any]) -> None:
+    """The materials must name exactly the phases of a built-in cell."""
+    expected = _cell_phase_names(cell)
+    if expected is None:
+        return
+    missing = [p for p in expected if p not in materials]
+    extra = [m for m in materials if m not in expected]
+    if missing or extra:
+        raise ConfigError(
+            f"{path}: [materials] must define exactly the phases {list(expected)}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unknown {extra}" if extra else "")
+        )
 
 
 def _cell_phase_names(cell: CellConfig) -> tuple[str, ...] | None:
@@ -312,3 +356,124 @@ def as_dict(config: Mapping[str, Any] | Any) -> Any:
     if hasattr(config, "tolist"):
         return config.tolist()
     return config
+
+
+@dataclass(frozen=True)
+class RVESettings:
+    """The ``[rve]`` table of a nonlinear job."""
+
+    bc: str = "periodic"
+    degree: int = 2
+    petsc_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    """The ``[path]`` table: knot times, steps, per-component control (Mandel values)."""
+
+    times: tuple[float, ...]
+    steps: int
+    values: tuple[tuple[float, ...], ...]  # (m knots, n components), Mandel
+    stress_controlled: tuple[bool, ...]
+    output_steps: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RVEPathConfig:
+    """A whole ``fe2x rve-path`` config file."""
+
+    path: Path
+    cell: CellConfig
+    materials: dict[str, Material]
+    rve: RVESettings
+    load: PathSettings
+
+
+NONLINEAR_BCS = ("periodic", "kubc")
+
+
+def _read_rve(path: Path, data: Any) -> RVESettings:
+    table = _Table(path, "rve", data, ("bc", "degree", "petsc_options"))
+    options = table.get("petsc_options", dict, {})
+    if not all(isinstance(v, str | int | float | bool) for v in options.values()):
+        table.fail("[rve] petsc_options values must be strings, numbers or booleans")
+    return RVESettings(
+        bc=table.get(
+            "bc", str, "periodic", lambda v: v in NONLINEAR_BCS, " | ".join(NONLINEAR_BCS)
+        ),
+        degree=table.get("degree", int, 2, lambda v: v in (1, 2), "1 or 2"),
+        petsc_options={str(k): v for k, v in options.items()},
+    )
+
+
+def _read_path(path: Path, data: Any, dim: int) -> PathSettings:
+    """Components are named by tensor index (E11, S12, ...); shear values are scaled to Mandel."""
+    labels = ["11", "22", "12"] if dim == 2 else ["11", "22", "33", "23", "13", "12"]
+    components = [f"{kind}{label}" for kind in "ES" for label in labels]
+    table = _Table(path, "path", data, ("times", "steps", "output_steps", *components))
+    times = table.get("times", list, [0.0, 1.0])
+    if len(times) < 2 or not all(
+        isinstance(t, int | float) and not isinstance(t, bool) for t in times
+    ):
+        table.fail(f"[path] times = {times!r}: expected a list of at least two numbers")
+    if times[0] != 0 or any(b <= a for a, b in itertools.pairwise(times)):
+        table.fail(f"[path] times = {times!r}: must start at 0 and increase strictly")
+    steps = table.get("steps", int, 10, lambda v: v >= 1, "a positive integer")
+    output_steps = table.get(
+        "output_steps",
+        list,
+        [],
+        lambda v: all(isinstance(i, int) and 0 < i <= steps for i in v),
+        f"a list of step numbers in 1..{steps}",
+    )
+    values = np.zeros((len(times), len(labels)))
+    stress_controlled = [False] * len(labels)
+    for i, label in enumerate(labels):
+        given = [kind for kind in "ES" if f"{kind}{label}" in table.data]
+        if len(given) == 2:
+            table.fail(f"[path] E{label} and S{label} both given: control each component once")
+        if not given:
+            continue  # strain-controlled at zero
+        key = f"{given[0]}{label}"
+        value = table.data[key]
+        series = [value] * len(times) if isinstance(value, int | float) else value
+        if (
+            not isinstance(series, list)
+            or len(series) != len(times)
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in series)
+        ):
+            table.fail(
+                f"[path] {key} = {value!r}: expected a number or a list of {len(times)} numbers "
+                "(one per time)"
+            )
+        scale = 1.0 if label[0] == label[1] else float(np.sqrt(2.0))
+        values[:, i] = np.asarray(series, dtype=float) * scale
+        stress_controlled[i] = given[0] == "S"
+    if all(stress_controlled):
+        table.fail("[path] every component is stress-controlled; control at least one strain")
+    return PathSettings(
+        times=tuple(float(t) for t in times),
+        steps=steps,
+        values=tuple(tuple(row) for row in values.tolist()),
+        stress_controlled=tuple(stress_controlled),
+        output_steps=tuple(output_steps),
+    )
+
+
+def read_rve_path_config(path: str | Path) -> RVEPathConfig:
+    """Read and validate a ``fe2x rve-path`` config file."""
+    path, data = load_toml(path)
+    _Table(path, "top level", data, ("cell", "materials", "rve", "path"))
+    if "cell" not in data or "path" not in data:
+        raise ConfigError(f"{path}: [cell] and [path] tables are required")
+    cell = _read_cell(path, data["cell"])
+    materials = _read_materials(path, data.get("materials"), plastic=True)
+    rve = _read_rve(path, data.get("rve", {}))
+    if cell.type != "file" and rve.degree < cell.geometry_order:
+        raise ConfigError(
+            f"{path}: [rve] degree = {rve.degree} is below [cell] geometry_order = "
+            f"{cell.geometry_order}; a degree-1 field needs geometry_order = 1"
+        )
+    _check_phases(path, cell, materials)
+    load = _read_path(path, data["path"], cell.dim)
+    return RVEPathConfig(path=path, cell=cell, materials=materials, rve=rve, load=load)

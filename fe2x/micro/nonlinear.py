@@ -1,0 +1,551 @@
+"""The nonlinear RVE: Σ(E) and consistent tangent dΣ/dE by Newton (PETSc SNES) on the fluctuation.
+
+With u = E·(y − y_c) + P x (P the boundary-condition prolongation, x the reduced fluctuation
+dofs), Newton solves R(x) = Pᵀ ∫ σ(ε(u)) : ε(v) dy = 0 with the Jacobian
+Pᵀ (∫ ε(du) : C_alg : ε(v) dy) P, the stress and algorithmic tangent coming from the
+vectorised return mapping at all quadrature points of a phase at once. The homogenized
+consistent tangent is the linear homogenization of the converged C_alg field:
+C[:, k] = ⟨C_alg : ε(u_E,k + P x_k)⟩ with Pᵀ K_alg P x_k = −Pᵀ K_alg u_E,k.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from mpi4py import MPI
+from petsc4py import PETSc
+
+import basix.ufl
+import dolfinx
+import dolfinx.fem.petsc
+import numpy as np
+import ufl
+from dolfinx import fem
+
+from fe2x.errors import Fe2xError, SolverError
+from fe2x.geometry import RVEMesh
+from fe2x.materials.elastic import AnisotropicElastic, IsotropicElastic
+from fe2x.materials.j2 import (
+    J2Plasticity,
+    J2State,
+    plane_strain_reduce,
+    plane_strain_strain,
+    return_mapping,
+)
+from fe2x.materials.mandel import mandel_to_tensor
+from fe2x.micro.constraints import BOUNDARY_CONDITIONS, build_prolongation
+from fe2x.micro.forms import mandel_strain
+from fe2x.micro.model import RVEResult
+
+__all__ = ["DEFAULT_OPTIONS", "NonlinearRVE", "RVEResult"]
+
+logger = logging.getLogger(__name__)
+
+Material = IsotropicElastic | AnisotropicElastic | J2Plasticity
+
+#: SNES/KSP defaults, overridable through ``petsc_options`` or the options database.
+#: newtonls + backtracking: the full Newton step is tried first and accepted whenever the
+#: residual norm decreases enough, so on good steps it costs exactly what "basic" costs, and it
+#: damps the first iterations after an abrupt elastic-plastic switch.
+DEFAULT_OPTIONS: dict[str, object] = {
+    "snes_type": "newtonls",
+    "snes_linesearch_type": "bt",
+    "snes_rtol": 1e-10,
+    "snes_stol": 1e-12,
+    "snes_max_it": 25,
+    "ksp_type": "preonly",
+    "pc_type": "lu",
+    "pc_factor_mat_solver_type": "mumps",
+}
+
+#: Absolute residual tolerance relative to the elastic nodal-force scale ‖K_el u_E‖ · |E|∞.
+ATOL_REL = 1e-12
+
+
+def _snes_reason_name(reason: int) -> str:
+    names = {v: k for k, v in vars(PETSc.SNES.ConvergedReason).items() if isinstance(v, int)}
+    return names.get(reason, str(reason))
+
+
+class NonlinearRVE:
+    """An RVE with elastic and J2-plastic phases, solved by Newton on the fluctuation.
+
+    Set up once (space, quadrature fields, compiled forms, P, matrix structure, SNES); then
+    ``solve(E)`` on a trial history, ``commit()``, and ``get_state()``/``set_state()`` to
+    swap the history of one macro point for another.
+
+    Args:
+        cell: mesh, phase tags and box of the cell.
+        materials: phase name -> elastic or J2 material (2D is plane strain).
+        bc: "periodic" or "kubc" ("subc" is not implemented for the nonlinear RVE).
+        degree: Lagrange degree of the displacement.
+        petsc_options_prefix: prefix of this RVE's SNES/KSP options.
+        petsc_options: SNES/KSP options overriding :data:`DEFAULT_OPTIONS`.
+        max_cutbacks: an increment that fails is retried in 2, 4, ... 2**max_cutbacks substeps.
+    """
+
+    def __init__(
+        self,
+        cell: RVEMesh,
+        materials: Mapping[str, Material],
+        bc: str = "periodic",
+        degree: int = 2,
+        petsc_options_prefix: str = "fe2x_rve_nl_",
+        petsc_options: Mapping[str, object] | None = None,
+        max_cutbacks: int = 4,
+    ) -> None:
+        if bc not in BOUNDARY_CONDITIONS:
+            raise ValueError(f"unknown boundary condition {bc!r}; allowed: {BOUNDARY_CONDITIONS}")
+        if bc == "subc":
+            raise NotImplementedError(
+                "bc = 'subc' is not implemented for the nonlinear RVE (needs Lagrange "
+                "multipliers in the Newton system); use 'periodic' or 'kubc'"
+            )
+        missing = [name for name in cell.phases if name not in materials]
+        if missing:
+            raise Fe2xError(f"no material given for phase(s) {missing}")
+        for name in cell.phases:
+            if not isinstance(materials[name], Material):
+                raise Fe2xError(
+                    f"phase {name!r}: material {type(materials[name]).__name__} is not one of "
+                    "IsotropicElastic, AnisotropicElastic, J2Plasticity"
+                )
+        t0 = time.perf_counter()
+        mesh = cell.mesh
+        self.cell = cell
+        self.bc = bc
+        self.materials = dict(materials)
+        self.max_cutbacks = int(max_cutbacks)
+        self.dim = dim = mesh.topology.dim
+        self.n_strain = n = 3 if dim == 2 else 6
+        self.V = fem.functionspace(mesh, ("Lagrange", degree, (dim,)))
+
+        # Quadrature: the same degree as the linear RVE, so elastic answers coincide.
+        geometry_degree = mesh.geometry.cmaps[0].degree
+        if degree < geometry_degree:
+            raise Fe2xError(
+                f"displacement degree {degree} is below the geometry order {geometry_degree}: "
+                "it cannot represent the affine macro field on curved cells; raise the degree "
+                "or use geometry_order = 1"
+            )
+        q_degree = max(2 * (degree - 1) + 2 * (geometry_degree - 1), 1)
+        cell_name = mesh.basix_cell()
+        Qe_sigma = basix.ufl.quadrature_element(cell_name, value_shape=(n,), degree=q_degree)
+        Qe_C = basix.ufl.quadrature_element(cell_name, value_shape=(n, n), degree=q_degree)
+        points = Qe_sigma.custom_quadrature()[0]
+        self._nq = points.shape[0]
+        self._sigma_q = fem.Function(fem.functionspace(mesh, Qe_sigma), name="sigma")
+        self._C_q = fem.Function(fem.functionspace(mesh, Qe_C), name="C_alg")
+        dx = ufl.Measure(
+            "dx",
+            domain=mesh,
+            metadata={"quadrature_degree": q_degree, "quadrature_scheme": "default"},
+        )
+
+        self.u = fem.Function(self.V, name="u")
+        du, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        eps_v, eps_du = mandel_strain(v, dim), mandel_strain(du, dim)
+        eps_u = mandel_strain(self.u, dim)
+        self._strain = fem.Expression(eps_u, points)
+        self._L = fem.form(ufl.inner(self._sigma_q, eps_v) * dx)
+        self._a = fem.form(ufl.inner(ufl.dot(self._C_q, eps_du), eps_v) * dx)
+        self._tangent_forms = [fem.form(ufl.dot(self._C_q, eps_v)[i] * dx) for i in range(n)]
+        self._stress_forms = [fem.form(self._sigma_q[i] * dx) for i in range(n)]
+        self._strain_forms = [fem.form(eps_u[i] * dx) for i in range(n)]
+        self._energy_form = fem.form(ufl.inner(self._sigma_q, eps_u) * dx)
+        self.volume = self.comm.allreduce(
+            fem.assemble_scalar(fem.form(1.0 * dx(domain=mesh))), op=MPI.SUM
+        )
+
+        # Quadrature points of each phase (owned cells only: assembly integrates those).
+        n_owned = mesh.topology.index_map(dim).size_local
+        self._cells = np.arange(n_owned, dtype=np.int32)
+        phase_of_cell = np.full(n_owned, -1)
+        keep = cell.cell_tags.indices < n_owned
+        phase_of_cell[cell.cell_tags.indices[keep]] = cell.cell_tags.values[keep]
+        if np.any(phase_of_cell < 0):
+            raise Fe2xError(f"{int(np.sum(phase_of_cell < 0))} cell(s) have no phase tag")
+        blocks = self._sigma_q.function_space.dofmap.list[:n_owned].reshape(-1)
+        self._points: dict[str, np.ndarray] = {}
+        self._blocks: dict[str, np.ndarray] = {}
+        for name, tag in cell.phases.items():
+            idx = np.flatnonzero(np.repeat(phase_of_cell == tag, self._nq))
+            self._points[name] = idx
+            self._blocks[name] = blocks[idx]
+        self._plastic = [name for name in cell.phases if isinstance(materials[name], J2Plasticity)]
+        self._elastic_C = {
+            name: np.asarray(materials[name].stiffness(dim), dtype=float)
+            for name in cell.phases
+            if name not in self._plastic
+        }
+        C_blocks = self._C_q.x.array.reshape(-1, n * n)
+        for name, C in self._elastic_C.items():
+            C_blocks[self._blocks[name]] = C.reshape(-1)
+
+        self._committed = {name: J2State.zeros(self._points[name].size) for name in self._plastic}
+        self._base = self._committed
+        self._trial: dict[str, J2State] | None = None
+        self._pending: dict[str, J2State] = {}
+        self._E_committed = np.zeros(n)
+        self._E = np.zeros(n)
+        self._E_trial: np.ndarray | None = None
+        self.timings = {"forms": time.perf_counter() - t0}
+
+        t0 = time.perf_counter()
+        self._prolongation = build_prolongation(self.V, cell.origin, cell.lengths, bc)
+        P = self._P = self._prolongation.P
+        self._unit = [self._affine_field(k) for k in range(n)]
+        self._b = dolfinx.fem.petsc.create_vector(self.V)
+        self._tangent_vecs = [dolfinx.fem.petsc.create_vector(self.V) for _ in range(n)]
+        self._K = dolfinx.fem.petsc.create_matrix(self._a)
+        self._x = P.createVecRight()
+        self._x_committed = self._x.copy()
+        self._f = P.createVecRight()
+        self._x_eval: np.ndarray | None = None
+        self._C_at_jacobian: np.ndarray | None = None
+        if not self._update(self._x):
+            raise SolverError("RVE set-up: the return mapping failed at zero strain")
+        self._assemble_K()
+        self._J = self._K.PtAP(P)
+        self._f_ref = self._elastic_residual_scale()
+        self.timings["constraints"] = time.perf_counter() - t0
+
+        self._snes = PETSc.SNES().create(self.comm)
+        self._snes.setOptionsPrefix(petsc_options_prefix)
+        self._snes.setFunction(self._residual, self._f)
+        self._snes.setJacobian(self._jacobian, self._J)
+        self._snes.setConvergenceHistory(length=1000, reset=True)
+        options = PETSc.Options()
+        merged = {
+            key: value
+            for key, value in DEFAULT_OPTIONS.items()
+            if not options.hasName(f"{petsc_options_prefix}{key}")
+        }
+        merged.update(petsc_options or {})
+        self._user_atol = "snes_atol" in merged or options.hasName(
+            f"{petsc_options_prefix}snes_atol"
+        )
+        try:
+            for key, value in merged.items():
+                options[f"{petsc_options_prefix}{key}"] = value
+            self._snes.setFromOptions()
+            self._snes.getKSP().setFromOptions()
+        finally:
+            for key in merged:
+                options.delValue(f"{petsc_options_prefix}{key}")
+        self._newton_time = 0.0
+        self._newton_iterations = 0
+        logger.debug(
+            "NonlinearRVE: %d dofs, %d reduced, %d quadrature points per cell, phases %s",
+            self.n_dofs,
+            self._prolongation.n_reduced,
+            self._nq,
+            {name: type(m).__name__ for name, m in self.materials.items()},
+        )
+
+    # -- read-only PETSc/MPI objects -------------------------------------------------------
+    @property
+    def comm(self) -> MPI.Comm:
+        """Communicator of the cell's mesh."""
+        return self.cell.mesh.comm
+
+    @property
+    def snes(self) -> PETSc.SNES:
+        """The Newton solver on the reduced fluctuation."""
+        return self._snes
+
+    @property
+    def ksp(self) -> PETSc.KSP:
+        """The SNES's linear solver (its factorization serves the tangent condensation)."""
+        return self._snes.getKSP()
+
+    @property
+    def J(self) -> PETSc.Mat:
+        """Reduced Jacobian Pᵀ K_alg P."""
+        return self._J
+
+    @property
+    def P(self) -> PETSc.Mat:
+        """Prolongation u_fluct = P x."""
+        return self._P
+
+    @property
+    def n_dofs(self) -> int:
+        """Global number of displacement dofs (before the constraint)."""
+        return self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
+
+    @property
+    def n_reduced(self) -> int:
+        """Global number of free fluctuation dofs."""
+        return self._prolongation.n_reduced
+
+    @property
+    def E_committed(self) -> np.ndarray:
+        """Macro strain of the committed state."""
+        return self._E_committed.copy()
+
+    @property
+    def time_per_iteration(self) -> float:
+        """Mean wall time of one Newton iteration so far (s)."""
+        return self._newton_time / max(self._newton_iterations, 1)
+
+    # -- set-up helpers --------------------------------------------------------------------
+    def _affine_field(self, k: int) -> fem.Function:
+        """u_E,k = e_k·(y − y_c), interpolated exactly."""
+        E = mandel_to_tensor(np.eye(self.n_strain)[k], self.dim)
+        centre = np.asarray(self.cell.origin) + 0.5 * np.asarray(self.cell.lengths)
+        u = fem.Function(self.V)
+        u.interpolate(lambda x: E @ (x[: self.dim] - centre[:, None]))
+        return u
+
+    def _elastic_residual_scale(self) -> float:
+        """max_k ‖K_el u_E,k‖ (unconstrained): the size of the nodal forces per unit strain.
+
+        Unlike ‖Pᵀ K u_E‖ it does not vanish for a homogeneous cell.
+        """
+        full = self._K.createVecLeft()
+        scale = 0.0
+        for u_E in self._unit:
+            self._K.mult(u_E.x.petsc_vec, full)
+            scale = max(scale, full.norm())
+        return scale
+
+    # -- constitutive update and assembly --------------------------------------------------
+    def _update(self, x: PETSc.Vec) -> bool:
+        """u = Σ_k E_k u_E,k + P x; σ, C_alg at all quadrature points from the base history.
+
+        Returns False (and leaves the fields untouched) if the return mapping fails.
+        """
+        n = self.n_strain
+        u_vec = self.u.x.petsc_vec
+        self._P.mult(x, u_vec)
+        u_vec.maxpy([float(e) for e in self._E], [f.x.petsc_vec for f in self._unit])
+        self.u.x.scatter_forward()
+        eps = self._strain.eval(self.cell.mesh, self._cells).reshape(-1, n)
+        sigma_blocks = self._sigma_q.x.array.reshape(-1, n)
+        C_blocks = self._C_q.x.array.reshape(-1, n * n)
+        pending: dict[str, J2State] = {}
+        updates = []
+        try:
+            for name in self.cell.phases:
+                eps_phase = eps[self._points[name]]
+                if name in self._elastic_C:
+                    updates.append((name, eps_phase @ self._elastic_C[name].T, None))
+                    continue
+                eps3 = plane_strain_strain(eps_phase) if self.dim == 2 else eps_phase
+                sigma, C_alg, state, _ = return_mapping(
+                    self.materials[name], eps3, self._base[name]
+                )
+                if self.dim == 2:
+                    sigma, C_alg = plane_strain_reduce(sigma, C_alg)
+                updates.append((name, sigma, C_alg))
+                pending[name] = state
+        except SolverError as error:
+            logger.debug("return mapping failed: %s", error)
+            return False
+        for name, sigma, C_alg in updates:
+            sigma_blocks[self._blocks[name]] = sigma
+            if C_alg is not None:
+                C_blocks[self._blocks[name]] = C_alg.reshape(-1, n * n)
+        self._pending = pending
+        self._x_eval = x.array_r.copy()
+        return True
+
+    def _assemble_K(self) -> None:
+        self._K.zeroEntries()
+        dolfinx.fem.petsc.assemble_matrix(self._K, self._a)
+        self._K.assemble()
+        self._C_at_jacobian = self._C_q.x.array.copy()
+
+    def _ensure_evaluated(self, x: PETSc.Vec) -> bool:
+        if self._x_eval is not None and np.array_equal(self._x_eval, x.array_r):
+            return True
+        return self._update(x)
+
+    def _residual(self, snes: PETSc.SNES, x: PETSc.Vec, f: PETSc.Vec) -> None:
+        """f = Pᵀ ∫ σ : ε(v) dy."""
+        t0 = time.perf_counter()
+        if not self._update(x):
+            snes.setFunctionDomainError()
+            f.set(np.inf)
+            return
+        with self._b.localForm() as b_local:
+            b_local.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(self._b, self._L)
+        self._b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        self._P.multTranspose(self._b, f)
+        self._tick("residual", t0)
+
+    def _tick(self, key: str, t0: float) -> None:
+        self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - t0
+
+    def _jacobian(self, snes: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, Jp: PETSc.Mat) -> None:
+        """J = Pᵀ (∫ ε(du) : C_alg : ε(v) dy) P, reusing the structure of PtAP."""
+        t0 = time.perf_counter()
+        if not self._ensure_evaluated(x):
+            snes.setJacobianDomainError()
+            return
+        self._assemble_K()
+        self._K.PtAP(self._P, result=J)
+        self._tick("jacobian", t0)
+
+    def _assemble_vector(self, b: PETSc.Vec, L: fem.Form) -> PETSc.Vec:
+        with b.localForm() as b_local:
+            b_local.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(b, L)
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        return b
+
+    def _mean(self, forms: list[fem.Form]) -> np.ndarray:
+        local = np.array([fem.assemble_scalar(form) for form in forms], dtype=float)
+        return self.comm.allreduce(local, op=MPI.SUM) / self.volume
+
+    # -- Newton ----------------------------------------------------------------------------
+    def _newton(self, E: np.ndarray, strain_scale: float) -> tuple[bool, str, int, np.ndarray]:
+        """One SNES solve for macro strain ``E`` from the base history, starting at self._x."""
+        self._E = E
+        if not self._user_atol:
+            self._snes.setTolerances(atol=ATOL_REL * self._f_ref * max(strain_scale, 1e-300))
+        t0 = time.perf_counter()
+        try:
+            self._snes.solve(None, self._x)
+            reason = self._snes.getConvergedReason()
+        except PETSc.Error as error:
+            logger.debug("SNES raised: %s", error)
+            reason = PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN
+        iterations = self._snes.getIterationNumber()
+        self._newton_time += time.perf_counter() - t0
+        self._newton_iterations += max(iterations, 1)
+        history = np.array(self._snes.getConvergenceHistory()[0][: iterations + 1], dtype=float)
+        converged = reason > 0 and self._ensure_evaluated(self._x)
+        return converged, _snes_reason_name(reason), iterations, history
+
+    def solve(self, E: Any) -> RVEResult:
+        """Σ and dΣ/dE at macro strain ``E`` (Mandel) from the committed history.
+
+        The trial history is kept until :meth:`commit`. A failed increment is retried in
+        2, 4, ... substeps from the committed strain; if all fail, ``converged`` is False.
+        """
+        n = self.n_strain
+        E = np.asarray(E, dtype=float).reshape(n)
+        E_n = self._E_committed
+        strain_scale = float(max(np.max(np.abs(E)), np.max(np.abs(E_n))))
+        iterations = 0
+        histories: list[np.ndarray] = []
+        reason = "not started"
+        converged = False
+        for cut in range(self.max_cutbacks + 1):
+            n_sub = 2**cut
+            self._base = self._committed
+            if cut > 0:
+                self._x_committed.copy(self._x)
+                logger.info("RVE increment failed (%s); retrying in %d substeps", reason, n_sub)
+            for i in range(1, n_sub + 1):
+                converged, reason, its, history = self._newton(
+                    E_n + (E - E_n) * (i / n_sub), strain_scale
+                )
+                iterations += its
+                histories.append(history)
+                if not converged:
+                    break
+                self._base = dict(self._pending)
+            if converged:
+                break
+        nan_result = (np.full(n, np.nan), np.full((n, n), np.nan))
+        if not converged:
+            logger.warning("RVE increment to E = %s failed: %s", E.tolist(), reason)
+            self._trial = None
+            self._E_trial = None
+            self._base = self._committed
+            self._x_committed.copy(self._x)
+            Sigma, C = nan_result
+            return RVEResult(Sigma, C, np.nan, False, reason, iterations, tuple(histories))
+        if n_sub > 1:
+            reason = f"converged in {n_sub} substeps"
+        self._trial = self._base
+        self._E_trial = E.copy()
+        self._base = self._committed
+        Sigma = self._mean(self._stress_forms)
+        mean_strain = self._mean(self._strain_forms)
+        energy = self._mean([self._energy_form])[0]
+        denominator = max(np.linalg.norm(Sigma) * np.linalg.norm(mean_strain), 1e-300)
+        hill_mandel = float(abs(energy - Sigma @ mean_strain) / denominator)
+        t0 = time.perf_counter()
+        C = self._condensed_tangent()
+        self._tick("tangent", t0)
+        return RVEResult(Sigma, C, hill_mandel, True, reason, iterations, tuple(histories))
+
+    def _condensed_tangent(self) -> np.ndarray:
+        """C[:, k] = ⟨C_alg : ε(u_E,k + P x_k)⟩, Pᵀ K_alg P x_k = −Pᵀ K_alg u_E,k.
+
+        The factorization of the last Jacobian is reused; it is refreshed only if C_alg at the
+        converged point differs from the one it was built with (then one refactorization).
+        """
+        if not np.array_equal(self._C_at_jacobian, self._C_q.x.array):
+            self._assemble_K()
+            self._K.PtAP(self._P, result=self._J)
+        ksp = self.ksp
+        n = self.n_strain
+        full, rhs, x_k = self._K.createVecLeft(), self._P.createVecRight(), self._P.createVecRight()
+        u_k = self._K.createVecRight()
+        tangent = [
+            self._assemble_vector(b, L)
+            for b, L in zip(self._tangent_vecs, self._tangent_forms, strict=True)
+        ]
+        C = np.empty((n, n))
+        for k, u_E in enumerate(self._unit):
+            self._K.mult(u_E.x.petsc_vec, full)
+            self._P.multTranspose(full, rhs)
+            rhs.scale(-1.0)
+            ksp.solve(rhs, x_k)
+            if ksp.getConvergedReason() < 0:
+                raise SolverError("RVE tangent condensation: the linear solve failed")
+            self._P.mult(x_k, u_k)
+            u_k.axpy(1.0, u_E.x.petsc_vec)
+            C[:, k] = [b.dot(u_k) for b in tangent]
+        return C / self.volume
+
+    # -- history ---------------------------------------------------------------------------
+    def commit(self) -> None:
+        """Make the last converged trial history (and fluctuation) the committed one."""
+        if self._trial is None:
+            raise Fe2xError("nothing to commit: no converged solve since the last commit")
+        self._committed = self._trial
+        self._base = self._committed
+        self._E_committed = self._E_trial
+        self._x.copy(self._x_committed)
+        self._trial = None
+        self._E_trial = None
+
+    def get_state(self) -> dict[str, Any]:
+        """Copy of the committed state: ``E``, fluctuation dofs ``x`` (this rank's part) and
+        ``history`` (phase -> ``J2State.to_array()``). Plain numpy, serialisable."""
+        return {
+            "E": self._E_committed.copy(),
+            "x": self._x_committed.array_r.copy(),
+            "history": {name: state.to_array() for name, state in self._committed.items()},
+        }
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Install a state made by :meth:`get_state` as the committed one (trial dropped)."""
+        x = np.asarray(state["x"], dtype=float)
+        if x.shape != (self._x.getLocalSize(),):
+            raise Fe2xError(
+                f"state has {x.shape[0]} fluctuation dofs on this rank; expected "
+                f"{self._x.getLocalSize()}"
+            )
+        history = {name: J2State.from_array(a) for name, a in state["history"].items()}
+        if sorted(history) != sorted(self._plastic) or any(
+            history[name].n != self._points[name].size for name in self._plastic
+        ):
+            raise Fe2xError("state history does not match this RVE's plastic phases/points")
+        self._committed = history
+        self._base = history
+        self._E_committed = np.asarray(state["E"], dtype=float).reshape(self.n_strain).copy()
+        self._x_committed.array[:] = x
+        self._x_committed.copy(self._x)
+        self._trial = None
+        self._E_trial = None

@@ -1,0 +1,175 @@
+"""Nonlinear RVE: consistent tangent, material-point oracle, Newton rate, ranks, elastic limit."""
+
+import itertools
+
+from mpi4py import MPI
+
+import numpy as np
+import pytest
+
+from fe2x.errors import Fe2xError
+from fe2x.geometry import inclusion_cell
+from fe2x.materials.elastic import IsotropicElastic
+from fe2x.materials.j2 import (
+    J2Plasticity,
+    J2State,
+    plane_strain_reduce,
+    plane_strain_strain,
+    return_mapping,
+)
+from fe2x.micro.linear import LinearRVE
+from fe2x.micro.nonlinear import NonlinearRVE
+
+MATRIX = J2Plasticity(E=3.0, nu=0.35, sigma_y=0.03, H=0.3, H_kin=0.1, name="matrix")
+FIBRE = IsotropicElastic(70.0, 0.2)
+DIRECTION = np.array([0.01, -0.004, 0.006])
+
+
+def fibre_cell(comm=MPI.COMM_WORLD, mesh_size=0.15):
+    return inclusion_cell(comm, 2, [1.0, 1.0], 0.3, mesh_size, geometry_order=2)
+
+
+@pytest.fixture(scope="module")
+def cell():
+    return fibre_cell()
+
+
+def fd_tangent(rve: NonlinearRVE, E: np.ndarray, rel_step: float = 1e-7) -> np.ndarray:
+    h = rel_step * np.linalg.norm(E)
+    columns = []
+    for k in range(E.size):
+        e = np.zeros(E.size)
+        e[k] = h
+        plus, minus = rve.solve(E + e), rve.solve(E - e)
+        assert plus.converged and minus.converged
+        columns.append((plus.Sigma - minus.Sigma) / (2 * h))
+    return np.column_stack(columns)
+
+
+@pytest.mark.parametrize("state", ["elastic", "plastic"])
+def test_tangent_matches_finite_differences(cell, state):
+    rve = NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, degree=2)
+    if state == "elastic":
+        E = 0.05 * DIRECTION
+    else:
+        assert rve.solve(DIRECTION).converged
+        rve.commit()
+        E = 1.5 * DIRECTION + np.array([0.0, 0.002, -0.001])
+    result = rve.solve(E)
+    assert result.converged
+    C_fd = fd_tangent(rve, E)
+    error = np.linalg.norm(result.C - C_fd) / np.linalg.norm(result.C)
+    assert error < 1e-6, error
+    if state == "plastic":  # really plastic: softer than the elastic tangent
+        elastic = NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, degree=2)
+        C_el = elastic.solve(0.0 * E).C
+        assert result.C[0, 0] < 0.9 * C_el[0, 0]
+
+
+def test_homogeneous_cell_is_the_material_point(cell):
+    rve = NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": MATRIX}, degree=2)
+    point = J2State.zeros(1)
+    plastic_steps = 0
+    for s in [0.5, 1.0, 1.5, 1.0, 0.0, -1.0, -1.5, -0.5]:  # load, unload, reverse
+        E = s * DIRECTION
+        result = rve.solve(E)
+        assert result.converged
+        sigma, C_alg, trial, plastic = return_mapping(MATRIX, plane_strain_strain(E[None]), point)
+        sigma, C_alg = plane_strain_reduce(sigma, C_alg)
+        plastic_steps += int(plastic[0])
+        assert np.allclose(result.Sigma, sigma[0], rtol=0, atol=1e-10 * np.abs(sigma).max())
+        assert np.allclose(result.C, C_alg[0], rtol=0, atol=1e-10 * np.abs(C_alg).max())
+        rve.commit()
+        point = trial
+    assert plastic_steps >= 3
+
+
+def test_newton_converges_quadratically(cell):
+    rve = NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, degree=2)
+    assert rve.solve(DIRECTION).converged
+    rve.commit()
+    result = rve.solve(2.0 * DIRECTION)
+    assert result.converged
+    (history,) = result.residual_history
+    r = history / history[0]
+    # once close (r_k < 1e-4, above the round-off floor): r_{k+1} <= C r_k^2 with a sane C
+    close = [(a, b) for a, b in itertools.pairwise(r) if a < 1e-4 and b > 1e-15]
+    assert len(close) >= 2, r
+    for a, b in close:
+        assert b <= 100.0 * a**2, r
+    a, b = close[-1]
+    assert np.log(b) / np.log(a) > 1.8, r
+
+
+def test_same_stress_on_world_and_self(cell):
+    materials = {"matrix": MATRIX, "inclusion": FIBRE}
+    world = NonlinearRVE(cell, materials, degree=2)
+    single = NonlinearRVE(fibre_cell(MPI.COMM_SELF), materials, degree=2)
+    for s in (1.0, 2.0):
+        a, b = world.solve(s * DIRECTION), single.solve(s * DIRECTION)
+        assert a.converged and b.converged
+        assert np.linalg.norm(a.Sigma - b.Sigma) < 1e-9 * np.linalg.norm(b.Sigma)
+        assert np.linalg.norm(a.C - b.C) < 1e-9 * np.linalg.norm(b.C)
+        world.commit()
+        single.commit()
+
+
+@pytest.mark.parametrize("bc", ["periodic", "kubc"])
+def test_elastic_tangent_is_the_linear_effective_stiffness(cell, bc):
+    fibre = IsotropicElastic(70.0, 0.2)
+    matrix = IsotropicElastic(3.0, 0.35)
+    rve = NonlinearRVE(cell, {"matrix": matrix, "inclusion": fibre}, bc=bc, degree=2)
+    result = rve.solve(DIRECTION)
+    C_eff = (
+        LinearRVE(cell, {"matrix": matrix.stiffness(2), "inclusion": fibre.stiffness(2)}, degree=2)
+        .solve_unit_strains(bc)
+        .C_eff
+    )
+    assert np.linalg.norm(result.C - C_eff) < 1e-10 * np.linalg.norm(C_eff)
+    assert np.allclose(
+        result.Sigma, C_eff @ DIRECTION, rtol=0, atol=1e-10 * np.abs(result.Sigma).max()
+    )
+    assert result.hill_mandel_residual < 1e-10
+
+
+def test_state_round_trip_and_failure(cell):
+    materials = {"matrix": MATRIX, "inclusion": FIBRE}
+    rve = NonlinearRVE(cell, materials, degree=2)
+    assert rve.solve(DIRECTION).converged
+    rve.commit()
+    saved = rve.get_state()
+    reference = rve.solve(1.5 * DIRECTION)
+    rve.commit()
+    rve.solve(-DIRECTION)
+    rve.commit()
+    rve.set_state(saved)
+    again = rve.solve(1.5 * DIRECTION)
+    assert np.allclose(again.Sigma, reference.Sigma, rtol=1e-12, atol=0)
+
+    # too few Newton iterations for the full increment: substepping rescues it
+    direct = NonlinearRVE(cell, materials, degree=2).solve(3.0 * DIRECTION)
+    substepped = NonlinearRVE(cell, materials, degree=2, petsc_options={"snes_max_it": 4}).solve(
+        3.0 * DIRECTION
+    )
+    assert substepped.converged and substepped.reason.startswith("converged in")
+    assert len(substepped.residual_history) > 2
+    assert np.linalg.norm(substepped.Sigma - direct.Sigma) < 1e-2 * np.linalg.norm(direct.Sigma)
+
+    stubborn = NonlinearRVE(
+        cell, materials, degree=2, petsc_options={"snes_max_it": 1}, max_cutbacks=1
+    )
+    failed = stubborn.solve(3.0 * DIRECTION)
+    assert not failed.converged
+    assert "DIVERGED" in failed.reason
+    assert np.isnan(failed.Sigma).all()
+    with pytest.raises(Fe2xError, match="nothing to commit"):
+        stubborn.commit()
+
+
+def test_bad_input_is_rejected(cell):
+    with pytest.raises(NotImplementedError, match="subc"):
+        NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, bc="subc")
+    with pytest.raises(Fe2xError, match="below the geometry order"):
+        NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, degree=1)
+    with pytest.raises(Fe2xError, match="no material given"):
+        NonlinearRVE(cell, {"matrix": MATRIX})
