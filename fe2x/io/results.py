@@ -33,7 +33,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def write_on_root(comm: MPI.Comm, path: Path, write: Callable[[Path], None]) -> None:
-    """Collective: rank 0 runs ``write(tmp)`` and renames tmp onto ``path``; all ranks learn of failure."""
+    """Collective: rank 0 runs ``write(tmp)`` and renames tmp onto ``path``."""
     error = None
     if comm.rank == 0:
         try:
