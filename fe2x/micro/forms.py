@@ -1,9 +1,13 @@
-"""UFL building blocks of the micro problem: Mandel strain vectors and phase-wise measures."""
+"""Pieces shared by the micro problems: Mandel strain of a field, unit macro strain fields."""
 
 from __future__ import annotations
 
 import numpy as np
 import ufl
+from dolfinx import fem
+
+from fe2x.geometry import RVEMesh
+from fe2x.materials.mandel import mandel_to_tensor
 
 SQRT2 = float(np.sqrt(2.0))
 
@@ -16,3 +20,20 @@ def mandel_strain(u: ufl.core.expr.Expr, dim: int) -> ufl.core.expr.Expr:
     return ufl.as_vector(
         [e[0, 0], e[1, 1], e[2, 2], SQRT2 * e[1, 2], SQRT2 * e[0, 2], SQRT2 * e[0, 1]]
     )
+
+
+def unit_strain_fields(V: fem.FunctionSpace, cell: RVEMesh) -> list[fem.Function]:
+    """u_E,k = e_k·(y − y_c) for each Mandel unit strain e_k, y_c the cell centre.
+
+    Interpolated exactly: the fields are linear, and V's degree is at least the geometry's.
+    """
+    dim = V.mesh.topology.dim
+    n = 3 if dim == 2 else 6
+    centre = np.asarray(cell.origin) + 0.5 * np.asarray(cell.lengths)
+    fields = []
+    for k in range(n):
+        E = mandel_to_tensor(np.eye(n)[k], dim)
+        u = fem.Function(V, name=f"u_E{k}")
+        u.interpolate(lambda x, E=E: E @ (x[:dim] - centre[:, None]))
+        fields.append(u)
+    return fields

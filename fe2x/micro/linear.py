@@ -24,9 +24,8 @@ from dolfinx import fem
 
 from fe2x.errors import Fe2xError
 from fe2x.geometry import RVEMesh
-from fe2x.materials.mandel import mandel_to_tensor
 from fe2x.micro.constraints import BoundaryCondition, Prolongation, build_prolongation
-from fe2x.micro.forms import mandel_strain
+from fe2x.micro.forms import mandel_strain, unit_strain_fields
 from fe2x.micro.solver import choose_solver, create_ksp, rigid_body_modes, solve
 
 logger = logging.getLogger(__name__)
@@ -141,7 +140,7 @@ class LinearRVE:
         self.K.assemble()
         self.stress_functionals = [self._assemble_functional(L) for L in self._stress_forms]
         self.strain_functionals = [self._assemble_functional(L) for L in self._strain_forms]
-        self.unit_strain_fields = [self._affine_field(k) for k in range(self.n_strain)]
+        self.unit_strain_fields = unit_strain_fields(self.V, cell)
         self.timings["assembly"] = time.perf_counter() - t0
 
     @property
@@ -160,14 +159,6 @@ class LinearRVE:
         b = dolfinx.fem.petsc.assemble_vector(L)
         b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         return b
-
-    def _affine_field(self, k: int) -> fem.Function:
-        """u_E = e_k·(y − y_c), interpolated exactly (it is linear)."""
-        E = mandel_to_tensor(np.eye(self.n_strain)[k], self.dim)
-        centre = np.asarray(self.cell.origin) + 0.5 * np.asarray(self.cell.lengths)
-        u = fem.Function(self.V)
-        u.interpolate(lambda x: E @ (x[: self.dim] - centre[:, None]))
-        return u
 
     def mean_stress(self, u: fem.Function) -> np.ndarray:
         """Σ = ⟨σ(u)⟩ as a Mandel vector."""

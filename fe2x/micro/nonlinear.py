@@ -35,9 +35,8 @@ from fe2x.materials.j2 import (
     plane_strain_strain,
     return_mapping,
 )
-from fe2x.materials.mandel import mandel_to_tensor
 from fe2x.micro.constraints import BOUNDARY_CONDITIONS, build_prolongation
-from fe2x.micro.forms import mandel_strain
+from fe2x.micro.forms import mandel_strain, unit_strain_fields
 from fe2x.micro.model import RVEResult
 
 __all__ = ["DEFAULT_OPTIONS", "NonlinearRVE", "RVEResult"]
@@ -197,7 +196,7 @@ class NonlinearRVE:
         t0 = time.perf_counter()
         self._prolongation = build_prolongation(self.V, cell.origin, cell.lengths, bc)
         P = self._P = self._prolongation.P
-        self._unit = [self._affine_field(k) for k in range(n)]
+        self._unit = unit_strain_fields(self.V, cell)
         self._b = dolfinx.fem.petsc.create_vector(self.V)
         self._tangent_vecs = [dolfinx.fem.petsc.create_vector(self.V) for _ in range(n)]
         self._K = dolfinx.fem.petsc.create_matrix(self._a)
@@ -293,14 +292,6 @@ class NonlinearRVE:
         return self._newton_time / max(self._newton_iterations, 1)
 
     # -- set-up helpers --------------------------------------------------------------------
-    def _affine_field(self, k: int) -> fem.Function:
-        """u_E,k = e_k·(y − y_c), interpolated exactly."""
-        E = mandel_to_tensor(np.eye(self.n_strain)[k], self.dim)
-        centre = np.asarray(self.cell.origin) + 0.5 * np.asarray(self.cell.lengths)
-        u = fem.Function(self.V)
-        u.interpolate(lambda x: E @ (x[: self.dim] - centre[:, None]))
-        return u
-
     def _elastic_residual_scale(self) -> float:
         """max_k ‖K_el u_E,k‖ (unconstrained): the size of the nodal forces per unit strain.
 
