@@ -31,14 +31,29 @@ def _parser() -> argparse.ArgumentParser:
         ),
         epilog=EPILOG,
     )
-    homogenize.add_argument(
-        "config", type=Path, help="TOML file with [cell], [materials], [homogenize]"
+    _add_common(homogenize, "TOML file with [cell], [materials], [homogenize]")
+    rve_path = commands.add_parser(
+        "rve-path",
+        help="drive one nonlinear (J2) RVE along a macro loading path",
+        description=(
+            "Mesh the RVE described in CONFIG and drive it along the [path] of macro strain "
+            "and stress components (mixed control, e.g. uniaxial stress), with Newton on the "
+            "micro problem and the consistent homogenized tangent. Writes DIR/path.json (per "
+            "step E, S and the tangent C, Mandel, and iteration counts), DIR/path.csv and a "
+            "stress-strain plot DIR/path.png."
+        ),
+        epilog=EPILOG,
     )
-    homogenize.add_argument(
+    _add_common(rve_path, "TOML file with [cell], [materials], [rve], [path]")
+    return parser
+
+
+def _add_common(command: argparse.ArgumentParser, config_help: str) -> None:
+    command.add_argument("config", type=Path, help=config_help)
+    command.add_argument(
         "--out", type=Path, default=None, help="output directory (default: results/<config name>)"
     )
-    homogenize.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    return parser
+    command.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
 def _print_homogenization(result, out: Path) -> None:
@@ -70,15 +85,21 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING if args.quiet or comm.rank != 0 else logging.INFO
     logging.basicConfig(level=level, format="fe2x: %(message)s", stream=sys.stderr)
     try:
+        out = args.out or Path("results") / args.config.stem
         if args.command == "homogenize":
             from fe2x.config import read_homogenization_config
             from fe2x.jobs import run_homogenize
 
-            config = read_homogenization_config(args.config)
-            out = args.out or Path("results") / args.config.stem
-            result = run_homogenize(config, out, comm)
+            result = run_homogenize(read_homogenization_config(args.config), out, comm)
             if comm.rank == 0 and not args.quiet:
                 _print_homogenization(result, out)
+        elif args.command == "rve-path":
+            from fe2x.config import read_rve_path_config
+            from fe2x.jobs import run_rve_path
+
+            run_rve_path(read_rve_path_config(args.config), out, comm)
+            if comm.rank == 0 and not args.quiet:
+                print(f"wrote {out / 'path.json'}, {out / 'path.csv'}, {out / 'path.png'}")
     except Fe2xError as error:
         if comm.rank == 0:
             print(f"fe2x: error: {error}", file=sys.stderr)
