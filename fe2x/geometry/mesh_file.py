@@ -12,7 +12,7 @@ from mpi4py import MPI
 import dolfinx
 import gmsh
 import numpy as np
-from dolfinx.io.gmsh import model_to_mesh
+from dolfinx.io.gmsh import MeshData, model_to_mesh
 
 from fe2x.errors import GeometryError
 from fe2x.geometry.periodicity import on_boundary, periodic_images
@@ -58,29 +58,37 @@ class CellInfo(NamedTuple):
     lengths: np.ndarray
 
 
-def run_on_root(comm: MPI.Comm, what: str, work: Callable[[], CellInfo]) -> RVEMesh:
+def build_on_root(
+    comm: MPI.Comm,
+    what: str,
+    work: Callable[[], Any],
+    options: tuple[str, ...] = _OPTIONS,
+) -> tuple[MeshData, Any]:
     """Run ``work`` in a fresh gmsh model on rank 0 of ``comm`` and distribute its mesh.
 
-    ``work`` builds (or loads) a meshed model with one physical group per phase. Its verdict
-    is broadcast, so a GeometryError raised on rank 0 is raised on every rank. gmsh is
-    initialised if needed, its options restored and the model removed afterwards.
+    ``work`` builds (or loads) a meshed model and returns what rank 0 learnt of it (picklable,
+    with a ``dim`` attribute). Its verdict is broadcast, so a GeometryError raised on rank 0 is
+    raised on every rank. gmsh is initialised if needed, the given ``options`` are restored and
+    the model removed afterwards.
 
     Args:
         comm: Communicator of the mesh.
         what: Description used in error messages, e.g. ``"inclusion cell"``.
         work: Callable run on rank 0 only.
+        options: gmsh options that ``work`` may change.
 
     Returns:
-        The RVEMesh on every rank of ``comm``.
+        DOLFINx's MeshData and ``work``'s answer, on every rank of ``comm``.
     """
     verdict: tuple[str, Any] | None = None
     initialized_here = False
     saved: dict[str, float] = {}
+    previous_model = ""
     if comm.rank == _ROOT:
         if not gmsh.isInitialized():
             gmsh.initialize(readConfigFiles=False, interruptible=False)
             initialized_here = True
-        saved = {name: gmsh.option.getNumber(name) for name in _OPTIONS}
+        saved = {name: gmsh.option.getNumber(name) for name in options}
         gmsh.option.setNumber("General.Terminal", 0)
         previous_model = gmsh.model.getCurrent()
         gmsh.model.add(f"fe2x_{what.replace(' ', '_')}")
@@ -94,7 +102,7 @@ def run_on_root(comm: MPI.Comm, what: str, work: Callable[[], CellInfo]) -> RVEM
     try:
         if verdict[0] == "error":
             raise GeometryError(verdict[1])
-        info: CellInfo = verdict[1]
+        info = verdict[1]
         model = gmsh.model if comm.rank == _ROOT else None
         try:
             data = model_to_mesh(model, comm, _ROOT, gdim=info.dim)
@@ -112,6 +120,12 @@ def run_on_root(comm: MPI.Comm, what: str, work: Callable[[], CellInfo]) -> RVEM
                 gmsh.option.setNumber(name, value)
             if initialized_here:
                 gmsh.finalize()
+    return data, info
+
+
+def run_on_root(comm: MPI.Comm, what: str, work: Callable[[], CellInfo]) -> RVEMesh:
+    """:func:`build_on_root` for an RVE: ``work`` makes one physical group per phase."""
+    data, info = build_on_root(comm, what, work)
     logger.debug("built %s: %s", what, info.phases)
     return RVEMesh(data.mesh, data.cell_tags, dict(info.phases), info.origin, info.lengths)
 

@@ -1,0 +1,434 @@
+"""The macro small-strain problem whose stress and tangent at each point come from outside.
+
+Newton (PETSc SNES) on the displacement u solves R(u) = ∫ σ_q : ε(v) dx − λ Σ ∫ t·v ds = 0 with
+the Jacobian ∫ ε(du) : C_q : ε(v) dx, where σ_q and C_q (Mandel, in quadrature spaces) are set
+by a caller-supplied constitutive callback from the macro strains E = ε(u) at the points.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+from mpi4py import MPI
+from petsc4py import PETSc
+
+import basix.ufl
+import dolfinx.fem.petsc
+import numpy as np
+import ufl
+from dolfinx import fem
+from dolfinx.mesh import Mesh, MeshTags
+
+from fe2x.errors import Fe2xError
+from fe2x.micro.forms import mandel_strain
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "Constitutive",
+    "DirichletSpec",
+    "MacroProblem",
+    "StepResult",
+    "TractionSpec",
+]
+
+logger = logging.getLogger(__name__)
+
+#: E (n_points, n) -> (stress (n_points, n), tangent (n_points, n, n), ok). Collective.
+Constitutive = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, bool]]
+
+#: SNES/KSP defaults, overridable through ``petsc_options`` or the options database.
+#: Full Newton steps (newtonls + "basic" line search): every iteration costs exactly one
+#: residual evaluation, i.e. one collective round of RVE solves, and the Jacobian is always
+#: built from the tangents of the point just evaluated. Robustness comes from load-step
+#: cutback by the caller, not from line-search trial points that each cost all RVE solves.
+DEFAULT_OPTIONS: dict[str, object] = {
+    "snes_type": "newtonls",
+    "snes_linesearch_type": "basic",
+    "snes_rtol": 1e-10,
+    "snes_stol": 1e-14,
+    "snes_max_it": 25,
+    "ksp_type": "preonly",
+    "pc_type": "lu",
+    "pc_factor_mat_solver_type": "mumps",
+}
+
+#: Default absolute residual tolerance, relative to the largest initial residual norm of any
+#: step so far (the force scale of the loading); a user-set ``snes_atol`` overrides it.
+ATOL_REL = 1e-12
+
+
+class DirichletSpec(NamedTuple):
+    """u_i = λ · value on the facets tagged ``boundary_tag`` (``component`` None: all i)."""
+
+    boundary_tag: int
+    component: int | None = None
+    value: float = 0.0
+
+
+class TractionSpec(NamedTuple):
+    """Traction λ · t on the facets tagged ``boundary_tag`` (``traction``: dim floats)."""
+
+    boundary_tag: int
+    traction: Sequence[float]
+
+
+class StepResult(NamedTuple):
+    """Outcome of one macro load step.
+
+    Attributes:
+        converged: whether SNES converged.
+        reason: the SNES converged/diverged reason name.
+        iterations: Newton iterations.
+        residual_history: ‖R‖ at the start and after each iteration.
+        evaluations: calls of the constitutive callback (one per residual evaluation).
+        load_factor: the load factor λ of the step.
+    """
+
+    converged: bool
+    reason: str
+    iterations: int
+    residual_history: list[float]
+    evaluations: int
+    load_factor: float
+
+
+def _snes_reason_name(reason: int) -> str:
+    names = {v: k for k, v in vars(PETSc.SNES.ConvergedReason).items() if isinstance(v, int)}
+    return names.get(reason, str(reason))
+
+
+class MacroProblem:
+    """Small-strain macro problem with an external, point-wise constitutive response.
+
+    Args:
+        mesh: the macro mesh (its communicator is the macro communicator).
+        facet_tags: facet tags referenced by ``dirichlet`` and ``tractions``.
+        dim: spatial dimension (2: plane strain, Mandel n = 3; 3: n = 6).
+        degree: Lagrange degree of u.
+        quadrature_degree: degree of the stress/tangent quadrature; default 2 (degree − 1)
+            (at least 1), exact for the Jacobian on affine cells.
+        dirichlet: displacement conditions, values scaled by the load factor.
+        tractions: traction loads, scaled by the load factor.
+        petsc_options_prefix: prefix of the SNES/KSP options.
+        petsc_options: SNES/KSP options overriding :data:`DEFAULT_OPTIONS`.
+    """
+
+    def __init__(
+        self,
+        mesh: Mesh,
+        facet_tags: MeshTags,
+        dim: int,
+        degree: int = 1,
+        quadrature_degree: int | None = None,
+        dirichlet: Sequence[DirichletSpec] = (),
+        tractions: Sequence[TractionSpec] = (),
+        petsc_options_prefix: str = "fe2x_macro_",
+        petsc_options: Mapping[str, object] | None = None,
+    ) -> None:
+        if dim not in (2, 3) or dim != mesh.topology.dim:
+            raise Fe2xError(f"dim = {dim!r} must be 2 or 3 and equal the mesh dimension")
+        if facet_tags.dim != dim - 1:
+            raise Fe2xError(f"facet_tags have dimension {facet_tags.dim}; expected {dim - 1}")
+        self._mesh = mesh
+        self.facet_tags = facet_tags
+        self.dim = dim
+        self.n_strain = n = 3 if dim == 2 else 6
+        self._check_tags([d.boundary_tag for d in dirichlet] + [t.boundary_tag for t in tractions])
+        self.V = fem.functionspace(mesh, ("Lagrange", degree, (dim,)))
+        self.u = fem.Function(self.V, name="u")
+
+        q_degree = max(2 * (degree - 1), 1) if quadrature_degree is None else quadrature_degree
+        self.quadrature_degree = int(q_degree)
+        cell_name = mesh.basix_cell()
+        Qe_sigma = basix.ufl.quadrature_element(cell_name, value_shape=(n,), degree=q_degree)
+        Qe_C = basix.ufl.quadrature_element(cell_name, value_shape=(n, n), degree=q_degree)
+        points = Qe_sigma.custom_quadrature()[0]
+        self.points_per_cell = nq = points.shape[0]
+        self.sigma = fem.Function(fem.functionspace(mesh, Qe_sigma), name="Sigma")
+        self.C = fem.Function(fem.functionspace(mesh, Qe_C), name="C")
+
+        # Owned macro points: point i = owned cell c, q-th point, i = c nq + q.
+        n_owned = mesh.topology.index_map(dim).size_local
+        self._cells = np.arange(n_owned, dtype=np.int32)
+        self.n_points = n_owned * nq
+        self._blocks = self.sigma.function_space.dofmap.list[:n_owned].reshape(-1)
+        original = np.asarray(mesh.topology.original_cell_index[:n_owned], dtype=np.int64)
+        self.point_ids = (original[:, None] * nq + np.arange(nq, dtype=np.int64)).reshape(-1)
+        x = ufl.SpatialCoordinate(mesh)
+        coordinates = fem.Expression(x, points).eval(mesh, self._cells)
+        self.point_coordinates = coordinates.reshape(self.n_points, -1)[:, :dim].copy()
+
+        # Forms, compiled once.
+        dx = ufl.Measure(
+            "dx",
+            domain=mesh,
+            metadata={"quadrature_degree": q_degree, "quadrature_scheme": "default"},
+        )
+        ds = ufl.Measure("ds", domain=mesh, subdomain_data=facet_tags)
+        du, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        eps_v = mandel_strain(v, dim)
+        self._strain = fem.Expression(mandel_strain(self.u, dim), points)
+        residual = ufl.inner(self.sigma, eps_v) * dx
+        self._tractions = [
+            (spec, fem.Constant(mesh, np.zeros(dim, dtype=dolfinx.default_scalar_type)))
+            for spec in tractions
+        ]
+        for spec, t in self._tractions:
+            if len(spec.traction) != dim:
+                raise Fe2xError(f"traction on boundary {spec.boundary_tag} needs {dim} entries")
+            residual -= ufl.inner(t, v) * ds(spec.boundary_tag)
+        self._R = fem.form(residual)
+        self._a = fem.form(ufl.inner(ufl.dot(self.C, mandel_strain(du, dim)), eps_v) * dx)
+
+        self._dirichlet = []
+        self.bcs: list[fem.DirichletBC] = []
+        fdim = dim - 1
+        for spec in dirichlet:
+            facets = facet_tags.find(spec.boundary_tag)
+            if spec.component is None:
+                g = fem.Constant(mesh, np.zeros(dim, dtype=dolfinx.default_scalar_type))
+                dofs = fem.locate_dofs_topological(self.V, fdim, facets)
+                bc = fem.dirichletbc(g, dofs, self.V)
+            else:
+                if spec.component not in range(dim):
+                    raise Fe2xError(
+                        f"Dirichlet component {spec.component!r} on boundary "
+                        f"{spec.boundary_tag}: allowed None or 0..{dim - 1}"
+                    )
+                g = fem.Constant(mesh, dolfinx.default_scalar_type(0.0))
+                Vi = self.V.sub(spec.component)
+                dofs = fem.locate_dofs_topological(Vi, fdim, facets)
+                bc = fem.dirichletbc(g, dofs, Vi)
+            self._dirichlet.append((spec, g))
+            self.bcs.append(bc)
+
+        # PETSc objects.
+        self._x = dolfinx.fem.petsc.create_vector(self.V)
+        self._F = dolfinx.fem.petsc.create_vector(self.V)
+        self._J = dolfinx.fem.petsc.create_matrix(self._a)
+        self._snes = PETSc.SNES().create(self.comm)
+        self._snes.setOptionsPrefix(petsc_options_prefix)
+        self._snes.setFunction(self._residual, self._F)
+        self._snes.setJacobian(self._jacobian, self._J)
+        self._snes.setConvergenceHistory(length=1000, reset=True)
+        options = PETSc.Options()
+        merged = {
+            key: value
+            for key, value in DEFAULT_OPTIONS.items()
+            if not options.hasName(f"{petsc_options_prefix}{key}")
+        }
+        merged.update(petsc_options or {})
+        self._user_atol = "snes_atol" in merged or options.hasName(
+            f"{petsc_options_prefix}snes_atol"
+        )
+        try:
+            for key, value in merged.items():
+                options[f"{petsc_options_prefix}{key}"] = value
+            self._snes.setFromOptions()
+            self._snes.getKSP().setFromOptions()
+        finally:
+            for key in merged:
+                options.delValue(f"{petsc_options_prefix}{key}")
+
+        self._constitutive: Constitutive | None = None
+        self._evaluations = 0
+        self._x_evaluated: np.ndarray | None = None
+        self._force_scale = 0.0
+        self.timings = {"constitutive": 0.0, "residual": 0.0, "jacobian": 0.0, "solve": 0.0}
+        logger.debug(
+            "MacroProblem: %d dofs, %d points on rank %d (%d per cell), prefix %s",
+            self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs,
+            self.n_points,
+            self.comm.rank,
+            nq,
+            petsc_options_prefix,
+        )
+
+    # -- read-only PETSc/MPI objects -------------------------------------------------------
+    @property
+    def comm(self) -> MPI.Comm:
+        """Communicator of the macro mesh."""
+        return self._mesh.comm
+
+    @property
+    def mesh(self) -> Mesh:
+        """The macro mesh."""
+        return self._mesh
+
+    @property
+    def snes(self) -> PETSc.SNES:
+        """The macro Newton solver."""
+        return self._snes
+
+    @property
+    def J(self) -> PETSc.Mat:
+        """The Jacobian matrix (Dirichlet rows and columns replaced by the identity)."""
+        return self._J
+
+    # -- set-up helpers --------------------------------------------------------------------
+    def _check_tags(self, tags: Sequence[int]) -> None:
+        """Raise on every rank if a boundary tag marks no facet on any rank."""
+        present = np.array([np.count_nonzero(self.facet_tags.values == t) for t in tags])
+        present = self.comm.allreduce(present, op=MPI.SUM) if len(tags) else present
+        missing = [t for t, count in zip(tags, present, strict=True) if count == 0]
+        if missing:
+            known = self.comm.allgather(np.unique(self.facet_tags.values).tolist())
+            raise Fe2xError(
+                f"boundary tag(s) {missing} mark no facet; tags in the mesh: "
+                f"{sorted(set().union(*known))}"
+            )
+
+    def _set_load(self, load_factor: float) -> None:
+        for spec, g in self._dirichlet:
+            g.value = load_factor * (
+                np.full(self.dim, spec.value) if spec.component is None else spec.value
+            )
+        for spec, t in self._tractions:
+            t.value = load_factor * np.asarray(spec.traction, dtype=float)
+
+    # -- quadrature-point fields -----------------------------------------------------------
+    def strains(self) -> np.ndarray:
+        """Mandel macro strain ε(u) at the owned points, ``(n_points, n)``."""
+        return self._strain.eval(self._mesh, self._cells).reshape(self.n_points, self.n_strain)
+
+    def stresses(self) -> np.ndarray:
+        """Mandel stress last set at the owned points, ``(n_points, n)``."""
+        return self.sigma.x.array.reshape(-1, self.n_strain)[self._blocks].copy()
+
+    def set_response(self, stress: np.ndarray, tangent: np.ndarray) -> None:
+        """Install the stress ``(n_points, n)`` and tangent ``(n_points, n, n)`` (Mandel)."""
+        n = self.n_strain
+        stress = np.asarray(stress, dtype=float)
+        tangent = np.asarray(tangent, dtype=float)
+        if stress.shape != (self.n_points, n) or tangent.shape != (self.n_points, n, n):
+            raise Fe2xError(
+                f"set_response: shapes {stress.shape}, {tangent.shape}; expected "
+                f"({self.n_points}, {n}), ({self.n_points}, {n}, {n})"
+            )
+        self.sigma.x.array.reshape(-1, n)[self._blocks] = stress
+        self.C.x.array.reshape(-1, n * n)[self._blocks] = tangent.reshape(-1, n * n)
+        # Ghost-cell entries are left as they are: assembly integrates over owned cells only.
+
+    # -- SNES callbacks --------------------------------------------------------------------
+    def _residual(self, snes: PETSc.SNES, x: PETSc.Vec, F: PETSc.Vec) -> None:
+        """F = ∫ σ_q : ε(v) − λ ∫ t·v, and x − g on Dirichlet rows; one constitutive call."""
+        t0 = time.perf_counter()
+        x.copy(self.u.x.petsc_vec)
+        self.u.x.scatter_forward()
+        E = self.strains()
+        t1 = time.perf_counter()
+        stress, tangent, ok = self._constitutive(E)  # collective: every rank, every call
+        self.timings["constitutive"] += time.perf_counter() - t1
+        self._evaluations += 1
+        if not self.comm.allreduce(bool(ok), op=MPI.LAND):
+            # petsc4py 3.25 does not wrap SNESSetFunctionDomainError; a NaN residual stops
+            # SNES just as surely (DIVERGED_FUNCTION_NANORINF) on every rank.
+            logger.info("constitutive update failed: ending the macro Newton step")
+            F.set(np.nan)
+            self._x_evaluated = None
+            return
+        self.set_response(stress, tangent)
+        self._assemble_residual(F)
+        dolfinx.fem.petsc.set_bc(F, self.bcs, x, -1.0)
+        self._x_evaluated = x.array_r.copy()
+        self.timings["residual"] += time.perf_counter() - t0
+
+    def _assemble_residual(self, F: PETSc.Vec) -> None:
+        with F.localForm() as F_local:
+            F_local.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(F, self._R)
+        F.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+
+    def _jacobian(self, snes: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
+        """J = ∫ ε(du) : C_q : ε(v) with the tangents of the last residual evaluation."""
+        t0 = time.perf_counter()
+        if self._x_evaluated is None or not np.array_equal(self._x_evaluated, x.array_r):
+            logger.warning("macro Jacobian requested away from the last evaluated point")
+        J.zeroEntries()
+        dolfinx.fem.petsc.assemble_matrix(J, self._a, bcs=self.bcs, diag=1.0)
+        J.assemble()
+        self.timings["jacobian"] += time.perf_counter() - t0
+
+    # -- load steps ------------------------------------------------------------------------
+    def solve_step(self, load_factor: float, constitutive: Constitutive) -> StepResult:
+        """Newton from the current u to equilibrium at ``load_factor``.
+
+        ``constitutive(E)`` is called exactly once per residual evaluation on every rank (it
+        may communicate); if it returns ``ok = False`` on any rank, SNES gets a domain error
+        and the step fails. On failure u is left at the last iterate: see
+        :meth:`restore_state`.
+        """
+        load_factor = float(load_factor)
+        self._set_load(load_factor)
+        for bc in self.bcs:
+            bc.set(self.u.x.array)
+        self.u.x.petsc_vec.copy(self._x)
+        self._constitutive = constitutive
+        self._evaluations = 0
+        if not self._user_atol:
+            self._snes.setTolerances(atol=max(ATOL_REL * self._force_scale, 1e-300))
+        t0 = time.perf_counter()
+        try:
+            self._snes.solve(None, self._x)
+        finally:
+            self._constitutive = None
+            self.timings["solve"] += time.perf_counter() - t0
+        reason = self._snes.getConvergedReason()
+        iterations = self._snes.getIterationNumber()
+        history = [float(r) for r in self._snes.getConvergenceHistory()[0][: iterations + 1]]
+        converged = reason > 0
+        if converged:
+            self._x.copy(self.u.x.petsc_vec)
+            self.u.x.scatter_forward()
+            if history and np.isfinite(history[0]):
+                self._force_scale = max(self._force_scale, history[0])
+        result = StepResult(
+            converged,
+            _snes_reason_name(reason),
+            iterations,
+            history,
+            self._evaluations,
+            load_factor,
+        )
+        logger.info(
+            "macro step λ = %g: %s in %d iterations (%d evaluations)",
+            load_factor,
+            result.reason,
+            iterations,
+            self._evaluations,
+        )
+        return result
+
+    # -- post-processing and state ---------------------------------------------------------
+    def reactions(self, boundary_tag: int) -> np.ndarray:
+        """Force ∫_Γ σ·n ds that the boundary Γ exerts on the body, ``(dim,)``.
+
+        Computed as the sum, over the owned dofs on Γ's facets, of the residual assembled
+        without boundary conditions (internal minus external nodal forces), with the stress
+        last set. A node shared with another supported boundary (a corner) counts in full.
+        """
+        facets = self.facet_tags.find(boundary_tag)
+        blocks = fem.locate_dofs_topological(self.V, self.dim - 1, facets)
+        blocks = blocks[blocks < self.V.dofmap.index_map.size_local]
+        F = self._F.duplicate()
+        self._assemble_residual(F)
+        local = F.array_r.reshape(-1, self.V.dofmap.index_map_bs)[blocks].sum(axis=0)
+        F.destroy()
+        return self.comm.allreduce(local, op=MPI.SUM)
+
+    def save_state(self) -> dict[str, np.ndarray]:
+        """Copy of u and of the stress and tangent fields (this rank's part)."""
+        return {
+            "u": self.u.x.array.copy(),
+            "sigma": self.sigma.x.array.copy(),
+            "C": self.C.x.array.copy(),
+        }
+
+    def restore_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Reinstate a state made by :meth:`save_state` (e.g. after a failed step)."""
+        self.u.x.array[:] = state["u"]
+        self.sigma.x.array[:] = state["sigma"]
+        self.C.x.array[:] = state["C"]
