@@ -45,6 +45,20 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     _add_common(rve_path, "TOML file with [cell], [materials], [rve], [path]")
+    run = commands.add_parser(
+        "run",
+        help="the FE² job: a macro specimen whose every quadrature point is an RVE",
+        description=(
+            "Mesh the macro specimen in CONFIG, farm the RVE solves of its quadrature points out "
+            "to groups of MPI ranks, and follow the load steps with Newton's method on the "
+            "macro problem (consistent tangents from the RVEs). Writes DIR/history.csv (load "
+            "factor, prescribed displacements, reaction forces per step), DIR/summary.json "
+            "(timings, RVE solve counts, Newton iterations), DIR/load_displacement.png and "
+            "macro fields for ParaView (DIR/fields/*.bp). Run under mpiexec or srun."
+        ),
+        epilog=EPILOG,
+    )
+    _add_common(run, "TOML file with [macro], [[boundary]], [micro.<name>], [loading], [parallel]")
     return parser
 
 
@@ -100,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
             run_rve_path(read_rve_path_config(args.config), out, comm)
             if comm.rank == 0 and not args.quiet:
                 print(f"wrote {out / 'path.json'}, {out / 'path.csv'}, {out / 'path.png'}")
+        elif args.command == "run":
+            from fe2x.config import read_run_config
+            from fe2x.jobs import run_fe2
+
+            run_fe2(read_run_config(args.config), out, comm)
+            if comm.rank == 0 and not args.quiet:
+                print(f"wrote {out / 'history.csv'}, {out / 'summary.json'}, {out / 'fields'}")
     except Fe2xError as error:
         if comm.rank == 0:
             print(f"fe2x: error: {error}", file=sys.stderr)

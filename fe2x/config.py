@@ -477,3 +477,190 @@ def read_rve_path_config(path: str | Path) -> RVEPathConfig:
     _check_phases(path, cell, materials)
     load = _read_path(path, data["path"], cell.dim)
     return RVEPathConfig(path=path, cell=cell, materials=materials, rve=rve, load=load)
+
+
+MACRO_SHAPES: dict[str, tuple[str, ...]] = {
+    "block": ("lengths",),
+    "plate_with_hole": ("width", "height", "radius", "thickness"),
+    "notched_bar": ("length", "width", "notch_depth", "notch_radius", "thickness"),
+    "three_point_bending": ("length", "height", "thickness", "support_width", "load_width", "span"),
+    "file": ("path",),
+}
+
+
+@dataclass(frozen=True)
+class MacroSettings:
+    """The ``[macro]`` table: the specimen and its discretisation."""
+
+    shape: str
+    dim: int
+    mesh_size: float
+    order: int = 1
+    degree: int = 1
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BoundarySpec:
+    """One ``[[boundary]]`` entry: prescribed displacement components and/or a traction."""
+
+    name: str
+    displacement: dict[int, float]
+    traction: tuple[float, ...] | None
+
+
+@dataclass(frozen=True)
+class MicroSettings:
+    """One ``[micro.<name>]`` table: an RVE, or a homogeneous elastic material (no RVE)."""
+
+    name: str
+    regions: tuple[str, ...]
+    model: str
+    cell: CellConfig | None = None
+    materials: dict[str, Material] = field(default_factory=dict)
+    rve: RVESettings = field(default_factory=RVESettings)
+    elastic: IsotropicElastic | AnisotropicElastic | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole ``fe2x run`` config file."""
+
+    path: Path
+    macro: MacroSettings
+    boundaries: tuple[BoundarySpec, ...]
+    micro: dict[str, MicroSettings]
+    steps: int
+    max_cutbacks: int
+    group_size: int
+    balance: bool
+    elastic_shortcut: bool
+    write_fields: bool
+
+
+def _read_macro(path: Path, data: Any) -> MacroSettings:
+    shape_keys = sorted({k for keys in MACRO_SHAPES.values() for k in keys})
+    table = _Table(
+        path, "macro", data, ("shape", "dim", "mesh_size", "order", "degree", *shape_keys)
+    )
+    shape = table.get(
+        "shape", str, check=lambda v: v in MACRO_SHAPES, expect=" | ".join(MACRO_SHAPES)
+    )
+    dim = table.get("dim", int, 2, lambda v: v in (2, 3), "2 or 3")
+    parameters: dict[str, Any] = {}
+    for key in shape_keys:
+        if key not in table.data:
+            continue
+        if key not in MACRO_SHAPES[shape]:
+            table.fail(f"[macro] {key} does not apply to shape {shape!r}")
+        if key == "lengths":
+            parameters[key] = table.floats(key, dim)
+        elif key == "path":
+            file = Path(table.get(key, str))
+            parameters[key] = file if file.is_absolute() else path.parent / file
+        else:
+            parameters[key] = table.get(key, float, check=_positive, expect="a positive number")
+    return MacroSettings(
+        shape=shape,
+        dim=dim,
+        mesh_size=table.get("mesh_size", float, 0.1, _positive, "a positive number"),
+        order=table.get("order", int, 1, lambda v: v in (1, 2), "1 or 2"),
+        degree=table.get("degree", int, 1, lambda v: v in (1, 2), "1 or 2"),
+        parameters=parameters,
+    )
+
+
+def _read_boundaries(path: Path, data: Any, dim: int) -> tuple[BoundarySpec, ...]:
+    if not isinstance(data, list) or not data:
+        raise ConfigError(f"{path}: at least one [[boundary]] table is needed")
+    components = ("ux", "uy", "uz")[:dim]
+    specs = []
+    for i, entry in enumerate(data):
+        table = _Table(path, f"boundary #{i + 1}", entry, ("name", *components, "traction"))
+        name = table.get("name", str)
+        displacement = {
+            c: table.get(key, float) for c, key in enumerate(components) if key in table.data
+        }
+        traction = table.get(
+            "traction",
+            list,
+            None,
+            lambda v: (
+                len(v) == dim
+                and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+            ),
+            f"a list of {dim} numbers",
+        )
+        if traction is not None:
+            traction = tuple(float(x) for x in traction)
+        if not displacement and traction is None:
+            table.fail(f"[[boundary]] {name!r} prescribes nothing: give ux/uy/uz or traction")
+        specs.append(BoundarySpec(name=name, displacement=displacement, traction=traction))
+    return tuple(specs)
+
+
+def _read_micro(path: Path, name: str, data: Any) -> MicroSettings:
+    table = _Table(
+        path,
+        f"micro.{name}",
+        data,
+        ("regions", "model", "cell", "materials", "rve", "E", "nu", "C_mandel"),
+    )
+    regions = table.get(
+        "regions", list, [], lambda v: all(isinstance(r, str) for r in v), "a list of names"
+    )
+    model = table.get("model", str, "rve", lambda v: v in ("rve", "elastic"), "rve | elastic")
+    if model == "elastic":
+        for key in ("cell", "materials", "rve"):
+            if key in table.data:
+                table.fail(f"[micro.{name}] {key} does not apply to model 'elastic'")
+        values = {k: v for k, v in table.data.items() if k in ("E", "nu", "C_mandel")}
+        elastic = _read_material(path, name, values, plastic=False)
+        return MicroSettings(name, tuple(regions), model, elastic=elastic)  # type: ignore[arg-type]
+    for key in ("E", "nu", "C_mandel"):
+        if key in table.data:
+            table.fail(f"[micro.{name}] {key} applies to model 'elastic' only")
+    if "cell" not in table.data:
+        table.fail(f"[micro.{name}] an RVE needs a [micro.{name}.cell] table")
+    cell = _read_cell(path, table.data["cell"])
+    materials = _read_materials(path, table.data.get("materials"), plastic=True)
+    _check_phases(path, cell, materials)
+    rve = _read_rve(path, table.data.get("rve", {}))
+    if cell.type != "file" and rve.degree < cell.geometry_order:
+        table.fail(
+            f"[micro.{name}.rve] degree = {rve.degree} is below the cell's geometry_order = "
+            f"{cell.geometry_order}"
+        )
+    return MicroSettings(name, tuple(regions), model, cell=cell, materials=materials, rve=rve)
+
+
+def read_run_config(path: str | Path) -> RunConfig:
+    """Read and validate a ``fe2x run`` config file."""
+    path, data = load_toml(path)
+    _Table(path, "top level", data, ("macro", "boundary", "micro", "loading", "parallel", "output"))
+    if "macro" not in data or "micro" not in data:
+        raise ConfigError(f"{path}: [macro] and [micro.<name>] tables are required")
+    macro = _read_macro(path, data["macro"])
+    boundaries = _read_boundaries(path, data.get("boundary"), macro.dim)
+    if not isinstance(data["micro"], dict) or not data["micro"]:
+        raise ConfigError(f"{path}: [micro] needs one table per microstructure")
+    micro = {name: _read_micro(path, name, table) for name, table in data["micro"].items()}
+    if len(micro) > 1 and any(not m.regions for m in micro.values()):
+        raise ConfigError(f"{path}: with several microstructures, each needs its regions")
+    loading = _Table(path, "loading", data.get("loading", {}), ("steps", "max_cutbacks"))
+    parallel = _Table(
+        path, "parallel", data.get("parallel", {}), ("group_size", "balance", "elastic_shortcut")
+    )
+    output = _Table(path, "output", data.get("output", {}), ("fields",))
+    return RunConfig(
+        path=path,
+        macro=macro,
+        boundaries=boundaries,
+        micro=micro,
+        steps=loading.get("steps", int, 10, lambda v: v >= 1, "a positive integer"),
+        max_cutbacks=loading.get("max_cutbacks", int, 5, lambda v: v >= 0, "an integer >= 0"),
+        group_size=parallel.get("group_size", int, 1, lambda v: v >= 1, "a positive integer"),
+        balance=parallel.get("balance", bool, True),
+        elastic_shortcut=parallel.get("elastic_shortcut", bool, True),
+        write_fields=output.get("fields", bool, True),
+    )

@@ -10,17 +10,32 @@ from mpi4py import MPI
 
 import numpy as np
 
-from fe2x.config import CellConfig, HomogenizationConfig, RVEPathConfig, as_dict
-from fe2x.errors import SolverError
+from fe2x.config import (
+    CellConfig,
+    HomogenizationConfig,
+    MacroSettings,
+    MicroSettings,
+    RunConfig,
+    RVEPathConfig,
+    as_dict,
+)
+from fe2x.errors import ConfigError, SolverError
 from fe2x.geometry import RVEMesh, inclusion_cell, laminate_cell, random_cell, read_cell
+from fe2x.geometry import macro as macro_shapes
+from fe2x.io.fe2_files import MacroFieldWriter, history_csv, plot_load_displacement
 from fe2x.io.fields import write_unit_strain_fields
 from fe2x.io.path_files import path_csv, path_summary, plot_path
 from fe2x.io.results import write_json, write_on_root
+from fe2x.macro.fe2 import FE2Engine, MicroFactory
+from fe2x.macro.problem import DirichletSpec, MacroProblem, StepResult, TractionSpec
+from fe2x.macro.stepping import SteppingResult, run_load_steps
 from fe2x.materials import component_labels
 from fe2x.materials.j2 import J2Plasticity
 from fe2x.micro.homogenization import HomogenizationResult, homogenize
+from fe2x.micro.material_point import ElasticPoint
 from fe2x.micro.nonlinear import NonlinearRVE
 from fe2x.micro.path import LoadPath, PathResult, PathStep, drive
+from fe2x.parallel.layout import check_launch, split_groups
 
 logger = logging.getLogger(__name__)
 
@@ -159,4 +174,223 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         raise SolverError(
             f"the path stopped early: {result.message} (converged steps kept in {out})"
         )
+    return result
+
+
+def build_macro(comm: MPI.Comm, macro: MacroSettings) -> macro_shapes.MacroMesh:
+    """Mesh the specimen a ``[macro]`` table describes."""
+    if macro.shape == "file":
+        return macro_shapes.read_macro(comm, macro.parameters["path"])
+    build = getattr(macro_shapes, macro.shape)
+    return build(comm, macro.dim, mesh_size=macro.mesh_size, order=macro.order, **macro.parameters)
+
+
+def _micro_factory(micro: MicroSettings, dim: int) -> MicroFactory:
+    """A function building this microstructure's model on an RVE group's communicator."""
+    if micro.model == "elastic":
+        return lambda comm: ElasticPoint(micro.elastic.stiffness(dim))
+    return lambda comm: NonlinearRVE(
+        build_cell(comm, micro.cell),
+        micro.materials,
+        bc=micro.rve.bc,
+        degree=micro.rve.degree,
+        petsc_options_prefix=f"fe2x_rve_{micro.name}_",
+        petsc_options=micro.rve.petsc_options,
+    )
+
+
+def _point_microstructures(config: RunConfig, specimen, problem: MacroProblem) -> list[str]:
+    """The microstructure name of every owned macro point, from the cell regions."""
+    if len(config.micro) == 1 and not next(iter(config.micro.values())).regions:
+        return [next(iter(config.micro))] * problem.n_points
+    by_region = {r: m.name for m in config.micro.values() for r in m.regions}
+    unknown = [r for r in by_region if r not in specimen.regions]
+    if unknown:
+        raise ConfigError(
+            f"{config.path}: unknown region(s) {unknown}; the specimen has {list(specimen.regions)}"
+        )
+    n_cells = problem.n_points // problem.points_per_cell
+    tag_of_cell = np.zeros(n_cells, dtype=np.int64)
+    if specimen.cell_tags is not None:
+        keep = specimen.cell_tags.indices < n_cells
+        tag_of_cell[specimen.cell_tags.indices[keep]] = specimen.cell_tags.values[keep]
+    name_of_tag = {tag: by_region.get(region) for region, tag in specimen.regions.items()}
+    names = [name_of_tag.get(int(t)) for t in tag_of_cell]
+    if any(n is None for n in names):
+        missing = sorted({r for r, t in specimen.regions.items() if name_of_tag[t] is None})
+        raise ConfigError(f"{config.path}: region(s) {missing} have no microstructure")
+    return [n for n in names for _ in range(problem.points_per_cell)]
+
+
+def run_fe2(config: RunConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD) -> SteppingResult:
+    """The FE² job: macro specimen, RVE groups, adaptive load steps and result files.
+
+    Writes ``out/history.csv`` after every converged step, macro fields under ``out/fields``,
+    and ``out/summary.json`` and ``out/load_displacement.png`` at the end; a run that cannot
+    proceed keeps these for its last converged step and raises SolverError.
+    """
+    check_launch(comm)
+    t_start = time.perf_counter()
+    dim = config.macro.dim
+    for micro in config.micro.values():
+        if micro.cell is not None and micro.cell.dim != dim:
+            raise ConfigError(
+                f"{config.path}: [micro.{micro.name}.cell] dim = {micro.cell.dim} differs from "
+                f"[macro] dim = {dim}"
+            )
+    specimen = build_macro(comm, config.macro)
+    dirichlet, tractions = [], []
+    for spec in config.boundaries:
+        if spec.name not in specimen.boundaries:
+            raise ConfigError(
+                f"{config.path}: [[boundary]] {spec.name!r} is not a boundary of the specimen; "
+                f"it has {list(specimen.boundaries)}"
+            )
+        tag = specimen.boundaries[spec.name]
+        dirichlet += [DirichletSpec(tag, c, v) for c, v in spec.displacement.items()]
+        if spec.traction is not None:
+            tractions.append(TractionSpec(tag, spec.traction))
+    problem = MacroProblem(
+        specimen.mesh,
+        specimen.facet_tags,
+        dim,
+        degree=config.macro.degree,
+        dirichlet=dirichlet,
+        tractions=tractions,
+    )
+    layout = split_groups(comm, config.group_size)
+    t0 = time.perf_counter()
+    engine = FE2Engine(
+        problem,
+        layout,
+        _point_microstructures(config, specimen, problem),
+        {name: _micro_factory(m, dim) for name, m in config.micro.items()},
+        balance=config.balance,
+        shortcut=config.elastic_shortcut,
+    )
+    setup_seconds = time.perf_counter() - t0
+    logger.info(
+        "FE²: %d macro points, %d RVE group(s) of %d rank(s), microstructures %s",
+        engine.n_points,
+        layout.n_groups,
+        layout.group_size,
+        engine.names,
+    )
+    loaded = [s for s in config.boundaries if any(v != 0 for v in s.displacement.values())]
+    axis = "xyz"
+    header = ["step", "load_factor", "newton_iterations"]
+    for spec in config.boundaries:
+        header += [f"u_{spec.name}_{axis[c]}" for c in spec.displacement]
+        header += [f"t_{spec.name}_{axis[c]}" for c in range(dim)] if spec.traction else []
+        header += [f"F_{spec.name}_{axis[c]}" for c in range(dim)] if spec.displacement else []
+    rows: list[list[float]] = []
+    per_step: list[dict[str, object]] = []
+    fields = MacroFieldWriter(problem, out / "fields") if config.write_fields else None
+    step_start = [time.perf_counter()]
+
+    def after_step(number: int, step: StepResult, cutbacks: int) -> None:
+        lam = step.load_factor
+        row: list[float] = [number, lam, step.iterations]
+        for spec in config.boundaries:
+            row += [lam * v for v in spec.displacement.values()]
+            row += [lam * t for t in spec.traction] if spec.traction else []
+            if spec.displacement:
+                row += problem.reactions(specimen.boundaries[spec.name]).tolist()
+        rows.append(row)
+        text = history_csv(header, rows)
+        write_on_root(comm, out / "history.csv", lambda tmp: tmp.write_text(text))
+        mine = engine._local
+        if fields is not None:
+            fields.write(lam, engine.last_iterations[mine], engine.solved[mine])
+        seconds = time.perf_counter() - step_start[0]
+        per_step.append(
+            {
+                "step": number,
+                "load_factor": lam,
+                "newton_iterations": step.iterations,
+                "residual_history": step.residual_history,
+                "rve_full_solves": engine.stats.step_full,
+                "rve_shortcut_solves": engine.stats.step_shortcut,
+                "cutbacks": cutbacks,
+                "seconds": seconds,
+            }
+        )
+        logger.info(
+            "step %d  λ = %.4g  Newton its %d  RVE solves %d full / %d shortcut%s  %.1f s",
+            number,
+            lam,
+            step.iterations,
+            comm.allreduce(engine.stats.step_full, op=MPI.SUM),
+            comm.allreduce(engine.stats.step_shortcut, op=MPI.SUM),
+            f"  cutbacks {cutbacks}" if cutbacks else "",
+            seconds,
+        )
+        step_start[0] = time.perf_counter()
+
+    try:
+        result = run_load_steps(
+            engine.step,
+            config.steps,
+            config.max_cutbacks,
+            before_step=engine.rebalance,
+            after_step=after_step,
+        )
+    finally:
+        if fields is not None:
+            fields.close()
+    stats = engine.stats
+    total = time.perf_counter() - t_start
+    summary = {
+        "completed": result.completed,
+        "message": result.message,
+        "n_ranks": comm.size,
+        "group_size": layout.group_size,
+        "n_groups": layout.n_groups,
+        "macro_points": engine.n_points,
+        "microstructures": engine.names,
+        "steps": per_step,
+        "cutbacks": result.cutbacks,
+        "rve_full_solves": comm.allreduce(stats.full_solves, op=MPI.SUM),
+        "rve_shortcut_solves": comm.allreduce(stats.shortcut_solves, op=MPI.SUM),
+        "micro_newton_iterations": comm.allreduce(stats.micro_iterations, op=MPI.SUM),
+        "migrated_points": stats.migrated_points,
+        "timings": {
+            "total": total,
+            "setup_micro": setup_seconds,
+            # per-rank maxima: the critical path of each part
+            "micro_solves": comm.allreduce(stats.micro_seconds, op=MPI.MAX),
+            "micro_solves_sum": comm.allreduce(stats.micro_seconds, op=MPI.SUM),
+            "waiting": comm.allreduce(stats.waiting_seconds, op=MPI.MAX),
+            "communication": comm.allreduce(stats.communication_seconds, op=MPI.MAX),
+            "macro_assembly": comm.allreduce(
+                problem.timings["residual"]
+                + problem.timings["jacobian"]
+                - problem.timings["constitutive"],
+                op=MPI.MAX,
+            ),
+            "macro_solve": comm.allreduce(
+                problem.timings["solve"]
+                - problem.timings["residual"]
+                - problem.timings["jacobian"],
+                op=MPI.MAX,
+            ),
+        },
+        "config": as_dict(config),
+    }
+    if loaded:
+        curves = {}
+        for spec in loaded:
+            c = next(c for c, v in spec.displacement.items() if v != 0)
+            names = [f"u_{spec.name}_{axis[c]}", f"F_{spec.name}_{axis[c]}"]
+            columns = [header.index(n) for n in names]
+            data = np.array([[0.0, 0.0]] + [[r[i] for i in columns] for r in rows])
+            curves[spec.name] = (data[:, 0], data[:, 1])
+        write_on_root(
+            comm,
+            out / "load_displacement.png",
+            lambda tmp: plot_load_displacement(curves, "prescribed displacement", tmp),
+        )
+    write_json(comm, out / "summary.json", summary)
+    if not result.completed:
+        raise SolverError(f"the FE² run stopped: {result.message} (results so far in {out})")
     return result

@@ -36,7 +36,12 @@ def _run(command: list[str], tmp_path: Path) -> float:
 
 
 def test_demos_are_found():
-    expected = {"demo_fibre_composite_2d.py", "demo_laminate.py", "demo_particle_composite_3d.py"}
+    expected = {
+        "demo_elastoplastic_composite.py",
+        "demo_fibre_composite_2d.py",
+        "demo_laminate.py",
+        "demo_particle_composite_3d.py",
+    }
     assert expected <= set(DEMO_SCRIPTS)
 
 

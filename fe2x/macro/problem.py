@@ -393,7 +393,7 @@ class MacroProblem:
             self._evaluations,
             load_factor,
         )
-        logger.info(
+        logger.debug(
             "macro step λ = %g: %s in %d iterations (%d evaluations)",
             load_factor,
             result.reason,

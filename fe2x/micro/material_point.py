@@ -55,3 +55,24 @@ class MaterialPoint:
 
     def set_state(self, state: Any) -> None:
         self._state = self._trial = state.copy()
+
+
+class ElasticPoint:
+    """A linear elastic point, Σ = C E (Mandel): a macro region that needs no RVE."""
+
+    def __init__(self, C: np.ndarray) -> None:
+        self.C = np.asarray(C, dtype=float)
+
+    def solve(self, E: np.ndarray) -> RVEResult:
+        return RVEResult(
+            self.C @ np.asarray(E, dtype=float), self.C.copy(), 0.0, True, "converged", 0, ()
+        )
+
+    def commit(self) -> None:
+        """Nothing to commit: the response has no history."""
+
+    def get_state(self) -> Any:
+        return None
+
+    def set_state(self, state: Any) -> None:
+        """Nothing to set: the response has no history."""

@@ -1,0 +1,218 @@
+"""The FE² engine: macro Newton steps whose every quadrature point is answered by a micro model.
+
+Data flow of one macro residual evaluation (collective on the macro communicator):
+
+1. each rank evaluates the macro strain E at its owned quadrature points;
+2. the strains travel to the leader of the RVE group each point is assigned to, which shares
+   them with its group;
+3. every group evaluates its points in id order through its :class:`MicroPool` (one set-up per
+   microstructure, histories swapped in, the elastic shortcut where it is exact);
+4. Σ and C travel back to the owners of the points, which assemble residual and Jacobian.
+
+Converged steps commit every history, failed ones discard the trial histories and are cut
+back. Between steps the points are re-assigned to groups by their measured cost (LPT), and the
+histories of moved points migrate with them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from mpi4py import MPI
+
+import numpy as np
+
+from fe2x.macro.problem import MacroProblem, StepResult
+from fe2x.micro.model import MicroModel
+from fe2x.micro.pool import MicroPool
+from fe2x.parallel.assignment import assign_lpt, imbalance
+from fe2x.parallel.exchange import route, route_arrays
+from fe2x.parallel.layout import GroupLayout
+
+logger = logging.getLogger(__name__)
+
+MicroFactory = Callable[[MPI.Comm], MicroModel]
+
+
+@dataclass
+class FE2Statistics:
+    """Counters and wall times of an FE² run, summed on this rank."""
+
+    micro_seconds: float = 0.0
+    communication_seconds: float = 0.0
+    waiting_seconds: float = 0.0
+    full_solves: int = 0
+    shortcut_solves: int = 0
+    micro_iterations: int = 0
+    evaluations: int = 0
+    migrated_points: int = 0
+    step_shortcut: int = 0  # shortcut answers in the current step
+    step_full: int = 0
+    per_point_iterations: dict[int, int] = field(default_factory=dict)
+
+
+class FE2Engine:
+    """Couples a :class:`MacroProblem` with micro models evaluated by RVE groups.
+
+    Args:
+        problem: the macro problem (mesh distributed over ``layout.world``).
+        layout: the RVE groups.
+        microstructure: for each owned macro point, the name of its microstructure.
+        factories: microstructure name -> function building its micro model on a group
+            communicator (called once per group, for the names in use).
+        balance: re-assign points to groups by measured cost between steps.
+        shortcut: use the exact elastic shortcut of models that offer one.
+    """
+
+    def __init__(
+        self,
+        problem: MacroProblem,
+        layout: GroupLayout,
+        microstructure: Sequence[str],
+        factories: Mapping[str, MicroFactory],
+        balance: bool = True,
+        shortcut: bool = True,
+    ) -> None:
+        world = layout.world
+        if len(microstructure) != problem.n_points:
+            raise ValueError("one microstructure name per owned macro point is needed")
+        self.problem, self.layout, self.balance = problem, layout, balance
+        names = sorted(set().union(*world.allgather(set(microstructure))))
+        unknown = [n for n in names if n not in factories]
+        if unknown:
+            raise ValueError(f"no micro model for microstructure(s) {unknown}")
+        self.names = names
+        self.pool = MicroPool(
+            {name: factories[name](layout.group) for name in names}, use_shortcut=shortcut
+        )
+        # Global point table, identical on every rank: ids, owner rank, microstructure.
+        ids = world.allgather(problem.point_ids)
+        self.ids = np.concatenate(ids)
+        self.owner = np.concatenate([np.full(len(a), r) for r, a in enumerate(ids)])
+        index = {n: i for i, n in enumerate(names)}
+        self.micro_index = np.concatenate(
+            world.allgather(np.array([index[m] for m in microstructure], dtype=np.int64))
+        )
+        order = np.argsort(self.ids)
+        self.ids, self.owner, self.micro_index = (
+            self.ids[order],
+            self.owner[order],
+            self.micro_index[order],
+        )
+        if len(np.unique(self.ids)) != len(self.ids):
+            raise ValueError("macro point ids are not unique")
+        self._local = np.searchsorted(self.ids, problem.point_ids)  # my points in the table
+        # First assignment: each point to the group of its owner (no traffic).
+        self.assignment = self.owner // layout.group_size
+        self.costs = np.ones(len(self.ids))
+        self._step_costs = np.zeros(len(self.ids))
+        self.stats = FE2Statistics()
+        self.solved = np.zeros(len(self.ids), dtype=bool)  # last answer came from a solve
+        self.last_iterations = np.zeros(len(self.ids), dtype=np.int64)
+
+    @property
+    def n_points(self) -> int:
+        """Global number of macro quadrature points."""
+        return len(self.ids)
+
+    # -- one collective micro evaluation ---------------------------------------------------
+    def constitutive(self, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Σ and C at this rank's points for strains E (collective on the macro comm)."""
+        layout, world = self.layout, self.layout.world
+        n = E.shape[1]
+        t0 = time.perf_counter()
+        mine = self._local
+        leaders = np.array([layout.leader_rank(g) for g in self.assignment[mine]], dtype=np.int64)
+        rows = np.column_stack([E, self.micro_index[mine].astype(float)])
+        ids, rows = route_arrays(world, self.ids[mine], rows, leaders)
+        ids, rows = layout.group.bcast((ids, rows) if layout.is_leader else None, root=0)
+        t1 = time.perf_counter()
+        answer = self.pool.evaluate(
+            ids, [self.names[int(k)] for k in rows[:, n]], np.ascontiguousarray(rows[:, :n])
+        )
+        t2 = time.perf_counter()
+        world.Barrier()  # the time spent here is load imbalance
+        t3 = time.perf_counter()
+        back = np.column_stack(
+            [
+                answer.Sigma,
+                answer.C.reshape(len(ids), n * n),
+                answer.converged,
+                answer.iterations,
+                answer.seconds,
+                answer.shortcut,
+            ]
+        )
+        if not layout.is_leader:  # one copy of each answer goes back
+            ids, back = ids[:0], back[:0]
+        position = np.searchsorted(self.ids, ids)
+        back_ids, back = route_arrays(world, ids, back, self.owner[position])
+        t4 = time.perf_counter()
+        # Every rank learns the cost and work of all points (a few numbers each).
+        k = len(ids)
+        stats = world.allgather(
+            (ids, answer.seconds[:k], answer.shortcut[:k], answer.iterations[:k])
+        )
+        for point_ids, seconds, shortcut, iterations in stats:
+            where = np.searchsorted(self.ids, point_ids)
+            self._step_costs[where] += seconds
+            self.solved[where] = ~shortcut
+            self.last_iterations[where] = iterations
+        if layout.is_leader:
+            self.stats.step_shortcut += int(answer.shortcut.sum())
+            self.stats.step_full += int((~answer.shortcut).sum())
+            self.stats.micro_iterations += int(answer.iterations.sum())
+        self.stats.micro_seconds += t2 - t1
+        self.stats.waiting_seconds += t3 - t2
+        self.stats.communication_seconds += (t1 - t0) + (t4 - t3)
+        self.stats.evaluations += 1
+        order = np.searchsorted(back_ids, self.problem.point_ids)
+        back = back[order]
+        Sigma = back[:, :n]
+        C = back[:, n : n + n * n].reshape(-1, n, n)
+        ok = bool(np.all(back[:, n + n * n] > 0.5))
+        return Sigma, C, ok
+
+    # -- load steps ------------------------------------------------------------------------
+    def step(self, load_factor: float) -> StepResult:
+        """One macro load step; commits all histories if it converged, else discards them."""
+        self._step_costs[:] = 0.0
+        self.stats.step_shortcut = self.stats.step_full = 0
+        saved = self.problem.save_state()
+        result = self.problem.solve_step(load_factor, self.constitutive)
+        if result.converged:
+            self.pool.commit()
+            self.costs = np.maximum(self._step_costs, 1e-9)
+            self.stats.full_solves += self.stats.step_full
+            self.stats.shortcut_solves += self.stats.step_shortcut
+        else:
+            self.pool.discard()
+            self.problem.restore_state(saved)
+        return result
+
+    def rebalance(self) -> float:
+        """Re-assign points to groups by their last step's cost; migrate moved histories.
+
+        Returns the predicted load imbalance (max/mean − 1) of the new assignment.
+        """
+        layout = self.layout
+        if not self.balance or layout.n_groups == 1:
+            return imbalance(self.costs, self.assignment, layout.n_groups)
+        new = assign_lpt(self.costs, layout.n_groups, current=self.assignment)
+        moved = np.flatnonzero(new != self.assignment)
+        if layout.world.allreduce(len(moved), op=MPI.MAX):
+            mine = moved[self.assignment[moved] == layout.group_index]
+            states = self.pool.release(self.ids[mine].tolist())
+            target = dict(zip(self.ids[moved].tolist(), new[moved].tolist(), strict=True))
+            arrived = route(
+                layout.world,
+                states,
+                lambda point: layout.member_rank(target[point], layout.group.rank),
+            )
+            self.pool.adopt(arrived)
+            self.stats.migrated_points += len(moved)
+            self.assignment = new
+        return imbalance(self.costs, self.assignment, layout.n_groups)
