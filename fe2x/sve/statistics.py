@@ -58,9 +58,7 @@ class PowerLawFit(NamedTuple):
         return self.prefactor * np.asarray(x, dtype=float) ** self.exponent
 
 
-def confidence_interval(
-    values: npt.ArrayLike, confidence: float = 0.95
-) -> tuple[float, float]:
+def confidence_interval(values: npt.ArrayLike, confidence: float = 0.95) -> tuple[float, float]:
     """Student-t interval ``mean ± t_{(1+c)/2, n-1} s / sqrt(n)`` (NaN for n < 2).
 
     >>> lo, hi = confidence_interval([1.0, 2.0, 3.0])
@@ -141,9 +139,7 @@ def point_variance(p: float, Z1: float, Z2: float) -> float:
     return float(p * (1.0 - p) * (Z1 - Z2) ** 2)
 
 
-def kanit_variance(
-    V: npt.ArrayLike, point_var: float, A3: float, alpha: float = 1.0
-) -> np.ndarray:
+def kanit_variance(V: npt.ArrayLike, point_var: float, A3: float, alpha: float = 1.0) -> np.ndarray:
     """Variance of the apparent property over volume V, ``D²_Z(V) = D²_Z (A_3 / V)^α``.
 
     Kanit et al. (2003) eq. 10; α = 1 for an additive property (e.g. the volume fraction),
