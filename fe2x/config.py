@@ -23,7 +23,12 @@ from typing import Any
 import numpy as np
 
 from fe2x.errors import ConfigError, MaterialError
-from fe2x.materials import AnisotropicElastic, IsotropicElastic, elastic_material
+from fe2x.materials import (
+    AnisotropicElastic,
+    IsotropicElastic,
+    elastic_material,
+    mandel_weights,
+)
 from fe2x.materials.j2 import J2Plasticity
 from fe2x.micro.constraints import BOUNDARY_CONDITIONS
 from fe2x.micro.solver import SOLVER_KINDS
@@ -446,8 +451,7 @@ def _read_path(path: Path, data: Any, dim: int) -> PathSettings:
                 f"[path] {key} = {value!r}: expected a number or a list of {len(times)} numbers "
                 "(one per time)"
             )
-        scale = 1.0 if label[0] == label[1] else float(np.sqrt(2.0))
-        values[:, i] = np.asarray(series, dtype=float) * scale
+        values[:, i] = np.asarray(series, dtype=float) * mandel_weights(dim)[i]
         stress_controlled[i] = given[0] == "S"
     if all(stress_controlled):
         table.fail("[path] every component is stress-controlled; control at least one strain")

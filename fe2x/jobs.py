@@ -29,7 +29,7 @@ from fe2x.io.results import write_json, write_on_root
 from fe2x.macro.fe2 import FE2Engine, MicroFactory
 from fe2x.macro.problem import DirichletSpec, MacroProblem, StepResult, TractionSpec
 from fe2x.macro.stepping import SteppingResult, run_load_steps
-from fe2x.materials import component_labels
+from fe2x.materials import component_labels, mandel_weights
 from fe2x.materials.j2 import J2Plasticity
 from fe2x.micro.homogenization import HomogenizationResult, homogenize
 from fe2x.micro.material_point import ElasticPoint
@@ -135,6 +135,7 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         load.steps,
     )
     labels = component_labels(config.cell.dim)
+    w = mandel_weights(config.cell.dim)  # progress shows tensor components
     driven = [
         i
         for i, s in enumerate(load.stress_controlled)
@@ -149,7 +150,8 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
             index + 1,
             step.t,
             "  ".join(
-                f"E{labels[i]} = {step.E[i]:.4e} S{labels[i]} = {step.Sigma[i]:.4e}" for i in shown
+                f"E{labels[i]} = {step.E[i] / w[i]:.4e} S{labels[i]} = {step.Sigma[i] / w[i]:.4e}"
+                for i in shown
             ),
             step.micro_iterations,
             step.control_iterations,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fe2x.materials import component_labels
+from fe2x.materials import component_labels, mandel_weights
 from fe2x.micro.path import PathResult
 
 
@@ -42,8 +42,9 @@ def path_summary(result: PathResult, dim: int, stress_controlled: np.ndarray) ->
 
 
 def path_csv(result: PathResult, dim: int) -> str:
-    """One row per step: step, t, E_ij and S_ij (Mandel components), iteration counts."""
+    """One row per step: step, t, E_ij and S_ij (tensor components), iteration counts."""
     labels = component_labels(dim)
+    w = mandel_weights(dim)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(
@@ -54,8 +55,8 @@ def path_csv(result: PathResult, dim: int) -> str:
             [
                 i + 1,
                 f"{step.t:.10g}",
-                *(f"{v:.10g}" for v in step.E),
-                *(f"{v:.10g}" for v in step.Sigma),
+                *(f"{v:.10g}" for v in step.E / w),
+                *(f"{v:.10g}" for v in step.Sigma / w),
                 step.micro_iterations,
             ]
         )
@@ -63,20 +64,21 @@ def path_csv(result: PathResult, dim: int) -> str:
 
 
 def plot_path(result: PathResult, dim: int, driven: list[int], png: Path) -> None:
-    """Stress against strain for each driven component (Mandel), one panel each."""
+    """Stress against strain (tensor components) for each driven component, one panel each."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     labels = component_labels(dim)
-    E = np.array([[0.0] * len(labels)] + [s.E.tolist() for s in result.steps])
-    S = np.array([[0.0] * len(labels)] + [s.Sigma.tolist() for s in result.steps])
+    w = mandel_weights(dim)
+    E = np.array([[0.0] * len(labels)] + [(s.E / w).tolist() for s in result.steps])
+    S = np.array([[0.0] * len(labels)] + [(s.Sigma / w).tolist() for s in result.steps])
     fig, axes = plt.subplots(1, len(driven), figsize=(4.5 * len(driven), 3.8), squeeze=False)
     for ax, i in zip(axes[0], driven, strict=True):
         ax.plot(E[:, i], S[:, i], "o-", ms=3)
-        ax.set_xlabel(f"E_{labels[i]} (Mandel)")
-        ax.set_ylabel(f"Σ_{labels[i]} (Mandel)")
+        ax.set_xlabel(f"E_{labels[i]}")
+        ax.set_ylabel(f"Σ_{labels[i]}")
         ax.grid(True, alpha=0.3)
     if not result.completed:
         fig.suptitle("path stopped early: " + result.message[:80], fontsize=8)

@@ -36,6 +36,16 @@ def component_labels(dim: int) -> list[str]:
     return [f"{i + 1}{j + 1}" for i, j in _PAIRS[dim]]
 
 
+def mandel_weights(dim: int) -> np.ndarray:
+    """The factor of each Mandel component over its tensor component (1, or √2 for shears).
+
+    >>> mandel_weights(2).round(4).tolist()
+    [1.0, 1.0, 1.4142]
+    """
+    _check_dim(dim)
+    return _indices(dim)[2]
+
+
 def _check_dim(dim: int) -> None:
     if dim not in _PAIRS:
         raise ValueError(f"dim = {dim!r} must be 2 or 3")
