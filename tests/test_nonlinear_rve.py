@@ -114,7 +114,7 @@ def test_same_stress_on_world_and_self(cell):
         single.commit()
 
 
-@pytest.mark.parametrize("bc", ["periodic", "kubc"])
+@pytest.mark.parametrize("bc", ["periodic", "kubc", "subc"])
 def test_elastic_tangent_is_the_linear_effective_stiffness(cell, bc):
     fibre = IsotropicElastic(70.0, 0.2)
     matrix = IsotropicElastic(3.0, 0.35)
@@ -167,9 +167,79 @@ def test_state_round_trip_and_failure(cell):
 
 
 def test_bad_input_is_rejected(cell):
-    with pytest.raises(NotImplementedError, match="subc"):
-        NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, bc="subc")
+    with pytest.raises(ValueError, match="unknown linear_solver"):
+        NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, linear_solver="cholesky")
+    with pytest.raises(ValueError, match="only used with 'shared_elastic'"):
+        NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, elastic_factorization=object())
     with pytest.raises(Fe2xError, match="below the geometry order"):
         NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, degree=1)
     with pytest.raises(Fe2xError, match="no material given"):
         NonlinearRVE(cell, {"matrix": MATRIX})
+
+
+def test_subc_plastic_tangent_matches_finite_differences(cell):
+    rve = NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, bc="subc", degree=2)
+    assert rve.solve(DIRECTION).converged
+    rve.commit()
+    E = 1.5 * DIRECTION + np.array([0.0, 0.002, -0.001])
+    result = rve.solve(E)
+    assert result.converged
+    assert result.hill_mandel_residual < 1e-10
+    C_fd = fd_tangent(rve, E)
+    error = np.linalg.norm(result.C - C_fd) / np.linalg.norm(result.C)
+    assert error < 1e-6, error
+    elastic = NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, bc="subc", degree=2)
+    assert result.C[0, 0] < 0.9 * elastic.solve(0.0 * E).C[0, 0]
+
+
+def test_elastic_step_obeys_kubc_pbc_subc_ordering(cell):
+    E = 0.02 * DIRECTION  # below first yield
+    results = {}
+    for bc in ("kubc", "periodic", "subc"):
+        result = NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, bc=bc).solve(E)
+        assert result.converged
+        results[bc] = result
+    work = {bc: float(E @ r.Sigma) for bc, r in results.items()}
+    assert work["kubc"] > work["periodic"] > work["subc"], work
+    for stiff, soft in (("kubc", "periodic"), ("periodic", "subc")):
+        difference = results[stiff].C - results[soft].C
+        assert np.linalg.eigvalsh(0.5 * (difference + difference.T)).min() > 0.0
+
+
+@pytest.mark.parametrize("bc", ["periodic", "subc"])
+def test_shared_elastic_solver_matches_lu(cell, bc):
+    materials = {"matrix": MATRIX, "inclusion": FIBRE}
+    exact = NonlinearRVE(cell, materials, bc=bc)
+    krylov = NonlinearRVE(cell, materials, bc=bc, linear_solver="shared_elastic")
+    factorization = krylov.elastic_factorization
+    for s in (1.0, 1.5):
+        a, b = exact.solve(s * DIRECTION), krylov.solve(s * DIRECTION)
+        assert a.converged and b.converged
+        assert np.linalg.norm(a.Sigma - b.Sigma) < 1e-8 * np.linalg.norm(a.Sigma)
+        assert np.linalg.norm(a.C - b.C) < 1e-8 * np.linalg.norm(a.C)
+        exact.commit()
+        krylov.commit()
+    assert a.C[0, 0] < 0.9 * NonlinearRVE(cell, materials, bc=bc).solve(0.0 * DIRECTION).C[0, 0]
+
+    # a second RVE reuses the factorization; it survives state swaps and is never redone
+    state = exact.get_state()
+    other = NonlinearRVE(
+        cell, materials, bc=bc, linear_solver="shared_elastic", elastic_factorization=factorization
+    )
+    assert other.elastic_factorization is factorization
+    other.set_state(state)
+    a, b = exact.solve(2.0 * DIRECTION), other.solve(2.0 * DIRECTION)
+    assert b.converged
+    assert np.linalg.norm(a.Sigma - b.Sigma) < 1e-8 * np.linalg.norm(a.Sigma)
+    assert np.linalg.norm(a.C - b.C) < 1e-8 * np.linalg.norm(a.C)
+    assert factorization.applications > 0
+    assert "elastic_factorization" not in other.timings
+
+    with pytest.raises(Fe2xError, match="another microstructure"):
+        NonlinearRVE(
+            cell,
+            {"matrix": MATRIX, "inclusion": IsotropicElastic(50.0, 0.2)},
+            bc=bc,
+            linear_solver="shared_elastic",
+            elastic_factorization=factorization,
+        )

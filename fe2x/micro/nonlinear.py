@@ -6,6 +6,12 @@ Pᵀ (∫ ε(du) : C_alg : ε(v) dy) P, the stress and algorithmic tangent comin
 vectorised return mapping at all quadrature points of a phase at once. The homogenized
 consistent tangent is the linear homogenization of the converged C_alg field:
 C[:, k] = ⟨C_alg : ε(u_E,k + P x_k)⟩ with Pᵀ K_alg P x_k = −Pᵀ K_alg u_E,k.
+
+SUBC (minimal kinematic) adds the constraint ⟨ε(P x)⟩ = 0, i.e. G x = 0 with G = B_ε P, and
+multipliers λ (= Σ) in R = Pᵀ ∫ σ : ε(v) dy − Gᵀ λ; its tangent is C = |Ω| S⁻¹ with
+S = G J⁻¹ Gᵀ. Linear solves are either an exact LU of each Jacobian or a Krylov method
+preconditioned by one LU of the elastic reduced stiffness, shared between RVEs
+(:class:`ElasticFactorization`).
 """
 
 from __future__ import annotations
@@ -38,8 +44,16 @@ from fe2x.materials.j2 import (
 from fe2x.micro.constraints import BOUNDARY_CONDITIONS, build_prolongation
 from fe2x.micro.forms import mandel_strain, unit_strain_fields
 from fe2x.micro.model import RVEResult
+from fe2x.micro.solver import create_ksp
 
-__all__ = ["DEFAULT_OPTIONS", "NonlinearRVE", "RVEResult"]
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "KRYLOV_OPTIONS",
+    "LINEAR_SOLVERS",
+    "ElasticFactorization",
+    "NonlinearRVE",
+    "RVEResult",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +74,21 @@ DEFAULT_OPTIONS: dict[str, object] = {
     "pc_factor_mat_solver_type": "mumps",
 }
 
+#: Linear solvers of the Newton systems: "lu" factorizes every Jacobian (MUMPS, symbolic analysis
+#: reused); "shared_elastic" runs a Krylov method preconditioned by one LU of the elastic
+#: reduced stiffness, factorized once and shareable between RVEs of one microstructure.
+LINEAR_SOLVERS: tuple[str, ...] = ("lu", "shared_elastic")
+
+#: Krylov defaults of ``linear_solver="shared_elastic"`` (the tangent needs tight solves).
+#: J = Pᵀ K_alg P is symmetric positive definite for associative J2 plasticity: CG.
+KRYLOV_OPTIONS: dict[str, object] = {
+    "ksp_type": "cg",
+    "ksp_norm_type": "unpreconditioned",
+    "ksp_rtol": 1e-10,
+    "ksp_atol": 1e-50,
+    "ksp_max_it": 1000,
+}
+
 #: Absolute residual tolerance relative to the elastic nodal-force scale ‖K_el u_E‖ · |E|∞.
 ATOL_REL = 1e-12
 
@@ -67,6 +96,82 @@ ATOL_REL = 1e-12
 def _snes_reason_name(reason: int) -> str:
     names = {v: k for k, v in vars(PETSc.SNES.ConvergedReason).items() if isinstance(v, int)}
     return names.get(reason, str(reason))
+
+
+class ElasticFactorization:
+    """One LU factorization of the elastic reduced stiffness Pᵀ K_el P, shared by RVEs.
+
+    It preconditions the Krylov solves of ``linear_solver="shared_elastic"``. All RVEs of one
+    microstructure, boundary condition, degree and elastic moduli may share it (pass
+    ``rve.elastic_factorization`` to the next constructor); it is factorized once and never
+    changes, so it survives every solve, commit and state swap.
+
+    Args:
+        K_el: the elastic reduced stiffness (a copy is kept).
+        bc: boundary condition it was built for.
+        petsc_options_prefix: prefix of its LU KSP's options.
+    """
+
+    def __init__(self, K_el: PETSc.Mat, bc: str, petsc_options_prefix: str) -> None:
+        t0 = time.perf_counter()
+        self.A = K_el.copy()
+        self.bc = bc
+        self.norm = self.A.norm(PETSc.NormType.FROBENIUS)
+        self.ksp = create_ksp(self.A, "direct", petsc_options_prefix)
+        self.setup_time = time.perf_counter() - t0
+        self.applications = 0
+
+    def matches(self, K_el: PETSc.Mat, bc: str) -> bool:
+        """Whether this factorization belongs to an RVE with elastic reduced stiffness K_el."""
+        if bc != self.bc or K_el.getSizes() != self.A.getSizes():
+            return False
+        return abs(K_el.norm(PETSc.NormType.FROBENIUS) - self.norm) <= 1e-12 * self.norm
+
+    # PETSc python-PC interface: y = K_el⁻¹ x.
+    def apply(self, pc: PETSc.PC, x: PETSc.Vec, y: PETSc.Vec) -> None:
+        self.ksp.solve(x, y)
+        self.applications += 1
+
+
+class _ConstrainedNewtonPC:
+    """Newton step of the bordered SUBC system with the multiplier eliminated: y = Π J⁻¹ b.
+
+    [J −Gᵀ; G 0] [dx; dλ] = [b; 0] gives dx = (I − X S⁻¹ G) J⁻¹ b with X = J⁻¹ Gᵀ (n
+    back-substitutions per Jacobian) and S = G X (n × n). The step lies in ker G and does not
+    depend on λ, so Newton runs on x alone (PETSc SNES with its line search).
+    """
+
+    def __init__(self, inner: PETSc.KSP, g: list[PETSc.Vec], version: Any) -> None:
+        self.inner = inner
+        self.g = g
+        self.X = [gi.duplicate() for gi in g]
+        self.S = np.full((len(g), len(g)), np.nan)
+        self._version = version
+        self.version = -1
+        self.failed = False
+
+    def _solve(self, b: PETSc.Vec, y: PETSc.Vec) -> None:
+        self.inner.solve(b, y)
+        if self.inner.getConvergedReason() < 0:
+            self.failed = True
+            raise SolverError("RVE linear solve (SUBC inner) failed")
+
+    def factor(self, J: PETSc.Mat) -> None:
+        """X = J⁻¹ Gᵀ and S = G X for the Jacobian J."""
+        self.inner.setOperators(J)
+        for gi, Xi in zip(self.g, self.X, strict=True):
+            self._solve(gi, Xi)
+        self.S = np.array([Xi.mDot(self.g) for Xi in self.X]).T
+        self.version = self._version()
+
+    # PETSc python-PC interface.
+    def setUp(self, pc: PETSc.PC) -> None:
+        self.factor(pc.getOperators()[1])
+
+    def apply(self, pc: PETSc.PC, b: PETSc.Vec, y: PETSc.Vec) -> None:
+        self._solve(b, y)
+        coefficients = np.linalg.solve(self.S, np.asarray(y.mDot(self.g)))
+        y.maxpy([-float(c) for c in coefficients], self.X)
 
 
 class NonlinearRVE:
@@ -79,11 +184,22 @@ class NonlinearRVE:
     Args:
         cell: mesh, phase tags and box of the cell.
         materials: phase name -> elastic or J2 material (2D is plane strain).
-        bc: "periodic" or "kubc" ("subc" is not implemented for the nonlinear RVE).
+        bc: "periodic", "kubc" or "subc".
         degree: Lagrange degree of the displacement.
         petsc_options_prefix: prefix of this RVE's SNES/KSP options.
-        petsc_options: SNES/KSP options overriding :data:`DEFAULT_OPTIONS`.
+        petsc_options: SNES/KSP options overriding :data:`DEFAULT_OPTIONS` (and
+            :data:`KRYLOV_OPTIONS` with ``linear_solver="shared_elastic"``).
         max_cutbacks: an increment that fails is retried in 2, 4, ... 2**max_cutbacks substeps.
+        linear_solver: "lu" (factorize each Jacobian) or "shared_elastic" (Krylov preconditioned
+            by one elastic LU); see :data:`LINEAR_SOLVERS`.
+        elastic_factorization: with "shared_elastic", the factorization of another RVE of the
+            same microstructure to reuse (see :attr:`elastic_factorization`); else one is made.
+
+    SUBC runs the same SNES on x: its residual is Pᵀ f − Gᵀ λ with the least-squares λ
+    (the part of Pᵀ f orthogonal to range Gᵀ), and its preconditioner solves the bordered
+    system by Schur complement (:class:`_ConstrainedNewtonPC`). Why SNES rather than an own
+    loop: the same line search, tolerances, reasons, history and substepping as PBC/KUBC, and
+    bt's slope Fᵀ J y is exact here because F ⊥ range Gᵀ.
     """
 
     def __init__(
@@ -95,14 +211,15 @@ class NonlinearRVE:
         petsc_options_prefix: str = "fe2x_rve_nl_",
         petsc_options: Mapping[str, object] | None = None,
         max_cutbacks: int = 4,
+        linear_solver: str = "lu",
+        elastic_factorization: ElasticFactorization | None = None,
     ) -> None:
         if bc not in BOUNDARY_CONDITIONS:
             raise ValueError(f"unknown boundary condition {bc!r}; allowed: {BOUNDARY_CONDITIONS}")
-        if bc == "subc":
-            raise NotImplementedError(
-                "bc = 'subc' is not implemented for the nonlinear RVE (needs Lagrange "
-                "multipliers in the Newton system); use 'periodic' or 'kubc'"
-            )
+        if linear_solver not in LINEAR_SOLVERS:
+            raise ValueError(f"unknown linear_solver {linear_solver!r}; allowed: {LINEAR_SOLVERS}")
+        if elastic_factorization is not None and linear_solver != "shared_elastic":
+            raise ValueError("elastic_factorization is only used with 'shared_elastic'")
         missing = [name for name in cell.phases if name not in materials]
         if missing:
             raise Fe2xError(f"no material given for phase(s) {missing}")
@@ -116,6 +233,7 @@ class NonlinearRVE:
         mesh = cell.mesh
         self.cell = cell
         self.bc = bc
+        self.linear_solver = linear_solver
         self.materials = dict(materials)
         self.max_cutbacks = int(max_cutbacks)
         self.dim = dim = mesh.topology.dim
@@ -154,6 +272,7 @@ class NonlinearRVE:
         self._tangent_forms = [fem.form(ufl.dot(self._C_q, eps_v)[i] * dx) for i in range(n)]
         self._stress_forms = [fem.form(self._sigma_q[i] * dx) for i in range(n)]
         self._strain_forms = [fem.form(eps_u[i] * dx) for i in range(n)]
+        self._strain_functional_forms = [fem.form(eps_v[i] * dx) for i in range(n)]
         self._energy_form = fem.form(ufl.inner(self._sigma_q, eps_u) * dx)
         self.volume = self.comm.allreduce(
             fem.assemble_scalar(fem.form(1.0 * dx(domain=mesh))), op=MPI.SUM
@@ -205,12 +324,37 @@ class NonlinearRVE:
         self._f = P.createVecRight()
         self._x_eval: np.ndarray | None = None
         self._C_at_jacobian: np.ndarray | None = None
+        self._jacobian_version = 0
         if not self._update(self._x):
             raise SolverError("RVE set-up: the return mapping failed at zero strain")
         self._assemble_K()
         self._J = self._K.PtAP(P)
         self._f_ref = self._elastic_residual_scale()
+        # SUBC: rows of G = B_ε P as reduced vectors g_i = Pᵀ ∫ ε(v)_i dy, and (G Gᵀ)⁻¹.
+        self._g: list[PETSc.Vec] = []
+        if bc == "subc":
+            for form in self._strain_functional_forms:
+                b = self._assemble_vector(dolfinx.fem.petsc.create_vector(self.V), form)
+                g = P.createVecRight()
+                P.multTranspose(b, g)
+                self._g.append(g)
+            self._GGt_inv = np.linalg.inv(np.array([g.mDot(self._g) for g in self._g]))
         self.timings["constraints"] = time.perf_counter() - t0
+
+        self._elastic: ElasticFactorization | None = None
+        if linear_solver == "shared_elastic":
+            # Right after set-up the history is virgin and E = 0: J is the elastic Pᵀ K_el P.
+            if elastic_factorization is None:
+                elastic_factorization = ElasticFactorization(
+                    self._J, bc, f"{petsc_options_prefix}elastic_"
+                )
+                self.timings["elastic_factorization"] = elastic_factorization.setup_time
+            elif not elastic_factorization.matches(self._J, bc):
+                raise Fe2xError(
+                    "elastic_factorization belongs to another microstructure, boundary "
+                    "condition, degree or elastic moduli"
+                )
+            self._elastic = elastic_factorization
 
         self._snes = PETSc.SNES().create(self.comm)
         self._snes.setOptionsPrefix(petsc_options_prefix)
@@ -218,23 +362,50 @@ class NonlinearRVE:
         self._snes.setJacobian(self._jacobian, self._J)
         self._snes.setConvergenceHistory(length=1000, reset=True)
         options = PETSc.Options()
+        defaults = dict(DEFAULT_OPTIONS)
+        if linear_solver == "shared_elastic":
+            for key in ("ksp_type", "pc_type", "pc_factor_mat_solver_type"):
+                defaults.pop(key)
+            defaults.update(KRYLOV_OPTIONS)
         merged = {
             key: value
-            for key, value in DEFAULT_OPTIONS.items()
+            for key, value in defaults.items()
             if not options.hasName(f"{petsc_options_prefix}{key}")
         }
         merged.update(petsc_options or {})
         self._user_atol = "snes_atol" in merged or options.hasName(
             f"{petsc_options_prefix}snes_atol"
         )
+        # SUBC: the SNES's KSP applies the Schur-complement step; the ksp/pc options go to the
+        # inner solver of J (prefix ``<prefix>inner_``).
+        linear_prefix = f"{petsc_options_prefix}inner_" if bc == "subc" else petsc_options_prefix
+        pushed = {
+            f"{linear_prefix if key.startswith(('ksp_', 'pc_')) else petsc_options_prefix}{key}": v
+            for key, v in merged.items()
+        }
+        self._schur: _ConstrainedNewtonPC | None = None
         try:
-            for key, value in merged.items():
-                options[f"{petsc_options_prefix}{key}"] = value
+            for key, value in pushed.items():
+                options[key] = value
             self._snes.setFromOptions()
-            self._snes.getKSP().setFromOptions()
+            linear = self._snes.getKSP()
+            if bc == "subc":
+                linear.setType("preonly")
+                inner = PETSc.KSP().create(self.comm)
+                inner.setOptionsPrefix(linear_prefix)
+                inner.setFromOptions()
+                self._schur = _ConstrainedNewtonPC(inner, self._g, lambda: self._jacobian_version)
+                linear.getPC().setType("python")
+                linear.getPC().setPythonContext(self._schur)
+                linear = inner
+            else:
+                linear.setFromOptions()
+            if self._elastic is not None:
+                linear.getPC().setType("python")
+                linear.getPC().setPythonContext(self._elastic)
         finally:
-            for key in merged:
-                options.delValue(f"{petsc_options_prefix}{key}")
+            for key in pushed:
+                options.delValue(key)
         self._newton_time = 0.0
         self._newton_iterations = 0
         logger.debug(
@@ -260,6 +431,16 @@ class NonlinearRVE:
     def ksp(self) -> PETSc.KSP:
         """The SNES's linear solver (its factorization serves the tangent condensation)."""
         return self._snes.getKSP()
+
+    @property
+    def elastic_factorization(self) -> ElasticFactorization | None:
+        """The shared elastic LU of ``linear_solver="shared_elastic"`` (None with "lu")."""
+        return self._elastic
+
+    @property
+    def linear_ksp(self) -> PETSc.KSP:
+        """The KSP that solves with J (for SUBC the inner one, under the Schur complement)."""
+        return self._schur.inner if self._schur is not None else self.ksp
 
     @property
     def J(self) -> PETSc.Mat:
@@ -350,6 +531,7 @@ class NonlinearRVE:
         dolfinx.fem.petsc.assemble_matrix(self._K, self._a)
         self._K.assemble()
         self._C_at_jacobian = self._C_q.x.array.copy()
+        self._jacobian_version += 1
 
     def _ensure_evaluated(self, x: PETSc.Vec) -> bool:
         if self._x_eval is not None and np.array_equal(self._x_eval, x.array_r):
@@ -368,6 +550,9 @@ class NonlinearRVE:
         dolfinx.fem.petsc.assemble_vector(self._b, self._L)
         self._b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         self._P.multTranspose(self._b, f)
+        if self._g:  # SUBC: F = Pᵀ f − Gᵀ λ, λ = (G Gᵀ)⁻¹ G Pᵀ f
+            multipliers = self._GGt_inv @ np.asarray(f.mDot(self._g))
+            f.maxpy([-float(m) for m in multipliers], self._g)
         self._tick("residual", t0)
 
     def _tick(self, key: str, t0: float) -> None:
@@ -401,12 +586,16 @@ class NonlinearRVE:
         if not self._user_atol:
             self._snes.setTolerances(atol=ATOL_REL * self._f_ref * max(strain_scale, 1e-300))
         t0 = time.perf_counter()
+        if self._schur is not None:
+            self._schur.failed = False
         try:
             self._snes.solve(None, self._x)
             reason = self._snes.getConvergedReason()
         except PETSc.Error as error:
             logger.debug("SNES raised: %s", error)
             reason = PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN
+            if self._schur is not None and self._schur.failed:
+                reason = PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE
         iterations = self._snes.getIterationNumber()
         self._newton_time += time.perf_counter() - t0
         self._newton_iterations += max(iterations, 1)
@@ -478,6 +667,8 @@ class NonlinearRVE:
         if not np.array_equal(self._C_at_jacobian, self._C_q.x.array):
             self._assemble_K()
             self._K.PtAP(self._P, result=self._J)
+        if self._schur is not None:
+            return self._subc_tangent()
         ksp = self.ksp
         n = self.n_strain
         full, rhs, x_k = self._K.createVecLeft(), self._P.createVecRight(), self._P.createVecRight()
@@ -498,6 +689,16 @@ class NonlinearRVE:
             u_k.axpy(1.0, u_E.x.petsc_vec)
             C[:, k] = [b.dot(u_k) for b in tangent]
         return C / self.volume
+
+    def _subc_tangent(self) -> np.ndarray:
+        """C = |Ω| S⁻¹, S = G J⁻¹ Gᵀ at the converged J (n extra solves if J changed).
+
+        From J dx − Gᵀ dλ = −Pᵀ K_alg U_E dE, G dx = 0, λ = Σ: the affine fields U_E differ
+        from range P by rigid modes only (K_alg annihilates those) and G U_E = |Ω| I.
+        """
+        if self._schur.version != self._jacobian_version:
+            self._schur.factor(self._J)
+        return self.volume * np.linalg.inv(self._schur.S)
 
     # -- history ---------------------------------------------------------------------------
     def commit(self) -> None:
