@@ -1,0 +1,134 @@
+"""`fe2x run`: a complete FE² run from a config file, and one-line errors for bad input."""
+
+import csv
+import json
+import re
+from pathlib import Path
+
+from mpi4py import MPI
+
+import numpy as np
+import pytest
+from reference import laminate_stiffness
+
+from fe2x.cli import main
+from fe2x.materials import IsotropicElastic
+
+GOOD = """
+[macro]
+shape = "block"
+dim = 2
+lengths = [2.0, 1.0]
+mesh_size = 0.5
+
+[[boundary]]
+name = "left"
+ux = 0.0
+[[boundary]]
+name = "bottom"
+uy = 0.0
+[[boundary]]
+name = "right"
+ux = 0.002
+
+[loading]
+steps = 2
+
+[micro.composite]
+[micro.composite.cell]
+type = "laminate"
+dim = 2
+fractions = [0.5, 0.5]
+phases = ["soft", "hard"]
+mesh_size = 0.5
+geometry_order = 1
+[micro.composite.materials.soft]
+E = 3.0e9
+nu = 0.3
+[micro.composite.materials.hard]
+E = 70.0e9
+nu = 0.2
+[micro.composite.rve]
+degree = 1
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("run") if MPI.COMM_WORLD.rank == 0 else None
+    return Path(MPI.COMM_WORLD.bcast(path, root=0))
+
+
+def run(workdir: Path, text: str, capsys) -> tuple[int, str, Path]:
+    config = workdir / "cfg.toml"
+    if MPI.COMM_WORLD.rank == 0:
+        config.write_text(text)
+    MPI.COMM_WORLD.barrier()
+    out = workdir / "out"
+    code = main(["run", str(config), "--out", str(out), "--quiet"])
+    return code, capsys.readouterr().err, out
+
+
+def test_complete_run(workdir, capsys):
+    """Elastic layers normal to x, stretched along x with free lateral faces: the block is in
+    uniform uniaxial stress, F / height = ε / S_11 with S = C⁻¹ the closed-form laminate
+    compliance (plane strain)."""
+    code, _, out = run(workdir, GOOD, capsys)
+    assert code == 0
+    with (out / "history.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["load_factor"]) for r in rows] == [0.5, 1.0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["completed"] and summary["macro_points"] > 0
+    assert summary["rve_full_solves"] + summary["rve_shortcut_solves"] > 0
+    assert (out / "load_displacement.png").stat().st_size > 0
+    assert (out / "fields" / "displacement.bp").is_dir()
+    materials = [IsotropicElastic(3.0e9, 0.3), IsotropicElastic(70.0e9, 0.2)]
+    C = laminate_stiffness([0.5, 0.5], [m.stiffness(2) for m in materials], (0, 2))
+    strain = 0.002 / 2.0
+    force = float(rows[-1]["F_right_x"])
+    assert force / 1.0 == pytest.approx(strain / np.linalg.inv(C)[0, 0], rel=1e-8)
+
+
+BAD = {
+    "unknown shape": (GOOD.replace('shape = "block"', 'shape = "sphere"'), r"shape = 'sphere'"),
+    "parameter of another shape": (GOOD.replace("lengths", "radius = 1.0\nlengths"), r"radius"),
+    "unknown boundary": (
+        GOOD.replace('name = "right"', 'name = "east"'),
+        r"'east' is not a boundary",
+    ),
+    "boundary without condition": (GOOD + '[[boundary]]\nname = "top"\n', r"prescribes nothing"),
+    "unknown region": (
+        GOOD.replace("[micro.composite]\n", '[micro.composite]\nregions = ["core"]\n')
+        + '[micro.steel]\nmodel = "elastic"\nE = 2.0e11\nnu = 0.3\nregions = ["body"]\n',
+        r"unknown region",
+    ),
+    "bad group size": (GOOD + "[parallel]\ngroup_size = 0\n", r"group_size = 0"),
+    "negative yield": (
+        GOOD.replace(
+            "[micro.composite.materials.soft]\n",
+            '[micro.composite.materials.soft]\nmodel = "j2"\nsigma_y = -1.0\n',
+        ),
+        r"sigma_y",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input(workdir, capsys, case):
+    text, pattern = BAD[case]
+    code, err, out = run(workdir, text, capsys)
+    assert code != 0
+    assert not (out / "summary.json").exists()
+    if MPI.COMM_WORLD.rank == 0:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("fe2x: error: "), err
+        assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_group_size_must_divide_ranks(workdir, capsys):
+    size = MPI.COMM_WORLD.size
+    code, err, _ = run(workdir, GOOD + f"[parallel]\ngroup_size = {size + 1}\n", capsys)
+    assert code != 0
+    if MPI.COMM_WORLD.rank == 0:
+        assert "group" in err and len(err.strip().splitlines()) == 1
