@@ -1,0 +1,563 @@
+"""Ensembles of random SVEs of growing size, homogenized in parallel over RVE groups."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from mpi4py import MPI
+
+import numpy as np
+
+from fe2x.errors import Fe2xError, GeometryError
+from fe2x.geometry import random_cell
+from fe2x.geometry.packing import ball_volume
+from fe2x.materials import AnisotropicElastic, IsotropicElastic, isotropic_projection
+from fe2x.micro.constraints import BOUNDARY_CONDITIONS
+from fe2x.micro.homogenization import homogenize
+from fe2x.parallel.assignment import assign_lpt
+from fe2x.parallel.layout import split_groups
+from fe2x.sve.statistics import (
+    PowerLawFit,
+    SampleStatistics,
+    fit_power_law,
+    integral_range,
+    point_variance,
+    realizations_needed,
+    rve_volume,
+    sample_statistics,
+    size_for_one_realization,
+)
+
+__all__ = [
+    "PROPERTIES",
+    "Realization",
+    "SVEError",
+    "SVEResult",
+    "SVEStudy",
+    "run_sve_study",
+    "task_seed",
+]
+
+logger = logging.getLogger(__name__)
+
+ElasticMaterial = IsotropicElastic | AnisotropicElastic
+
+#: Scalar properties of each realization: bulk and shear modulus of the isotropic projection
+#: of the apparent C (:func:`fe2x.materials.isotropic_projection`), and its entry C₁₁₁₁.
+PROPERTIES: tuple[str, ...] = ("bulk", "shear", "C1111")
+
+# Packing or meshing of a realization is retried with a derived seed this many times.
+_MAX_ATTEMPTS = 5
+
+
+class SVEError(Fe2xError, RuntimeError):
+    """A realization of the SVE study failed on some group (raised on every rank)."""
+
+
+@dataclass(frozen=True)
+class SVEStudy:
+    """Settings of an SVE study: random equal inclusions at a fixed volume fraction.
+
+    Lengths are in units of the inclusion diameter, so the cell edge is ``size * diameter``.
+    The number of inclusions of a cell is ``round(vf L^d / |ball(d/2)|)`` (at least 1), and
+    their radius is set so the volume fraction is exactly ``volume_fraction`` (it stays within
+    a few per cent of ``diameter / 2`` once a cell holds several inclusions).
+
+    Attributes:
+        dim: 2 (plane strain) or 3.
+        sizes: cell edges L / diameter, increasing.
+        realizations: realizations per size (one number for all sizes, or one per size).
+        volume_fraction: inclusion volume fraction.
+        materials: phase name ("matrix", "inclusion") -> elastic material.
+        min_gap: least surface-to-surface gap between inclusions, over the diameter.
+        diameter: inclusion diameter (length unit of the cells).
+        bcs: boundary conditions, any of "periodic", "kubc", "subc".
+        elements_per_diameter: mesh resolution; the mesh size is ``diameter / this``.
+        degree: Lagrange degree of the displacement.
+        geometry_order: 1 (straight) or 2 (curved) element geometry.
+        seed: base seed (≥ 0); each realization derives its own by :func:`task_seed`.
+        group_size: ranks per RVE group (one realization at a time per group).
+        precision: relative precision ε_rel for the realization count (Kanit et al. 2003).
+        confidence: level of the Student-t confidence intervals.
+        solver: "auto", "direct" or "iterative" (see :func:`fe2x.micro.homogenization.homogenize`).
+        petsc_options: PETSc options overriding the solver defaults.
+    """
+
+    dim: int
+    sizes: Sequence[float]
+    realizations: int | Sequence[int]
+    volume_fraction: float
+    materials: Mapping[str, ElasticMaterial]
+    min_gap: float = 0.1
+    diameter: float = 1.0
+    bcs: Sequence[str] = BOUNDARY_CONDITIONS
+    elements_per_diameter: float = 6.0
+    degree: int = 2
+    geometry_order: int = 2
+    seed: int = 0
+    group_size: int = 1
+    precision: float = 0.01
+    confidence: float = 0.95
+    solver: str = "auto"
+    petsc_options: Mapping[str, object] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.dim not in (2, 3):
+            raise ValueError(f"dim must be 2 or 3, got {self.dim}")
+        sizes = tuple(float(s) for s in self.sizes)
+        if not sizes or any(not s > 0 for s in sizes) or list(sizes) != sorted(set(sizes)):
+            raise ValueError(f"sizes must be positive and strictly increasing, got {sizes}")
+        object.__setattr__(self, "sizes", sizes)
+        counts = self.realizations
+        counts = (counts,) * len(sizes) if isinstance(counts, int) else tuple(counts)
+        if len(counts) != len(sizes) or any(int(n) != n or n < 1 for n in counts):
+            raise ValueError(
+                f"realizations must be a positive integer or one per size ({len(sizes)}), "
+                f"got {self.realizations}"
+            )
+        object.__setattr__(self, "realizations", tuple(int(n) for n in counts))
+        if not 0.0 < self.volume_fraction < 1.0:
+            raise ValueError(f"volume_fraction must be in (0, 1), got {self.volume_fraction}")
+        missing = {"matrix", "inclusion"} - set(self.materials)
+        if missing:
+            raise ValueError(f"materials must name 'matrix' and 'inclusion'; missing {missing}")
+        bcs = tuple(self.bcs)
+        unknown = [bc for bc in bcs if bc not in BOUNDARY_CONDITIONS]
+        if not bcs or unknown or len(set(bcs)) != len(bcs):
+            raise ValueError(f"bcs must be distinct names from {BOUNDARY_CONDITIONS}, got {bcs}")
+        object.__setattr__(self, "bcs", bcs)
+        for name in ("min_gap",):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("diameter", "elements_per_diameter", "precision"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 < self.confidence < 1.0:
+            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
+        if int(self.seed) != self.seed or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
+        if int(self.group_size) != self.group_size or self.group_size < 1:
+            raise ValueError(f"group_size must be a positive integer, got {self.group_size}")
+
+    @property
+    def mesh_size(self) -> float:
+        """Largest element size, ``diameter / elements_per_diameter``."""
+        return self.diameter / self.elements_per_diameter
+
+    def n_inclusions(self, size: float) -> int:
+        """Inclusions in a cell of edge ``size`` diameters: ``round(vf L^d / |ball(1/2)|)``, ≥ 1."""
+        return max(1, round(self.volume_fraction * size**self.dim / ball_volume(self.dim, 0.5)))
+
+    def radius(self, size: float) -> float:
+        """Inclusion radius (length units) giving exactly ``volume_fraction`` at this size."""
+        unit = ball_volume(self.dim, 1.0)
+        V = (size * self.diameter) ** self.dim
+        return (self.volume_fraction * V / (self.n_inclusions(size) * unit)) ** (1.0 / self.dim)
+
+
+class Realization(NamedTuple):
+    """The apparent stiffness of one random SVE under each boundary condition.
+
+    Attributes:
+        size_index: index into ``SVEStudy.sizes``.
+        size: cell edge over the diameter.
+        realization: index within its size.
+        seed: the seed the cell was built from (see :func:`task_seed`).
+        n_inclusions: number of inclusions.
+        radius: inclusion radius.
+        volume_fractions: phase -> measured volume fraction of the mesh.
+        n_dofs: displacement dofs.
+        seconds: wall time of building and homogenizing it.
+        C: bc -> apparent Mandel stiffness.
+        hill_mandel_residual: bc -> largest relative Hill–Mandel residual.
+    """
+
+    size_index: int
+    size: float
+    realization: int
+    seed: int
+    n_inclusions: int
+    radius: float
+    volume_fractions: dict[str, float]
+    n_dofs: int
+    seconds: float
+    C: dict[str, np.ndarray]
+    hill_mandel_residual: dict[str, float]
+
+    def property(self, bc: str, name: str) -> float:
+        """Scalar property ``name`` (one of :data:`PROPERTIES`) under ``bc``."""
+        C = self.C[bc]
+        if name == "C1111":
+            return float(C[0, 0])
+        bulk, shear = isotropic_projection(C, 2 if C.shape[0] == 3 else 3)
+        return {"bulk": bulk, "shear": shear}[name]
+
+
+def task_seed(seed: int, size_index: int, realization: int, attempt: int = 0) -> int:
+    """Seed of one realization, from the base seed and its indices, the same on every rank.
+
+    ``numpy.random.SeedSequence([seed, size_index, realization(, attempt)])`` hashed to 63 bits.
+
+    >>> task_seed(0, 1, 2) == task_seed(0, 1, 2) != task_seed(0, 2, 1)
+    True
+    """
+    entropy = [seed, size_index, realization] + ([attempt] if attempt else [])
+    state = np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))
+
+
+@dataclass(frozen=True)
+class SVEResult:
+    """Apparent properties of every realization and their statistics per size and BC.
+
+    Per ``[bc][property]`` (properties in :data:`PROPERTIES`), lists run over the sizes.
+
+    Attributes:
+        settings: the study.
+        realizations: every realization, sorted by (size, realization).
+        statistics: mean, std, Student-t CI per size.
+        realizations_needed: ``ceil(4 Var / (ε² mean²))`` per size (None for one sample).
+        decay: fit ``Var = a L^α`` over the sizes (None if not fittable, e.g. zero variance).
+        one_realization_size: smallest L with one realization enough, from ``decay``.
+        kanit: integral range A_3 (volume in diameter^d), exponent α and the RVE volume for
+            ``precision`` with one realization (Kanit et al. 2003), or None.
+        bracket: ``[property]`` -> KUBC mean − SUBC mean per size (empty without both BCs).
+        ergodicity: ``[bc][property]`` -> one SVE of the largest size against the mean of
+            smallest-size SVEs of about the same total volume.
+        seconds: wall time of the study.
+    """
+
+    settings: SVEStudy
+    realizations: list[Realization]
+    statistics: dict[str, dict[str, list[SampleStatistics]]]
+    realizations_needed: dict[str, dict[str, list[int | None]]]
+    decay: dict[str, dict[str, PowerLawFit | None]]
+    one_realization_size: dict[str, dict[str, float | None]]
+    kanit: dict[str, dict[str, dict[str, float] | None]]
+    bracket: dict[str, list[float]]
+    ergodicity: dict[str, dict[str, dict[str, float]]]
+    seconds: float
+
+    def at_size(self, size_index: int) -> list[Realization]:
+        """The realizations of one size, by realization index."""
+        return [r for r in self.realizations if r.size_index == size_index]
+
+    def values(self, bc: str, name: str, size_index: int) -> np.ndarray:
+        """Property ``name`` under ``bc`` of every realization of one size."""
+        return np.array([r.property(bc, name) for r in self.at_size(size_index)])
+
+    def variances(self, bc: str, name: str) -> np.ndarray:
+        """Sample variance (ddof = 1) per size (NaN with one realization)."""
+        return np.array([s.std**2 for s in self.statistics[bc][name]])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as JSON-ready nested lists and dicts (NaN becomes None)."""
+        s = self.settings
+        settings = {
+            "dim": s.dim,
+            "sizes": list(s.sizes),
+            "realizations": list(s.realizations),
+            "volume_fraction": s.volume_fraction,
+            "min_gap": s.min_gap,
+            "diameter": s.diameter,
+            "bcs": list(s.bcs),
+            "elements_per_diameter": s.elements_per_diameter,
+            "mesh_size": s.mesh_size,
+            "degree": s.degree,
+            "geometry_order": s.geometry_order,
+            "seed": s.seed,
+            "group_size": s.group_size,
+            "precision": s.precision,
+            "confidence": s.confidence,
+            "materials": {
+                name: {"E": m.E, "nu": m.nu} if isinstance(m, IsotropicElastic) else {}
+                for name, m in s.materials.items()
+            },
+        }
+        realizations = [
+            {
+                "size": r.size,
+                "realization": r.realization,
+                "seed": r.seed,
+                "n_inclusions": r.n_inclusions,
+                "radius": r.radius,
+                "volume_fractions": r.volume_fractions,
+                "n_dofs": r.n_dofs,
+                "seconds": r.seconds,
+                "bc": {
+                    bc: {
+                        "C": r.C[bc].tolist(),
+                        **{name: r.property(bc, name) for name in PROPERTIES},
+                        "hill_mandel_residual": r.hill_mandel_residual[bc],
+                    }
+                    for bc in s.bcs
+                },
+            }
+            for r in self.realizations
+        ]
+        per_bc = {
+            bc: {
+                name: {
+                    "mean": [x.mean for x in self.statistics[bc][name]],
+                    "std": [x.std for x in self.statistics[bc][name]],
+                    "ci_low": [x.ci_low for x in self.statistics[bc][name]],
+                    "ci_high": [x.ci_high for x in self.statistics[bc][name]],
+                    "n": [x.n for x in self.statistics[bc][name]],
+                    "realizations_needed": self.realizations_needed[bc][name],
+                    "variance_decay": None
+                    if self.decay[bc][name] is None
+                    else {
+                        "exponent": self.decay[bc][name].exponent,
+                        "exponent_stderr": self.decay[bc][name].exponent_stderr,
+                        "prefactor": self.decay[bc][name].prefactor,
+                    },
+                    "one_realization_size": self.one_realization_size[bc][name],
+                    "kanit": self.kanit[bc][name],
+                    "ergodicity": self.ergodicity[bc][name],
+                }
+                for name in PROPERTIES
+            }
+            for bc in s.bcs
+        }
+        data = {
+            "notation": "mandel",
+            "lengths": "sizes are cell edges over the inclusion diameter",
+            "bulk_modulus_definition": "K=(1/9)sum C_ij, i,j<3"
+            if s.dim == 3
+            else "kappa=(C11+C22+2C12)/4 (plane strain)",
+            "settings": settings,
+            "statistics": per_bc,
+            "bracket_kubc_minus_subc": self.bracket,
+            "realizations": realizations,
+            "seconds": self.seconds,
+        }
+        return _json_ready(data)
+
+
+def _json_ready(x: Any) -> Any:
+    """Nested data with NaN/inf floats replaced by None and numpy scalars by Python ones."""
+    if isinstance(x, dict):
+        return {str(k): _json_ready(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_ready(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _json_ready(x.tolist())
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _run_task(settings: SVEStudy, comm: MPI.Comm, size_index: int, r: int) -> Realization:
+    """Build and homogenize one realization on ``comm`` (collective over it)."""
+    size = settings.sizes[size_index]
+    L = size * settings.diameter
+    t0 = time.perf_counter()
+    for attempt in range(_MAX_ATTEMPTS):
+        seed = task_seed(settings.seed, size_index, r, attempt)
+        try:
+            cell = random_cell(
+                comm,
+                settings.dim,
+                [L] * settings.dim,
+                settings.volume_fraction,
+                settings.mesh_size,
+                seed,
+                settings.min_gap * settings.diameter,
+                number=settings.n_inclusions(size),
+                geometry_order=settings.geometry_order,
+            )
+            break
+        except GeometryError as e:
+            if attempt == _MAX_ATTEMPTS - 1:
+                raise
+            logger.info("size %g realization %d: seed %d failed (%s); retrying", size, r, seed, e)
+    result = homogenize(
+        cell,
+        settings.materials,
+        bcs=settings.bcs,
+        degree=settings.degree,
+        solver=settings.solver,
+        petsc_options=settings.petsc_options,
+    )
+    rec = Realization(
+        size_index=size_index,
+        size=size,
+        realization=r,
+        seed=seed,
+        n_inclusions=settings.n_inclusions(size),
+        radius=settings.radius(size),
+        volume_fractions={k: float(v) for k, v in result.rve.volume_fractions.items()},
+        n_dofs=int(result.rve.n_dofs),
+        seconds=0.0,
+        C={bc: np.array(c, dtype=float) for bc, c in result.C_eff.items()},
+        hill_mandel_residual={
+            bc: float(resp.hill_mandel_residual.max()) for bc, resp in result.responses.items()
+        },
+    )
+    del result, cell
+    gc.collect()  # PETSc destructors are collective over the group: free them together
+    return rec._replace(seconds=time.perf_counter() - t0)
+
+
+def run_sve_study(settings: SVEStudy, comm: MPI.Comm) -> SVEResult:
+    """Homogenize every realization of ``settings`` over RVE groups of ``comm`` (collective).
+
+    Each (size, realization) is one task with its own seed (:func:`task_seed`); tasks go to
+    groups of ``settings.group_size`` ranks by LPT on the cost estimate L^d. The results are
+    gathered to every rank and sorted by (size, realization), so they do not depend on the
+    number of ranks or groups.
+
+    Raises:
+        SVEError: on every rank, naming the first failed realization.
+    """
+    t0 = time.perf_counter()
+    layout = split_groups(comm, settings.group_size)
+    tasks = [(i, r) for i, n in enumerate(settings.realizations) for r in range(n)]
+    costs = np.array([settings.sizes[i] ** settings.dim for i, _ in tasks])
+    assignment = assign_lpt(costs, layout.n_groups)
+    mine = [tasks[k] for k in np.flatnonzero(assignment == layout.group_index)]
+    logger.info(
+        "SVE study: %d realizations over %d group(s) of %d rank(s)",
+        len(tasks),
+        layout.n_groups,
+        layout.group_size,
+    )
+    records: list[Realization] = []
+    error = None
+    try:
+        for i, r in mine:
+            rec = _run_task(settings, layout.group, i, r)
+            logger.info(
+                "size %g realization %d (seed %d): %d dofs, %.2f s",
+                rec.size,
+                r,
+                rec.seed,
+                rec.n_dofs,
+                rec.seconds,
+            )
+            if layout.is_leader:
+                records.append(rec)
+    except Exception as e:  # reported collectively below, so no group is left waiting
+        error = f"SVE size {settings.sizes[i]:g} realization {r}: {type(e).__name__}: {e}"
+    finally:
+        gathered = comm.allgather((records, error))
+        layout.free()
+    errors = [e for _, e in gathered if e]
+    if errors:
+        raise SVEError(errors[0])
+    realizations = sorted(
+        (rec for recs, _ in gathered for rec in recs), key=lambda x: (x.size_index, x.realization)
+    )
+    assert len(realizations) == len(tasks)
+    return _summarize(settings, realizations, time.perf_counter() - t0)
+
+
+def _phase_values(settings: SVEStudy, name: str) -> tuple[float, float] | None:
+    """(inclusion, matrix) values of a property for the point variance; None if anisotropic."""
+    pair = []
+    for phase in ("inclusion", "matrix"):
+        m = settings.materials[phase]
+        if not isinstance(m, IsotropicElastic):
+            return None
+        if name == "bulk":
+            pair.append(m.bulk_modulus if settings.dim == 3 else m.plane_strain_bulk_modulus)
+        elif name == "shear":
+            pair.append(m.shear_modulus)
+        else:
+            pair.append(float(m.stiffness(settings.dim)[0, 0]))
+    return pair[0], pair[1]
+
+
+def _summarize(settings: SVEStudy, realizations: list[Realization], seconds: float) -> SVEResult:
+    """Statistics, decay fits, realization counts, bracket and ergodicity of the ensemble."""
+    sizes = np.array(settings.sizes)
+    n_sizes = sizes.size
+    eps = settings.precision
+    by_size = [[r for r in realizations if r.size_index == i] for i in range(n_sizes)]
+
+    def values(bc: str, name: str, i: int) -> np.ndarray:
+        return np.array([r.property(bc, name) for r in by_size[i]])
+
+    statistics: dict[str, dict[str, list[SampleStatistics]]] = {}
+    needed: dict[str, dict[str, list[int | None]]] = {}
+    decay: dict[str, dict[str, PowerLawFit | None]] = {}
+    one_size: dict[str, dict[str, float | None]] = {}
+    kanit: dict[str, dict[str, dict[str, float] | None]] = {}
+    ergodicity: dict[str, dict[str, dict[str, float]]] = {}
+    n_small = min(len(by_size[0]), max(1, round((sizes[-1] / sizes[0]) ** settings.dim)))
+    for bc in settings.bcs:
+        statistics[bc], needed[bc], decay[bc], one_size[bc], kanit[bc] = {}, {}, {}, {}, {}
+        ergodicity[bc] = {}
+        for name in PROPERTIES:
+            st = [
+                sample_statistics(values(bc, name, i), settings.confidence) for i in range(n_sizes)
+            ]
+            statistics[bc][name] = st
+            needed[bc][name] = [
+                None if s.n < 2 else realizations_needed(s.std**2, s.mean, eps) for s in st
+            ]
+            var = np.array([s.std**2 for s in st])
+            ok = np.isfinite(var) & (var > 0)
+            fit = None
+            if np.count_nonzero(ok) >= 2:
+                try:
+                    fit = fit_power_law(sizes[ok], var[ok])
+                except ValueError:
+                    fit = None
+            decay[bc][name] = fit
+            mean_large = st[-1].mean
+            L1 = None if fit is None else size_for_one_realization(fit, mean_large, eps)
+            one_size[bc][name] = None if L1 is None or not math.isfinite(L1) else L1
+            kanit[bc][name] = None
+            pair = _phase_values(settings, name)
+            if fit is not None and pair is not None:
+                D2 = point_variance(settings.volume_fraction, *pair)
+                try:
+                    A3, alpha = integral_range(sizes[ok] ** settings.dim, var[ok], D2)
+                    kanit[bc][name] = {
+                        "point_variance": D2,
+                        "integral_range": A3,
+                        "alpha": alpha,
+                        "rve_volume": rve_volume(D2, A3, alpha, mean_large, eps, n=1),
+                        "rve_size": rve_volume(D2, A3, alpha, mean_large, eps, n=1)
+                        ** (1.0 / settings.dim),
+                    }
+                except ValueError:
+                    kanit[bc][name] = None
+            small = values(bc, name, 0)[:n_small]
+            ergodicity[bc][name] = {
+                "large_size": float(sizes[-1]),
+                "large_value": float(values(bc, name, n_sizes - 1)[0]),
+                "small_size": float(sizes[0]),
+                "small_count": int(n_small),
+                "small_mean": float(small.mean()),
+                "large_volume": float(sizes[-1] ** settings.dim),
+                "small_total_volume": float(n_small * sizes[0] ** settings.dim),
+            }
+    bracket: dict[str, list[float]] = {}
+    if "kubc" in settings.bcs and "subc" in settings.bcs:
+        for name in PROPERTIES:
+            bracket[name] = [
+                statistics["kubc"][name][i].mean - statistics["subc"][name][i].mean
+                for i in range(n_sizes)
+            ]
+    return SVEResult(
+        settings=settings,
+        realizations=realizations,
+        statistics=statistics,
+        realizations_needed=needed,
+        decay=decay,
+        one_realization_size=one_size,
+        kanit=kanit,
+        bracket=bracket,
+        ergodicity=ergodicity,
+        seconds=seconds,
+    )
