@@ -59,6 +59,19 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     _add_common(run, "TOML file with [macro], [[boundary]], [micro.<name>], [loading], [parallel]")
+    sve = commands.add_parser(
+        "sve",
+        help="statistics of random SVEs of growing size: scatter, its decay, BC bracketing",
+        description=(
+            "Homogenize ensembles of random statistical volume elements (SVEs) of growing size "
+            "under PBC, KUBC and SUBC, spread over groups of MPI ranks. Writes DIR/sve.json "
+            "(apparent moduli of every realization, mean, standard deviation and confidence "
+            "interval per size, the fitted variance decay exponent, the realizations needed for "
+            "the requested precision, the KUBC/SUBC bracket), a CSV per size and plots."
+        ),
+        epilog=EPILOG,
+    )
+    _add_common(sve, "TOML file with [sve] and [materials.matrix], [materials.inclusion]")
     return parser
 
 
@@ -114,6 +127,15 @@ def main(argv: list[str] | None = None) -> int:
             run_rve_path(read_rve_path_config(args.config), out, comm)
             if comm.rank == 0 and not args.quiet:
                 print(f"wrote {out / 'path.json'}, {out / 'path.csv'}, {out / 'path.png'}")
+        elif args.command == "sve":
+            from fe2x.config import read_sve_config
+            from fe2x.io.sve_files import write_sve_results
+            from fe2x.sve import run_sve_study
+
+            result = run_sve_study(read_sve_config(args.config).study, comm)
+            write_sve_results(comm, out, result)
+            if comm.rank == 0 and not args.quiet:
+                print(f"wrote {out / 'sve.json'}")
         elif args.command == "run":
             from fe2x.config import read_run_config
             from fe2x.jobs import run_fe2

@@ -668,3 +668,52 @@ def read_run_config(path: str | Path) -> RunConfig:
         elastic_shortcut=parallel.get("elastic_shortcut", bool, True),
         write_fields=output.get("fields", bool, True),
     )
+
+
+SVE_KEYS = (
+    "dim",
+    "sizes",
+    "realizations",
+    "volume_fraction",
+    "min_gap",
+    "diameter",
+    "bcs",
+    "elements_per_diameter",
+    "degree",
+    "geometry_order",
+    "seed",
+    "group_size",
+    "precision",
+    "confidence",
+    "solver",
+    "petsc_options",
+)
+
+
+@dataclass(frozen=True)
+class SVEConfig:
+    """A whole ``fe2x sve`` config file: the ``[sve]`` study and the two phases' materials."""
+
+    path: Path
+    study: Any  # fe2x.sve.SVEStudy
+
+
+def read_sve_config(path: str | Path) -> SVEConfig:
+    """Read and validate a ``fe2x sve`` config file (``[sve]`` and ``[materials.*]``)."""
+    from fe2x.sve import SVEStudy
+
+    path, data = load_toml(path)
+    _Table(path, "top level", data, ("sve", "materials"))
+    table = _Table(path, "sve", data.get("sve", {}), SVE_KEYS)
+    materials = _read_materials(path, data.get("materials"))
+    if sorted(materials) != ["inclusion", "matrix"]:
+        raise ConfigError(f"{path}: [materials] must define the phases 'matrix' and 'inclusion'")
+    values = dict(table.data)
+    for key in ("sizes", "bcs"):
+        if key in values:
+            values[key] = tuple(table.get(key, list))
+    try:
+        study = SVEStudy(materials=materials, **values)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{path}: [sve] {error}") from None
+    return SVEConfig(path=path, study=study)
