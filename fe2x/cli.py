@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     _add_common(run, "TOML file with [macro], [[boundary]], [micro.<name>], [loading], [parallel]")
+    run.add_argument(
+        "--restart",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="continue the run whose output (and checkpoint.h5) is in DIR; implies --out DIR",
+    )
     sve = commands.add_parser(
         "sve",
         help="statistics of random SVEs of growing size: scatter, its decay, BC bracketing",
@@ -112,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.WARNING if args.quiet or comm.rank != 0 else logging.INFO
     logging.basicConfig(level=level, format="fe2x: %(message)s", stream=sys.stderr)
     try:
-        out = args.out or Path("results") / args.config.stem
+        out = getattr(args, "restart", None) or args.out or Path("results") / args.config.stem
         if args.command == "homogenize":
             from fe2x.config import read_homogenization_config
             from fe2x.jobs import run_homogenize
@@ -140,10 +147,16 @@ def main(argv: list[str] | None = None) -> int:
             from fe2x.config import read_run_config
             from fe2x.jobs import run_fe2
 
-            run_fe2(read_run_config(args.config), out, comm)
+            run_fe2(read_run_config(args.config), out, comm, restart=args.restart is not None)
             if comm.rank == 0 and not args.quiet:
                 print(f"wrote {out / 'history.csv'}, {out / 'summary.json'}, {out / 'fields'}")
     except Fe2xError as error:
+        from fe2x.jobs import REQUEUE_STATUS, Interrupted
+
+        if isinstance(error, Interrupted):
+            if comm.rank == 0:
+                print(f"fe2x: {error}", file=sys.stderr)
+            return REQUEUE_STATUS
         if comm.rank == 0:
             print(f"fe2x: error: {error}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ A homogenization config has three tables::
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import tomllib
@@ -540,6 +541,9 @@ class RunConfig:
     balance: bool
     elastic_shortcut: bool
     write_fields: bool
+    checkpoint_steps: int = 0
+    checkpoint_minutes: float = 0.0
+    digest: str = ""
 
 
 def _read_macro(path: Path, data: Any) -> MacroSettings:
@@ -641,7 +645,12 @@ def _read_micro(path: Path, name: str, data: Any) -> MicroSettings:
 def read_run_config(path: str | Path) -> RunConfig:
     """Read and validate a ``fe2x run`` config file."""
     path, data = load_toml(path)
-    _Table(path, "top level", data, ("macro", "boundary", "micro", "loading", "parallel", "output"))
+    _Table(
+        path,
+        "top level",
+        data,
+        ("macro", "boundary", "micro", "loading", "parallel", "output", "checkpoint"),
+    )
     if "macro" not in data or "micro" not in data:
         raise ConfigError(f"{path}: [macro] and [micro.<name>] tables are required")
     macro = _read_macro(path, data["macro"])
@@ -656,6 +665,9 @@ def read_run_config(path: str | Path) -> RunConfig:
         path, "parallel", data.get("parallel", {}), ("group_size", "balance", "elastic_shortcut")
     )
     output = _Table(path, "output", data.get("output", {}), ("fields",))
+    checkpoint = _Table(
+        path, "checkpoint", data.get("checkpoint", {}), ("every_steps", "every_minutes")
+    )
     return RunConfig(
         path=path,
         macro=macro,
@@ -667,6 +679,11 @@ def read_run_config(path: str | Path) -> RunConfig:
         balance=parallel.get("balance", bool, True),
         elastic_shortcut=parallel.get("elastic_shortcut", bool, True),
         write_fields=output.get("fields", bool, True),
+        checkpoint_steps=checkpoint.get("every_steps", int, 0, lambda v: v >= 0, "an integer >= 0"),
+        checkpoint_minutes=checkpoint.get(
+            "every_minutes", float, 0.0, lambda v: v >= 0, "a number >= 0"
+        ),
+        digest=hashlib.sha256(path.read_bytes()).hexdigest(),
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -19,9 +21,10 @@ from fe2x.config import (
     RVEPathConfig,
     as_dict,
 )
-from fe2x.errors import ConfigError, SolverError
+from fe2x.errors import ConfigError, Fe2xError, SolverError
 from fe2x.geometry import RVEMesh, inclusion_cell, laminate_cell, random_cell, read_cell
 from fe2x.geometry import macro as macro_shapes
+from fe2x.io.checkpoint import Checkpoint, CheckpointError, read_checkpoint, write_checkpoint
 from fe2x.io.fe2_files import MacroFieldWriter, history_csv, plot_load_displacement
 from fe2x.io.fields import write_unit_strain_fields
 from fe2x.io.path_files import path_csv, path_summary, plot_path
@@ -38,6 +41,9 @@ from fe2x.micro.path import LoadPath, PathResult, PathStep, drive
 from fe2x.parallel.layout import check_launch, split_groups
 
 logger = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.h5"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.h5"
 
 
 def build_cell(comm: MPI.Comm, cell: CellConfig) -> RVEMesh:
@@ -179,6 +185,29 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
     return result
 
 
+class _StopRequest:
+    """Within its block, SIGTERM and SIGUSR1 (Slurm's warning before the time limit) set
+    ``requested`` instead of killing the process; the handlers are restored on exit."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def __enter__(self) -> _StopRequest:
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def build_macro(comm: MPI.Comm, macro: MacroSettings) -> macro_shapes.MacroMesh:
     """Mesh the specimen a ``[macro]`` table describes."""
     if macro.shape == "file":
@@ -224,12 +253,36 @@ def _point_microstructures(config: RunConfig, specimen, problem: MacroProblem) -
     return [n for n in names for _ in range(problem.points_per_cell)]
 
 
-def run_fe2(config: RunConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD) -> SteppingResult:
+class Interrupted(Fe2xError):
+    """The run was asked to stop (SIGTERM/SIGUSR1) and left a checkpoint to restart from."""
+
+
+REQUEUE_STATUS = 75  # EX_TEMPFAIL: "checkpointed, run me again with --restart"
+
+
+def _read_latest_checkpoint(comm: MPI.Comm, out: Path, digest: str) -> Checkpoint:
+    """The newest readable checkpoint in ``out``; a corrupt one falls back to the previous."""
+    try:
+        return read_checkpoint(comm, out / CHECKPOINT, digest)
+    except CheckpointError as error:
+        if not (out / PREVIOUS_CHECKPOINT).exists():
+            raise
+        if comm.rank == 0:
+            logger.warning("%s; using the previous checkpoint", error)
+        return read_checkpoint(comm, out / PREVIOUS_CHECKPOINT, digest)
+
+
+def run_fe2(
+    config: RunConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD, restart: bool = False
+) -> SteppingResult:
     """The FE² job: macro specimen, RVE groups, adaptive load steps and result files.
 
     Writes ``out/history.csv`` after every converged step, macro fields under ``out/fields``,
     and ``out/summary.json`` and ``out/load_displacement.png`` at the end; a run that cannot
-    proceed keeps these for its last converged step and raises SolverError.
+    proceed keeps these for its last converged step and raises SolverError. Checkpoints go to
+    ``out/checkpoint.h5`` as the config asks, and when SIGTERM or SIGUSR1 arrives: the run then
+    finishes its step, writes one and raises :class:`Interrupted`. With ``restart`` the run
+    continues from the checkpoint in ``out``.
     """
     check_launch(comm)
     t_start = time.perf_counter()
@@ -287,10 +340,44 @@ def run_fe2(config: RunConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD) -> St
         header += [f"F_{spec.name}_{axis[c]}" for c in range(dim)] if spec.displacement else []
     rows: list[list[float]] = []
     per_step: list[dict[str, object]] = []
-    fields = MacroFieldWriter(problem, out / "fields") if config.write_fields else None
+    start, increment, first_step = 0.0, None, 1
+    if restart:
+        checkpoint = _read_latest_checkpoint(comm, out, config.digest)
+        engine.restore(checkpoint)
+        rows = [[int(r[0]), *r[1:]] for r in checkpoint.history]
+        start, increment, first_step = (
+            checkpoint.load_factor,
+            checkpoint.increment,
+            checkpoint.step + 1,
+        )
+        logger.info("restarting after step %d at load factor %.6g", checkpoint.step, start)
+    field_dir = out / ("fields" if first_step == 1 else f"fields_from_step{first_step}")
+    fields = MacroFieldWriter(problem, field_dir) if config.write_fields else None
     step_start = [time.perf_counter()]
+    last_checkpoint = [time.perf_counter()]
+    stop = _StopRequest()
 
-    def after_step(number: int, step: StepResult, cutbacks: int) -> None:
+    def save_checkpoint(number: int, lam: float, increment: float) -> None:
+        if comm.rank == 0 and (out / CHECKPOINT).exists():
+            os.replace(out / CHECKPOINT, out / PREVIOUS_CHECKPOINT)
+        checkpoint = Checkpoint(
+            step=number,
+            load_factor=lam,
+            increment=increment,
+            config_digest=config.digest,
+            group_size=layout.group_size,
+            coordinates=np.empty((0, dim)),
+            displacement=np.empty((0, dim)),
+            point_ids=engine.ids,
+            assignment=engine.assignment,
+            costs=engine.costs,
+            history=rows,
+            force_scale=problem._force_scale,
+        )
+        write_checkpoint(comm, out / CHECKPOINT, checkpoint, engine.checkpoint_part())
+        last_checkpoint[0] = time.perf_counter()
+
+    def after_step(number: int, step: StepResult, cutbacks: int, increment: float) -> None:
         lam = step.load_factor
         row: list[float] = [number, lam, step.iterations]
         for spec in config.boundaries:
@@ -327,16 +414,33 @@ def run_fe2(config: RunConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD) -> St
             f"  cutbacks {cutbacks}" if cutbacks else "",
             seconds,
         )
+        every, minutes = config.checkpoint_steps, config.checkpoint_minutes
+        due = bool(every and number % every == 0)
+        due |= bool(minutes) and comm.bcast(
+            time.perf_counter() - last_checkpoint[0] >= 60.0 * minutes, root=0
+        )
+        interrupted = comm.allreduce(stop.requested, op=MPI.LOR)
+        if (due or interrupted) and step.load_factor < 1.0 - 1e-12:
+            save_checkpoint(number, lam, increment)
+        if interrupted and step.load_factor < 1.0 - 1e-12:
+            raise Interrupted(
+                f"stopped by a signal after step {number}; checkpoint written, continue with "
+                f"`fe2x run CONFIG --restart {out}`"
+            )
         step_start[0] = time.perf_counter()
 
     try:
-        result = run_load_steps(
-            engine.step,
-            config.steps,
-            config.max_cutbacks,
-            before_step=engine.rebalance,
-            after_step=after_step,
-        )
+        with stop:
+            result = run_load_steps(
+                engine.step,
+                config.steps,
+                config.max_cutbacks,
+                before_step=engine.rebalance,
+                after_step=after_step,
+                start=start,
+                increment=increment,
+                first_step=first_step,
+            )
     finally:
         if fields is not None:
             fields.close()

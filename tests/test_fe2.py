@@ -60,7 +60,7 @@ def run(comm, factory, group_size=1, steps=4, balance=True, shortcut=True, mesh_
     )
     forces, histories = [], []
 
-    def record(number, step, cutbacks):
+    def record(number, step, cutbacks, increment):
         forces.append(problem.reactions(right)[0])
         histories.append(step.residual_history)
 

@@ -120,11 +120,11 @@ def test_j2_newton_converges_quadratically():
         assert counts == [result.iterations + 1] * MPI.COMM_WORLD.size
         # Terminal rate p in r_k+1 ~ r_k^p over the last iterations above round-off (the first
         # ones are pre-asymptotic while the plastic zone settles); 1 for a secant tangent.
-        r = r[r > 1e-13 * r[0]]
+        r = r[r > 1e-15 * r[0]]
         e = np.log(r / r[0])
         assert r.size >= 4
-        rate = (e[-1] - e[-2]) / (e[-2] - e[-3])
-        assert rate > 1.7, (rate, r / r[0])
+        rates = [(e[k] - e[k - 1]) / (e[k - 1] - e[k - 2]) for k in (-1, -2)]
+        assert max(rates) > 1.7, (rates, r / r[0])
     plastic = law.committed.p > 0
     assert MPI.COMM_WORLD.allreduce(int(np.count_nonzero(plastic)), op=MPI.SUM) > 0
 

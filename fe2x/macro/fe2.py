@@ -216,3 +216,61 @@ class FE2Engine:
             self.stats.migrated_points += len(moved)
             self.assignment = new
         return imbalance(self.costs, self.assignment, layout.n_groups)
+
+    # -- checkpoint and restart ------------------------------------------------------------
+    def _state_key(self, point: int) -> int:
+        return point * self.layout.group_size + self.layout.group.rank
+
+    def checkpoint_part(self) -> dict:
+        """This rank's share of a checkpoint: owned displacement nodes and held micro states."""
+        V = self.problem.V
+        n_owned = V.dofmap.index_map.size_local
+        dim = self.problem.dim
+        return {
+            "coordinates": V.tabulate_dof_coordinates()[:n_owned, :dim],
+            "displacement": self.problem.u.x.array.reshape(-1, V.dofmap.index_map_bs)[:n_owned],
+            "states": {self._state_key(p): s for p, s in self.pool.committed.items()},
+        }
+
+    def restore(self, checkpoint) -> None:
+        """Continue from ``checkpoint`` (an :class:`fe2x.io.checkpoint.Checkpoint`)."""
+        from scipy.spatial import cKDTree
+
+        from fe2x.io.checkpoint import CheckpointError
+
+        layout, problem = self.layout, self.problem
+        if not np.array_equal(np.sort(checkpoint.point_ids), self.ids):
+            raise CheckpointError("the checkpoint's macro points differ from this run's mesh")
+        if (
+            checkpoint.states
+            and checkpoint.group_size != layout.group_size
+            and (layout.group_size > 1 or checkpoint.group_size > 1)
+        ):
+            raise CheckpointError(
+                f"distributed RVE states were saved with group_size {checkpoint.group_size}; "
+                f"restart with that group size (now {layout.group_size})"
+            )
+        V = problem.V
+        x = V.tabulate_dof_coordinates()[:, : problem.dim]
+        distance, index = cKDTree(checkpoint.coordinates).query(x)
+        scale = float(np.ptp(checkpoint.coordinates, axis=0).max())
+        if layout.world.allreduce(float(distance.max(initial=0.0)), op=MPI.MAX) > 1e-8 * scale:
+            raise CheckpointError("the checkpoint's macro mesh differs from this run's mesh")
+        problem.u.x.array[:] = checkpoint.displacement[index].reshape(-1)
+        problem.u.x.scatter_forward()
+        problem._force_scale = checkpoint.force_scale
+        order = np.searchsorted(self.ids, checkpoint.point_ids)
+        self.assignment = np.empty_like(self.assignment)
+        self.assignment[order] = checkpoint.assignment
+        if self.assignment.max() >= layout.n_groups:  # fewer groups than before
+            self.assignment = assign_lpt(checkpoint.costs, layout.n_groups)
+        self.costs = np.empty(len(self.ids))
+        self.costs[order] = checkpoint.costs
+        g = checkpoint.group_size if checkpoint.group_size == layout.group_size else 1
+        mine = self.ids[self.assignment == layout.group_index]
+        states = {}
+        for point in mine.tolist():
+            key = point * g + (layout.group.rank if g > 1 else 0)
+            if key in checkpoint.states:
+                states[point] = checkpoint.states[key]
+        self.pool.committed = states

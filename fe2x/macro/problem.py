@@ -331,15 +331,22 @@ class MacroProblem:
             self._x_evaluated = None
             return
         self.set_response(stress, tangent)
-        self._assemble_residual(F)
+        # Lifting with the current tangent makes the first Newton step of a load step carry
+        # the Dirichlet increment into the interior (a tangent predictor) instead of
+        # concentrating it in the boundary elements; it vanishes once x satisfies the BCs.
+        self._assemble_residual(F, lifting_at=x)
         dolfinx.fem.petsc.set_bc(F, self.bcs, x, -1.0)
         self._x_evaluated = x.array_r.copy()
         self.timings["residual"] += time.perf_counter() - t0
 
-    def _assemble_residual(self, F: PETSc.Vec) -> None:
+    def _assemble_residual(self, F: PETSc.Vec, lifting_at: PETSc.Vec | None = None) -> None:
         with F.localForm() as F_local:
             F_local.set(0.0)
         dolfinx.fem.petsc.assemble_vector(F, self._R)
+        if lifting_at is not None:
+            dolfinx.fem.petsc.apply_lifting(
+                F, [self._a], bcs=[self.bcs], x0=[lifting_at], alpha=-1.0
+            )
         F.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
 
     def _jacobian(self, snes: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
@@ -363,9 +370,7 @@ class MacroProblem:
         """
         load_factor = float(load_factor)
         self._set_load(load_factor)
-        for bc in self.bcs:
-            bc.set(self.u.x.array)
-        self.u.x.petsc_vec.copy(self._x)
+        self.u.x.petsc_vec.copy(self._x)  # the BC increment enters through the lifting
         self._constitutive = constitutive
         self._evaluations = 0
         if not self._user_atol:

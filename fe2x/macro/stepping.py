@@ -26,8 +26,10 @@ def run_load_steps(
     n_steps: int,
     max_cutbacks: int = 5,
     before_step: Callable[[], None] | None = None,
-    after_step: Callable[[int, StepResult, int], None] | None = None,
+    after_step: Callable[[int, StepResult, int, float], None] | None = None,
     start: float = 0.0,
+    increment: float | None = None,
+    first_step: int = 1,
 ) -> SteppingResult:
     """Drive the load factor λ from ``start`` to 1 in ``n_steps`` nominal increments.
 
@@ -39,12 +41,15 @@ def run_load_steps(
         n_steps: nominal number of increments over [0, 1].
         max_cutbacks: successive halvings allowed before giving up.
         before_step: called before every attempt (e.g. load balancing).
-        after_step: called after each converged step with (step number, result, cutbacks).
+        after_step: called after each converged step with (step number, result, cutbacks,
+            the increment the next step will try).
         start: load factor already reached (restart).
+        increment: the increment to try first (restart; default nominal).
+        first_step: number of the first step (restart).
     """
     nominal = 1.0 / n_steps
     result = SteppingResult()
-    lam, dlam, halvings = start, nominal, 0
+    lam, dlam, halvings = start, increment or nominal, 0
     while lam < 1.0 - 1e-12:
         dlam = min(dlam, 1.0 - lam)
         if before_step is not None:
@@ -53,10 +58,10 @@ def run_load_steps(
         if step.converged:
             lam += dlam
             result.steps.append(step)
-            if after_step is not None:
-                after_step(len(result.steps), step, halvings)
-            halvings = 0
+            cutbacks, halvings = halvings, 0
             dlam = min(2.0 * dlam, nominal)
+            if after_step is not None:
+                after_step(first_step + len(result.steps) - 1, step, cutbacks, dlam)
             continue
         if halvings == max_cutbacks:
             result.completed = False

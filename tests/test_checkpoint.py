@@ -1,0 +1,166 @@
+"""Checkpoint and restart of `fe2x run`: the uninterrupted history, on any number of ranks."""
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mpi4py import MPI
+
+import numpy as np
+import pytest
+
+from fe2x.cli import main
+from fe2x.jobs import REQUEUE_STATUS
+
+CONFIG = """
+[macro]
+shape = "plate_with_hole"
+dim = 2
+width = 2.0
+height = 2.0
+radius = 0.4
+mesh_size = 0.6
+
+[[boundary]]
+name = "left"
+ux = 0.0
+[[boundary]]
+name = "bottom"
+uy = 0.0
+[[boundary]]
+name = "right"
+ux = 0.04
+
+[loading]
+steps = 4
+
+[checkpoint]
+every_steps = 1
+
+[micro.composite]
+[micro.composite.cell]
+type = "laminate"
+dim = 2
+fractions = [0.5, 0.5]
+phases = ["soft", "hard"]
+mesh_size = 0.5
+geometry_order = 1
+[micro.composite.materials.soft]
+model = "j2"
+E = 3.0e9
+nu = 0.3
+sigma_y = 30.0e6
+H = 300.0e6
+[micro.composite.materials.hard]
+E = 70.0e9
+nu = 0.2
+[micro.composite.rve]
+degree = 1
+"""
+
+
+def history(directory: Path) -> dict[str, np.ndarray]:
+    with (directory / "history.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    return {key: np.array([float(r[key]) for r in rows]) for key in rows[0]}
+
+
+def same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    """Histories agree to solver tolerance: forces relative to the largest force, the rest
+    exactly up to round-off."""
+    if a.keys() != b.keys() or len(a["step"]) != len(b["step"]):
+        return False
+    force = max(np.abs(v).max() for k, v in a.items() if k.startswith("F_"))
+    return all(
+        np.allclose(a[k], b[k], rtol=0, atol=1e-8 * (force if k.startswith("F_") else 1.0))
+        for k in a
+    )
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[Path, Path]:
+    """The config, and the directory of a complete run with a checkpoint after every step."""
+    comm = MPI.COMM_WORLD
+    work = Path(comm.bcast(tmp_path_factory.mktemp("ckpt") if comm.rank == 0 else None))
+    config = work / "cfg.toml"
+    if comm.rank == 0:
+        config.write_text(CONFIG)
+    comm.barrier()
+    assert main(["run", str(config), "--out", str(work / "full"), "--quiet"]) == 0
+    return config, work / "full"
+
+
+def copy_run(source: Path, target: Path) -> None:
+    if MPI.COMM_WORLD.rank == 0:
+        shutil.copytree(source, target)
+    MPI.COMM_WORLD.barrier()
+
+
+def test_restart_reproduces_the_run(uninterrupted):
+    """Continuing from the checkpoint after step 3 (written on any number of ranks) gives the
+    uninterrupted history; under mpiexec the two runs may even use other rank counts."""
+    config, full = uninterrupted
+    again = full.parent / "again"
+    copy_run(full, again)
+    assert main(["run", str(config), "--restart", str(again), "--quiet"]) == 0
+    assert same(history(again), history(full))
+
+
+def test_corrupt_checkpoint_falls_back_to_the_previous(uninterrupted, caplog):
+    config, full = uninterrupted
+    broken = full.parent / "broken"
+    copy_run(full, broken)
+    if MPI.COMM_WORLD.rank == 0:
+        data = (broken / "checkpoint.h5").read_bytes()
+        (broken / "checkpoint.h5").write_bytes(data[: len(data) // 2])
+    MPI.COMM_WORLD.barrier()
+    assert main(["run", str(config), "--restart", str(broken), "--quiet"]) == 0
+    if MPI.COMM_WORLD.rank == 0:
+        assert "using the previous checkpoint" in caplog.text
+    assert same(history(broken), history(full))
+
+
+def test_restart_errors(uninterrupted, capsys):
+    config, full = uninterrupted
+    other = full.parent / "other.toml"
+    empty = full.parent / "empty"
+    if MPI.COMM_WORLD.rank == 0:
+        other.write_text(CONFIG.replace("steps = 4", "steps = 5"))
+        empty.mkdir(exist_ok=True)
+    MPI.COMM_WORLD.barrier()
+    mismatch = full.parent / "mismatch"
+    copy_run(full, mismatch)
+    assert main(["run", str(other), "--restart", str(mismatch), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert MPI.COMM_WORLD.rank or "another configuration" in err
+    assert main(["run", str(config), "--restart", str(empty), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert MPI.COMM_WORLD.rank or "no checkpoint at" in err
+
+
+def test_signal_checkpoints_and_restart_on_two_ranks(uninterrupted):
+    """SIGUSR1 mid-run (as Slurm sends before the time limit): the run finishes its step,
+    checkpoints and exits with the requeue status; restarted on 2 ranks it completes with
+    the uninterrupted history."""
+    if MPI.COMM_WORLD.size > 1:
+        pytest.skip("starts fe2x in subprocesses; serial only")
+    config, full = uninterrupted
+    out = full.parent / "signalled"
+    bindir = Path(sys.executable).parent
+    command = [str(bindir / "fe2x"), "run", str(config), "--out", str(out), "--quiet"]
+    process = subprocess.Popen(command)
+    deadline = time.monotonic() + 120
+    while not (out / "history.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGUSR1)
+    assert process.wait(timeout=120) == REQUEUE_STATUS
+    assert len(history(out)["step"]) < len(history(full)["step"])
+    restart = [str(bindir / "mpiexec"), "-n", "2", str(bindir / "fe2x"), "run", str(config)]
+    env = dict(os.environ)
+    subprocess.run([*restart, "--restart", str(out), "--quiet"], check=True, env=env, timeout=300)
+    assert same(history(out), history(full))
