@@ -334,7 +334,7 @@ class MacroProblem:
         # Lifting with the current tangent makes the first Newton step of a load step carry
         # the Dirichlet increment into the interior (a tangent predictor) instead of
         # concentrating it in the boundary elements; it vanishes once x satisfies the BCs.
-        self._assemble_residual(F, lifting_at=x)
+        self._assemble_residual(F, lifting_at=self.u.x.petsc_vec)  # u: x with ghosts
         dolfinx.fem.petsc.set_bc(F, self.bcs, x, -1.0)
         self._x_evaluated = x.array_r.copy()
         self.timings["residual"] += time.perf_counter() - t0
