@@ -81,7 +81,9 @@ LINEAR_SOLVERS: tuple[str, ...] = ("lu", "shared_elastic")
 
 #: Krylov defaults of ``linear_solver="shared_elastic"`` (the tangent needs tight solves).
 #: J = Pᵀ K_alg P is symmetric positive definite for associative J2 plasticity: CG.
+#: Eisenstat–Walker loosens the Newton solves early on (not the tangent's, nor under SUBC).
 KRYLOV_OPTIONS: dict[str, object] = {
+    "snes_ksp_ew": True,
     "ksp_type": "cg",
     "ksp_norm_type": "unpreconditioned",
     "ksp_rtol": 1e-10,
@@ -149,6 +151,7 @@ class _ConstrainedNewtonPC:
         self._version = version
         self.version = -1
         self.failed = False
+        self.warm_start = False  # Krylov inner solver: start X from the last Jacobian's
 
     def _solve(self, b: PETSc.Vec, y: PETSc.Vec) -> None:
         self.inner.solve(b, y)
@@ -159,8 +162,16 @@ class _ConstrainedNewtonPC:
     def factor(self, J: PETSc.Mat) -> None:
         """X = J⁻¹ Gᵀ and S = G X for the Jacobian J."""
         self.inner.setOperators(J)
-        for gi, Xi in zip(self.g, self.X, strict=True):
-            self._solve(gi, Xi)
+        self.inner.setInitialGuessNonzero(self.warm_start)
+        try:
+            for gi, Xi in zip(self.g, self.X, strict=True):
+                self._solve(gi, Xi)
+        except SolverError:
+            for Xi in self.X:
+                Xi.set(0.0)
+            raise
+        finally:
+            self.inner.setInitialGuessNonzero(False)
         self.S = np.array([Xi.mDot(self.g) for Xi in self.X]).T
         self.version = self._version()
 
@@ -408,6 +419,23 @@ class NonlinearRVE:
                 options.delValue(key)
         self._newton_time = 0.0
         self._newton_iterations = 0
+        # Tangent correctors x_k of the last condensation: Krylov initial guesses for the next.
+        self._correctors = [P.createVecRight() for _ in range(n)]
+        self._tangent_ksp: PETSc.KSP | None = None
+        if self._elastic is not None and self._schur is not None:
+            self._schur.warm_start = True
+        elif self._elastic is not None:
+            # Its own KSP: the SNES's carries Eisenstat–Walker's loose tolerances (a pre-solve
+            # hook), and this one starts from the last correctors.
+            newton_ksp = self.ksp
+            self._tangent_ksp = PETSc.KSP().create(self.comm)
+            self._tangent_ksp.setOperators(self._J)
+            self._tangent_ksp.setType(newton_ksp.getType())
+            self._tangent_ksp.setNormType(newton_ksp.getNormType())
+            self._tangent_ksp.setTolerances(*newton_ksp.getTolerances())
+            self._tangent_ksp.getPC().setType("python")
+            self._tangent_ksp.getPC().setPythonContext(self._elastic)
+            self._tangent_ksp.setInitialGuessNonzero(True)
         logger.debug(
             "NonlinearRVE: %d dofs, %d reduced, %d quadrature points per cell, phases %s",
             self.n_dofs,
@@ -663,15 +691,16 @@ class NonlinearRVE:
 
         The factorization of the last Jacobian is reused; it is refreshed only if C_alg at the
         converged point differs from the one it was built with (then one refactorization).
+        With "shared_elastic" these are tight Krylov solves started from the last correctors.
         """
         if not np.array_equal(self._C_at_jacobian, self._C_q.x.array):
             self._assemble_K()
             self._K.PtAP(self._P, result=self._J)
         if self._schur is not None:
             return self._subc_tangent()
-        ksp = self.ksp
+        ksp = self._tangent_ksp or self.ksp
         n = self.n_strain
-        full, rhs, x_k = self._K.createVecLeft(), self._P.createVecRight(), self._P.createVecRight()
+        full, rhs = self._K.createVecLeft(), self._P.createVecRight()
         u_k = self._K.createVecRight()
         tangent = [
             self._assemble_vector(b, L)
@@ -682,8 +711,10 @@ class NonlinearRVE:
             self._K.mult(u_E.x.petsc_vec, full)
             self._P.multTranspose(full, rhs)
             rhs.scale(-1.0)
+            x_k = self._correctors[k]
             ksp.solve(rhs, x_k)
             if ksp.getConvergedReason() < 0:
+                x_k.set(0.0)
                 raise SolverError("RVE tangent condensation: the linear solve failed")
             self._P.mult(x_k, u_k)
             u_k.axpy(1.0, u_E.x.petsc_vec)
