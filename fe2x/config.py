@@ -370,6 +370,7 @@ class RVESettings:
 
     bc: str = "periodic"
     degree: int = 2
+    solver: str = "lu"
     petsc_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -395,11 +396,12 @@ class RVEPathConfig:
     load: PathSettings
 
 
-NONLINEAR_BCS = ("periodic", "kubc")
+NONLINEAR_BCS = ("periodic", "kubc", "subc")
+NONLINEAR_SOLVERS = ("lu", "shared_elastic")
 
 
 def _read_rve(path: Path, data: Any) -> RVESettings:
-    table = _Table(path, "rve", data, ("bc", "degree", "petsc_options"))
+    table = _Table(path, "rve", data, ("bc", "degree", "solver", "petsc_options"))
     options = table.get("petsc_options", dict, {})
     if not all(isinstance(v, str | int | float | bool) for v in options.values()):
         table.fail("[rve] petsc_options values must be strings, numbers or booleans")
@@ -408,6 +410,9 @@ def _read_rve(path: Path, data: Any) -> RVESettings:
             "bc", str, "periodic", lambda v: v in NONLINEAR_BCS, " | ".join(NONLINEAR_BCS)
         ),
         degree=table.get("degree", int, 2, lambda v: v in (1, 2), "1 or 2"),
+        solver=table.get(
+            "solver", str, "lu", lambda v: v in NONLINEAR_SOLVERS, " | ".join(NONLINEAR_SOLVERS)
+        ),
         petsc_options={str(k): v for k, v in options.items()},
     )
 

@@ -131,6 +131,7 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         bc=config.rve.bc,
         degree=config.rve.degree,
         petsc_options=config.rve.petsc_options,
+        linear_solver=config.rve.solver,
     )
     logger.info("nonlinear RVE set up: %d dofs on %d rank(s)", rve.n_dofs, comm.size)
     load = config.load
@@ -227,6 +228,7 @@ def _micro_factory(micro: MicroSettings, dim: int) -> MicroFactory:
         degree=micro.rve.degree,
         petsc_options_prefix=f"fe2x_rve_{micro.name}_",
         petsc_options=micro.rve.petsc_options,
+        linear_solver=micro.rve.solver,
     )
 
 

@@ -103,7 +103,7 @@ BAD = {
     "wrong length": (GOOD.replace("E22 = [0.0, 0.03]", "E22 = [0.0, 0.01, 0.02]"), r"one per time"),
     "decreasing times": (GOOD.replace("times = [0.0, 1.0]", "times = [0.0, -1.0]"), r"increase"),
     "unknown component": (GOOD + "E33 = 0.0\n", r"unknown key 'E33'"),
-    "subc": (GOOD.replace("degree = 1", 'degree = 1\nbc = "subc"'), r"bc = 'subc'"),
+    "unknown solver": (GOOD.replace("degree = 1", 'degree = 1\nsolver = "cg"'), r"solver = 'cg'"),
 }
 
 
