@@ -26,7 +26,7 @@ from fe2x.geometry import RVEMesh, inclusion_cell, laminate_cell, random_cell, r
 from fe2x.geometry import macro as macro_shapes
 from fe2x.io.checkpoint import Checkpoint, CheckpointError, read_checkpoint, write_checkpoint
 from fe2x.io.fe2_files import MacroFieldWriter, history_csv, plot_load_displacement
-from fe2x.io.fields import write_unit_strain_fields
+from fe2x.io.fields import write_micro_fields, write_unit_strain_fields
 from fe2x.io.path_files import path_csv, path_summary, plot_path
 from fe2x.io.results import write_json, write_on_root
 from fe2x.macro.fe2 import FE2Engine, MicroFactory
@@ -165,6 +165,8 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
             f"  cutbacks {step.cutbacks}" if step.cutbacks else "",
             time.perf_counter() - t_start,
         )
+        if index + 1 in load.output_steps:
+            write_micro_fields(rve.micro_fields(), out / "micro" / f"step{index + 1}.bp", step.t)
 
     result = drive(rve, path, _stress_scale(config), on_step=progress)
     summary = path_summary(result, config.cell.dim, path.stress_controlled)
@@ -392,7 +394,9 @@ def run_fe2(
         write_on_root(comm, out / "history.csv", lambda tmp: tmp.write_text(text))
         mine = engine._local
         if fields is not None:
-            fields.write(lam, engine.last_iterations[mine], engine.solved[mine])
+            fields.write(
+                lam, engine.last_iterations[mine], engine.solved[mine], engine.plastic_strain[mine]
+            )
         seconds = time.perf_counter() - step_start[0]
         per_step.append(
             {

@@ -48,8 +48,9 @@ class MacroFieldWriter:
     """Writes the displacement and per-cell macro quantities at each converged step (VTX).
 
     Quadrature-point quantities are shown per cell as the mean over the cell's points:
-    strain and stress (Mandel), micro Newton iterations and the fraction of points whose RVE
-    was solved rather than answered by the elastic shortcut.
+    strain and stress (Mandel), the RVE average of the equivalent plastic strain, micro Newton
+    iterations, and the fraction of points whose RVE was solved rather than answered by the
+    elastic shortcut.
     """
 
     def __init__(self, problem: MacroProblem, directory: Path) -> None:
@@ -62,12 +63,13 @@ class MacroFieldWriter:
         self.stress = fem.Function(W, name="macro_stress")
         self.iterations = fem.Function(S, name="rve_newton_iterations")
         self.solved = fem.Function(S, name="rve_solved")
+        self.plastic = fem.Function(S, name="rve_equivalent_plastic_strain")
         directory.mkdir(parents=True, exist_ok=True)
         self._u_writer = VTXWriter(mesh.comm, directory / "displacement.bp", [problem.u], "BP4")
         self._cell_writer = VTXWriter(
             mesh.comm,
             directory / "macro_points.bp",
-            [self.strain, self.stress, self.iterations, self.solved],
+            [self.strain, self.stress, self.plastic, self.iterations, self.solved],
             "BP4",
         )
 
@@ -80,12 +82,15 @@ class MacroFieldWriter:
         target.x.array.reshape(-1, width)[blocks] = means
         target.x.scatter_forward()
 
-    def write(self, t: float, iterations: np.ndarray, solved: np.ndarray) -> None:
-        """Write step ``t``; ``iterations`` and ``solved`` are per owned point."""
+    def write(
+        self, t: float, iterations: np.ndarray, solved: np.ndarray, plastic: np.ndarray
+    ) -> None:
+        """Write step ``t``; ``iterations``, ``solved`` and ``plastic`` are per owned point."""
         self._cell_mean(self.problem.strains(), self.strain)
         self._cell_mean(self.problem.stresses(), self.stress)
         self._cell_mean(iterations.astype(float)[:, None], self.iterations)
         self._cell_mean(solved.astype(float)[:, None], self.solved)
+        self._cell_mean(plastic[:, None], self.plastic)
         self._u_writer.write(t)
         self._cell_writer.write(t)
 

@@ -1,4 +1,4 @@
-"""Correctors and localization fields of a linear RVE as VTX (ADIOS2) files for ParaView."""
+"""RVE fields as VTX (ADIOS2) files for ParaView: correctors, localization, plastic state."""
 
 from __future__ import annotations
 
@@ -37,3 +37,18 @@ def write_unit_strain_fields(response: UnitStrainResponse, directory: Path) -> l
         with io.VTXWriter(mesh.comm, path, functions, engine="BP4") as writer:
             writer.write(0.0)
     return paths
+
+
+def write_micro_fields(fields: dict[str, fem.Function], path: Path, t: float = 0.0) -> Path:
+    """Write cell-wise micro fields (e.g. equivalent plastic strain, von Mises stress) to ``path``.
+
+    The fields must share one function space (``NonlinearRVE.micro_fields()`` gives DG0 fields).
+    """
+    functions = list(fields.values())
+    for name, f in fields.items():
+        f.name = name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mesh = functions[0].function_space.mesh
+    with io.VTXWriter(mesh.comm, path, functions, engine="BP4") as writer:
+        writer.write(t)
+    return path

@@ -112,6 +112,7 @@ class FE2Engine:
         self.stats = FE2Statistics()
         self.solved = np.zeros(len(self.ids), dtype=bool)  # last answer came from a solve
         self.last_iterations = np.zeros(len(self.ids), dtype=np.int64)
+        self.plastic_strain = np.zeros(len(self.ids))  # RVE average of p, last evaluation
 
     @property
     def n_points(self) -> int:
@@ -154,13 +155,20 @@ class FE2Engine:
         # Every rank learns the cost and work of all points (a few numbers each).
         k = len(ids)
         stats = world.allgather(
-            (ids, answer.seconds[:k], answer.shortcut[:k], answer.iterations[:k])
+            (
+                ids,
+                answer.seconds[:k],
+                answer.shortcut[:k],
+                answer.iterations[:k],
+                answer.plastic_strain[:k],
+            )
         )
-        for point_ids, seconds, shortcut, iterations in stats:
+        for point_ids, seconds, shortcut, iterations, plastic in stats:
             where = np.searchsorted(self.ids, point_ids)
             self._step_costs[where] += seconds
             self.solved[where] = ~shortcut
             self.last_iterations[where] = iterations
+            self.plastic_strain[where] = plastic
         if layout.is_leader:
             self.stats.step_shortcut += int(answer.shortcut.sum())
             self.stats.step_full += int((~answer.shortcut).sum())

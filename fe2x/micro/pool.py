@@ -27,6 +27,7 @@ class PoolResponse(NamedTuple):
     iterations: np.ndarray  # (m,) micro Newton iterations (0 for the elastic shortcut)
     seconds: np.ndarray  # (m,) wall time of each point
     shortcut: np.ndarray  # (m,) bool: answered by the elastic shortcut, no solve
+    plastic_strain: np.ndarray  # (m,) RVE average of the equivalent plastic strain (trial)
 
 
 class MicroPool:
@@ -52,7 +53,7 @@ class MicroPool:
         Sigma, C = np.full((m, n), np.nan), np.full((m, n, n), np.nan)
         converged = np.zeros(m, dtype=bool)
         iterations = np.zeros(m, dtype=np.int64)
-        seconds, shortcut = np.zeros(m), np.zeros(m, dtype=bool)
+        seconds, shortcut, plastic = np.zeros(m), np.zeros(m, dtype=bool), np.zeros(m)
         for i, (point, name) in enumerate(zip(ids.tolist(), names, strict=True)):
             t0 = time.perf_counter()
             model = self.models[name]
@@ -67,12 +68,13 @@ class MicroPool:
                 if answer.converged:
                     model.commit()
                     self.trial[point] = model.get_state()
+                    plastic[i] = getattr(model, "mean_equivalent_plastic_strain", 0.0)
             else:
                 self.trial.pop(point, None)
             Sigma[i], C[i] = answer.Sigma, answer.C
             converged[i], iterations[i] = answer.converged, answer.iterations
             seconds[i] = time.perf_counter() - t0
-        return PoolResponse(Sigma, C, converged, iterations, seconds, shortcut)
+        return PoolResponse(Sigma, C, converged, iterations, seconds, shortcut, plastic)
 
     def commit(self) -> None:
         """The trial histories of the last evaluations become the committed ones."""
