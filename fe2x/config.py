@@ -549,6 +549,10 @@ class RunConfig:
     checkpoint_steps: int = 0
     checkpoint_minutes: float = 0.0
     digest: str = ""
+    micro_points: tuple[tuple[float, ...], ...] = ()
+    micro_steps: tuple[int, ...] = ()
+    rve_size: float = 0.0
+    separation_threshold: float = 0.5
 
 
 def _read_macro(path: Path, data: Any) -> MacroSettings:
@@ -654,7 +658,16 @@ def read_run_config(path: str | Path) -> RunConfig:
         path,
         "top level",
         data,
-        ("macro", "boundary", "micro", "loading", "parallel", "output", "checkpoint"),
+        (
+            "macro",
+            "boundary",
+            "micro",
+            "loading",
+            "parallel",
+            "output",
+            "checkpoint",
+            "diagnostics",
+        ),
     )
     if "macro" not in data or "micro" not in data:
         raise ConfigError(f"{path}: [macro] and [micro.<name>] tables are required")
@@ -669,9 +682,33 @@ def read_run_config(path: str | Path) -> RunConfig:
     parallel = _Table(
         path, "parallel", data.get("parallel", {}), ("group_size", "balance", "elastic_shortcut")
     )
-    output = _Table(path, "output", data.get("output", {}), ("fields",))
+    output = _Table(
+        path, "output", data.get("output", {}), ("fields", "micro_points", "micro_steps")
+    )
+    micro_points = output.get(
+        "micro_points",
+        list,
+        [],
+        lambda v: all(
+            isinstance(p, list)
+            and len(p) == macro.dim
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in p)
+            for p in v
+        ),
+        f"a list of points with {macro.dim} coordinates each",
+    )
+    micro_steps = output.get(
+        "micro_steps",
+        list,
+        [],
+        lambda v: all(isinstance(k, int) and not isinstance(k, bool) and k > 0 for k in v),
+        "a list of step numbers",
+    )
     checkpoint = _Table(
         path, "checkpoint", data.get("checkpoint", {}), ("every_steps", "every_minutes")
+    )
+    diagnostics = _Table(
+        path, "diagnostics", data.get("diagnostics", {}), ("rve_size", "threshold")
     )
     return RunConfig(
         path=path,
@@ -689,6 +726,12 @@ def read_run_config(path: str | Path) -> RunConfig:
             "every_minutes", float, 0.0, lambda v: v >= 0, "a number >= 0"
         ),
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
+        micro_points=tuple(tuple(float(x) for x in p) for p in micro_points),
+        micro_steps=tuple(micro_steps),
+        rve_size=diagnostics.get("rve_size", float, 0.0, lambda v: v >= 0, "a length >= 0"),
+        separation_threshold=diagnostics.get(
+            "threshold", float, 0.5, _positive, "a positive number"
+        ),
     )
 
 

@@ -29,6 +29,13 @@ from fe2x.io.fe2_files import MacroFieldWriter, history_csv, plot_load_displacem
 from fe2x.io.fields import write_micro_fields, write_unit_strain_fields
 from fe2x.io.path_files import path_csv, path_summary, plot_path
 from fe2x.io.results import write_json, write_on_root
+from fe2x.macro.diagnostics import (
+    loses_ellipticity,
+    point_regions,
+    strain_gradient_indicator,
+    summarise,
+    warnings_for,
+)
 from fe2x.macro.fe2 import FE2Engine, MicroFactory
 from fe2x.macro.problem import DirichletSpec, MacroProblem, StepResult, TractionSpec
 from fe2x.macro.stepping import SteppingResult, run_load_steps
@@ -276,6 +283,36 @@ def _read_latest_checkpoint(comm: MPI.Comm, out: Path, digest: str) -> Checkpoin
         return read_checkpoint(comm, out / PREVIOUS_CHECKPOINT, digest)
 
 
+def _diagnose(config: RunConfig, engine, problem: MacroProblem, specimen, step: int) -> dict:
+    """Scale-separation indicator and loss of ellipticity after a step; warns on rank 0."""
+    comm = problem.comm
+    tangents = problem.tangents()
+    lost = loses_ellipticity(tangents, problem.dim) if len(tangents) else np.zeros(0, bool)
+    n_lost = comm.allreduce(int(lost.sum()), op=MPI.SUM)
+    engine.ellipticity_lost[engine._local] = lost
+    out: dict[str, object] = {"ellipticity_lost_points": n_lost}
+    if n_lost and comm.rank == 0:
+        logger.warning(
+            "step %d: the homogenized tangent lost ellipticity at %d macro point(s): onset of "
+            "localization; the first-order FE² solution becomes mesh dependent beyond here",
+            step,
+            n_lost,
+        )
+    if config.rve_size > 0:
+        indicator = strain_gradient_indicator(problem, config.rve_size)
+        engine.separation[engine._local] = indicator
+        regions = point_regions(problem, specimen.cell_tags) if specimen.cell_tags else None
+        names = {tag: name for name, tag in specimen.regions.items()}
+        summary = summarise(
+            indicator, config.separation_threshold, problem.point_coordinates, regions, comm
+        )
+        for line in warnings_for(summary, step, config.separation_threshold, names):
+            if comm.rank == 0:
+                logger.warning(line)
+        out["scale_separation"] = as_dict({k: v for k, v in summary.items() if k != "regions"})
+    return out
+
+
 def run_fe2(
     config: RunConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD, restart: bool = False
 ) -> SteppingResult:
@@ -355,6 +392,7 @@ def run_fe2(
             checkpoint.step + 1,
         )
         logger.info("restarting after step %d at load factor %.6g", checkpoint.step, start)
+    micro_points = engine.nearest_points(config.micro_points) if config.micro_points else []
     field_dir = out / ("fields" if first_step == 1 else f"fields_from_step{first_step}")
     fields = MacroFieldWriter(problem, field_dir) if config.write_fields else None
     step_start = [time.perf_counter()]
@@ -392,11 +430,19 @@ def run_fe2(
         rows.append(row)
         text = history_csv(header, rows)
         write_on_root(comm, out / "history.csv", lambda tmp: tmp.write_text(text))
+        diagnosis = _diagnose(config, engine, problem, specimen, number)
         mine = engine._local
         if fields is not None:
             fields.write(
-                lam, engine.last_iterations[mine], engine.solved[mine], engine.plastic_strain[mine]
+                lam,
+                engine.last_iterations[mine],
+                engine.solved[mine],
+                engine.plastic_strain[mine],
+                engine.separation[mine],
+                engine.ellipticity_lost[mine],
             )
+        if number in config.micro_steps and micro_points:
+            engine.write_micro_fields(micro_points, out / "micro", number)
         seconds = time.perf_counter() - step_start[0]
         per_step.append(
             {
@@ -408,6 +454,7 @@ def run_fe2(
                 "rve_shortcut_solves": engine.stats.step_shortcut,
                 "cutbacks": cutbacks,
                 "seconds": seconds,
+                **diagnosis,
             }
         )
         logger.info(

@@ -64,12 +64,22 @@ class MacroFieldWriter:
         self.iterations = fem.Function(S, name="rve_newton_iterations")
         self.solved = fem.Function(S, name="rve_solved")
         self.plastic = fem.Function(S, name="rve_equivalent_plastic_strain")
+        self.separation = fem.Function(S, name="scale_separation_indicator")
+        self.ellipticity = fem.Function(S, name="ellipticity_lost")
         directory.mkdir(parents=True, exist_ok=True)
         self._u_writer = VTXWriter(mesh.comm, directory / "displacement.bp", [problem.u], "BP4")
         self._cell_writer = VTXWriter(
             mesh.comm,
             directory / "macro_points.bp",
-            [self.strain, self.stress, self.plastic, self.iterations, self.solved],
+            [
+                self.strain,
+                self.stress,
+                self.plastic,
+                self.iterations,
+                self.solved,
+                self.separation,
+                self.ellipticity,
+            ],
             "BP4",
         )
 
@@ -83,14 +93,22 @@ class MacroFieldWriter:
         target.x.scatter_forward()
 
     def write(
-        self, t: float, iterations: np.ndarray, solved: np.ndarray, plastic: np.ndarray
+        self,
+        t: float,
+        iterations: np.ndarray,
+        solved: np.ndarray,
+        plastic: np.ndarray,
+        separation: np.ndarray,
+        ellipticity_lost: np.ndarray,
     ) -> None:
-        """Write step ``t``; ``iterations``, ``solved`` and ``plastic`` are per owned point."""
+        """Write step ``t``; the arrays hold one value per owned point."""
         self._cell_mean(self.problem.strains(), self.strain)
         self._cell_mean(self.problem.stresses(), self.stress)
         self._cell_mean(iterations.astype(float)[:, None], self.iterations)
         self._cell_mean(solved.astype(float)[:, None], self.solved)
         self._cell_mean(plastic[:, None], self.plastic)
+        self._cell_mean(separation[:, None], self.separation)
+        self._cell_mean(ellipticity_lost.astype(float)[:, None], self.ellipticity)
         self._u_writer.write(t)
         self._cell_writer.write(t)
 

@@ -20,11 +20,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mpi4py import MPI
 
 import numpy as np
 
+from fe2x.io.fields import write_micro_fields
 from fe2x.macro.problem import MacroProblem, StepResult
 from fe2x.micro.model import MicroModel
 from fe2x.micro.pool import MicroPool
@@ -113,6 +115,8 @@ class FE2Engine:
         self.solved = np.zeros(len(self.ids), dtype=bool)  # last answer came from a solve
         self.last_iterations = np.zeros(len(self.ids), dtype=np.int64)
         self.plastic_strain = np.zeros(len(self.ids))  # RVE average of p, last evaluation
+        self.separation = np.zeros(len(self.ids))  # scale-separation indicator, last step
+        self.ellipticity_lost = np.zeros(len(self.ids), dtype=bool)
 
     @property
     def n_points(self) -> int:
@@ -200,6 +204,30 @@ class FE2Engine:
             self.pool.discard()
             self.problem.restore_state(saved)
         return result
+
+    def nearest_points(self, coordinates: np.ndarray) -> list[int]:
+        """Global ids of the macro points nearest to each of ``coordinates`` (collective)."""
+        problem = self.problem
+        ids = np.concatenate(self.layout.world.allgather(problem.point_ids))
+        x = np.vstack(self.layout.world.allgather(problem.point_coordinates))
+        coordinates = np.atleast_2d(np.asarray(coordinates, dtype=float))[:, : problem.dim]
+        nearest = np.argmin(((x[None, :, :] - coordinates[:, None, :]) ** 2).sum(axis=2), axis=1)
+        return [int(ids[i]) for i in nearest]
+
+    def write_micro_fields(self, points: list[int], directory: Path, step: int) -> None:
+        """Write the committed micro fields of the given macro points (collective).
+
+        The group holding each point writes ``point<id>_step<step>.bp`` from its RVE, with the
+        point's history swapped in. Points whose model has no micro fields are skipped.
+        """
+        for point in sorted(set(points)):
+            index = int(np.searchsorted(self.ids, point))
+            if self.assignment[index] != self.layout.group_index:
+                continue
+            model = self.pool.load(point, self.names[self.micro_index[index]])
+            if hasattr(model, "micro_fields"):
+                path = directory / f"point{point}_step{step}.bp"
+                write_micro_fields(model.micro_fields(), path, float(step))
 
     def rebalance(self) -> float:
         """Re-assign points to groups by their last step's cost; migrate moved histories.

@@ -298,6 +298,11 @@ class MacroProblem:
         """Mandel stress last set at the owned points, ``(n_points, n)``."""
         return self.sigma.x.array.reshape(-1, self.n_strain)[self._blocks].copy()
 
+    def tangents(self) -> np.ndarray:
+        """Mandel tangent last set at the owned points, ``(n_points, n, n)``."""
+        n = self.n_strain
+        return self.C.x.array.reshape(-1, n * n)[self._blocks].reshape(-1, n, n).copy()
+
     def set_response(self, stress: np.ndarray, tangent: np.ndarray) -> None:
         """Install the stress ``(n_points, n)`` and tangent ``(n_points, n, n)`` (Mandel)."""
         n = self.n_strain

@@ -63,8 +63,7 @@ class MicroPool:
                 answer = model.elastic_shortcut(E[i])
                 shortcut[i] = answer is not None
             if answer is None:
-                model.set_state(self._initial[name] if state is None else state)
-                answer = model.solve(E[i])
+                answer = self.load(point, name).solve(E[i])
                 if answer.converged:
                     model.commit()
                     self.trial[point] = model.get_state()
@@ -75,6 +74,13 @@ class MicroPool:
             converged[i], iterations[i] = answer.converged, answer.iterations
             seconds[i] = time.perf_counter() - t0
         return PoolResponse(Sigma, C, converged, iterations, seconds, shortcut, plastic)
+
+    def load(self, point: int, name: str) -> MicroModel:
+        """The model of microstructure ``name`` holding the committed history of ``point``."""
+        model = self.models[name]
+        state = self.committed.get(point)
+        model.set_state(self._initial[name] if state is None else state)
+        return model
 
     def commit(self) -> None:
         """The trial histories of the last evaluations become the committed ones."""
