@@ -6,6 +6,8 @@ from mpi4py import MPI
 
 import numpy as np
 import pytest
+import ufl
+from dolfinx import fem
 
 from fe2x.errors import Fe2xError
 from fe2x.geometry import inclusion_cell
@@ -243,3 +245,96 @@ def test_shared_elastic_solver_matches_lu(cell, bc):
             linear_solver="shared_elastic",
             elastic_factorization=factorization,
         )
+
+
+@pytest.mark.parametrize("bc", ["periodic", "kubc", "subc"])
+def test_elastic_shortcut_is_the_virgin_elastic_solve(cell, bc):
+    materials = {"matrix": MATRIX, "inclusion": FIBRE}
+    rve = NonlinearRVE(cell, materials, bc=bc)
+    E = 0.05 * DIRECTION  # first yield is near 0.38 * DIRECTION
+    shortcut = rve.elastic_shortcut(E)
+    assert shortcut is not None and shortcut.converged
+    assert shortcut.reason == "elastic shortcut" and shortcut.iterations == 0
+    reference = NonlinearRVE(cell, materials, bc=bc).solve(E)
+    assert reference.converged
+    assert np.linalg.norm(shortcut.Sigma - reference.Sigma) < 1e-9 * np.linalg.norm(reference.Sigma)
+    assert np.linalg.norm(shortcut.C - reference.C) < 1e-9 * np.linalg.norm(reference.C)
+    assert np.allclose(rve.C_elastic, shortcut.C, rtol=1e-14, atol=0)
+
+    # beyond first yield: no shortcut, and the real solve is indeed plastic
+    assert rve.elastic_shortcut(DIRECTION) is None
+    assert rve.elastic_shortcut(-0.5 * DIRECTION) is None
+    assert rve.elastic_shortcut(np.full(3, np.nan)) is None
+    plastic = NonlinearRVE(cell, materials, bc=bc).solve(DIRECTION)
+    assert plastic.converged
+    assert np.linalg.norm(plastic.C - shortcut.C) > 1e-2 * np.linalg.norm(shortcut.C)
+
+
+def test_elastic_shortcut_leaves_the_state_alone(cell):
+    materials = {"matrix": MATRIX, "inclusion": FIBRE}
+    reference = NonlinearRVE(cell, materials)
+    first = reference.solve(DIRECTION)
+    reference.commit()
+    second = reference.solve(1.5 * DIRECTION)
+    reference.commit()
+
+    rve = NonlinearRVE(cell, materials)
+    virgin = rve.elastic_shortcut(0.1 * DIRECTION)
+    assert virgin is not None
+    a = rve.solve(DIRECTION)
+    assert rve.elastic_shortcut(0.1 * DIRECTION) is not None  # between solve and commit
+    rve.commit()
+    again = rve.elastic_shortcut(0.1 * DIRECTION)  # plastic committed state: still virgin answer
+    assert again is not None and np.array_equal(again.Sigma, virgin.Sigma)
+    b = rve.solve(1.5 * DIRECTION)
+    rve.commit()
+    for x, y in ((a, first), (b, second)):
+        assert x.converged
+        assert np.allclose(x.Sigma, y.Sigma, rtol=1e-12, atol=0)
+        assert np.allclose(x.C, y.C, rtol=1e-12, atol=1e-14 * np.abs(y.C).max())
+    state, expected = rve.get_state(), reference.get_state()
+    assert np.allclose(state["x"], expected["x"], rtol=1e-12, atol=1e-14)
+    for name, history in expected["history"].items():
+        assert np.allclose(state["history"][name], history, rtol=1e-12, atol=1e-16)
+
+
+def _domain_mean(f, rve):
+    local = fem.assemble_scalar(fem.form(f * ufl.dx(domain=rve.cell.mesh)))
+    return rve.comm.allreduce(local, op=MPI.SUM) / rve.volume
+
+
+def test_micro_fields_of_the_committed_state(cell):
+    rve = NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE})
+    virgin = rve.get_state()
+    assert rve.mean_equivalent_plastic_strain == 0.0
+    assert rve.solve(DIRECTION).converged
+    assert rve.mean_equivalent_plastic_strain == 0.0  # not committed yet
+    rve.commit()
+    fields = rve.micro_fields()
+    assert set(fields) == {"equivalent_plastic_strain", "von_mises_stress"}
+    p = fields["equivalent_plastic_strain"]
+    mean_p = rve.mean_equivalent_plastic_strain
+    assert mean_p > 0.0
+    assert abs(_domain_mean(p, rve) - mean_p) < 1e-12 * mean_p
+    assert rve.comm.allreduce(p.x.array.max(), op=MPI.MAX) > 0.0
+    inclusion = cell.cell_tags.find(cell.phases["inclusion"])
+    assert np.all(p.x.array[p.function_space.dofmap.list[inclusion, 0]] == 0.0)
+    assert rve.comm.allreduce(fields["von_mises_stress"].x.array.min(), op=MPI.MIN) > 0.0
+    rve.set_state(virgin)  # the fields follow the committed state
+    assert rve.mean_equivalent_plastic_strain == 0.0
+    assert np.all(rve.micro_fields()["von_mises_stress"].x.array == 0.0)
+
+
+@pytest.mark.parametrize("nu", [0.0, 0.3])
+def test_von_mises_of_a_homogeneous_elastic_cell(cell, nu):
+    material = IsotropicElastic(2.0, nu)
+    rve = NonlinearRVE(cell, {"matrix": material, "inclusion": material})
+    e = -0.01
+    assert rve.solve([e, 0.0, 0.0]).converged
+    rve.commit()
+    von_mises = rve.micro_fields()["von_mises_stress"].x.array
+    # ν = 0: uniaxial stress, σ_vm = |σ11| = E |e|; ν > 0: uniaxial strain (σ33 = σ22 = λ e),
+    # σ_vm = |σ11 − σ22| = 2 μ |e| (it would differ without σ33)
+    expected = 2.0 * abs(e) if nu == 0.0 else 2.0 / (1.0 + nu) * abs(e)
+    assert np.allclose(von_mises, expected, rtol=1e-10, atol=0)
+    assert rve.mean_equivalent_plastic_strain == 0.0

@@ -37,6 +37,7 @@ from fe2x.materials.elastic import AnisotropicElastic, IsotropicElastic
 from fe2x.materials.j2 import (
     J2Plasticity,
     J2State,
+    elastic_stiffness,
     plane_strain_reduce,
     plane_strain_strain,
     return_mapping,
@@ -263,8 +264,9 @@ class NonlinearRVE:
         cell_name = mesh.basix_cell()
         Qe_sigma = basix.ufl.quadrature_element(cell_name, value_shape=(n,), degree=q_degree)
         Qe_C = basix.ufl.quadrature_element(cell_name, value_shape=(n, n), degree=q_degree)
-        points = Qe_sigma.custom_quadrature()[0]
+        points, weights = Qe_sigma.custom_quadrature()
         self._nq = points.shape[0]
+        self._q_points, self._q_weights = points, np.asarray(weights, dtype=float)
         self._sigma_q = fem.Function(fem.functionspace(mesh, Qe_sigma), name="sigma")
         self._C_q = fem.Function(fem.functionspace(mesh, Qe_C), name="C_alg")
         dx = ufl.Measure(
@@ -273,6 +275,7 @@ class NonlinearRVE:
             metadata={"quadrature_degree": q_degree, "quadrature_scheme": "default"},
         )
 
+        self._petsc_options_prefix = petsc_options_prefix
         self.u = fem.Function(self.V, name="u")
         du, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
         eps_v, eps_du = mandel_strain(v, dim), mandel_strain(du, dim)
@@ -436,6 +439,12 @@ class NonlinearRVE:
             self._tangent_ksp.getPC().setType("python")
             self._tangent_ksp.getPC().setPythonContext(self._elastic)
             self._tangent_ksp.setInitialGuessNonzero(True)
+        # Lazily built: elastic localization of the virgin RVE (elastic_shortcut) and the
+        # quadrature weights × |det J| of the owned points (micro_fields).
+        self._C_virgin: np.ndarray | None = None
+        self._localization: dict[str, np.ndarray] | None = None
+        self._point_weights: np.ndarray | None = None
+        self._dg0: fem.FunctionSpace | None = None
         logger.debug(
             "NonlinearRVE: %d dofs, %d reduced, %d quadrature points per cell, phases %s",
             self.n_dofs,
@@ -772,3 +781,193 @@ class NonlinearRVE:
         self._x_committed.copy(self._x)
         self._trial = None
         self._E_trial = None
+
+    # -- elastic shortcut ------------------------------------------------------------------
+    def _strains_of(self, u: PETSc.Vec) -> np.ndarray:
+        """Mandel strain ``(n_owned_cells · nq, n)`` of the displacement ``u`` at the owned
+        quadrature points (``self.u`` is used as scratch and restored)."""
+        saved = self.u.x.array.copy()
+        try:
+            u.copy(self.u.x.petsc_vec)
+            self.u.x.scatter_forward()
+            return self._strain.eval(self.cell.mesh, self._cells).reshape(-1, self.n_strain)
+        finally:
+            self.u.x.array[:] = saved
+
+    def _virgin_stiffness(self, law: J2Plasticity) -> np.ndarray:
+        """Elastic stiffness of a J2 phase in this RVE's dimension (the virgin C_alg)."""
+        C3 = elastic_stiffness(law)
+        if self.dim == 3:
+            return C3
+        return plane_strain_reduce(np.zeros((1, 6)), C3[None])[1][0]
+
+    def _build_elastic_localization(self) -> None:
+        """C_el and A = ε(u_E,k + P x_k) at the plastic phases' points, at the virgin state.
+
+        The same corrector solves as the tangent condensation (with the SUBC constraint by
+        Schur complement), but with the elastic Jacobian in matrices and solver of its own, so
+        nothing of the Newton machinery (C_alg field, J, factorizations, u) changes. Collective.
+        """
+        t0 = time.perf_counter()
+        n = self.n_strain
+        P = self._P
+        C_saved = self._C_q.x.array.copy()
+        C_blocks = self._C_q.x.array.reshape(-1, n * n)
+        for name in self._plastic:
+            C_blocks[self._blocks[name]] = self._virgin_stiffness(self.materials[name]).reshape(-1)
+        try:
+            K = dolfinx.fem.petsc.create_matrix(self._a)
+            dolfinx.fem.petsc.assemble_matrix(K, self._a)
+            K.assemble()
+            tangent = [
+                self._assemble_vector(b.duplicate(), L)
+                for b, L in zip(self._tangent_vecs, self._tangent_forms, strict=True)
+            ]
+        finally:
+            self._C_q.x.array[:] = C_saved
+        J = K.PtAP(P)
+        own_ksp = self._elastic is None
+        ksp = (
+            create_ksp(J, "direct", f"{self._petsc_options_prefix}elastic_shortcut_")
+            if own_ksp
+            else self._elastic.ksp  # the LU of this very elastic J
+        )
+
+        def solve(b: PETSc.Vec, x: PETSc.Vec) -> None:
+            ksp.solve(b, x)
+            if ksp.getConvergedReason() < 0:
+                raise SolverError("RVE elastic localization: the linear solve failed")
+
+        try:
+            X: list[PETSc.Vec] = []
+            if self._g:  # SUBC: x_k = (I − X S⁻¹ G) J⁻¹ b_k, X = J⁻¹ Gᵀ, S = G X
+                X = [g.duplicate() for g in self._g]
+                for g, Xi in zip(self._g, X, strict=True):
+                    solve(g, Xi)
+                S = np.array([Xi.mDot(self._g) for Xi in X]).T
+            full, rhs, x_k = K.createVecLeft(), P.createVecRight(), P.createVecRight()
+            u_k = K.createVecRight()
+            A = np.empty((self._cells.size * self._nq, n, n))
+            C = np.empty((n, n))
+            for k, u_E in enumerate(self._unit):
+                K.mult(u_E.x.petsc_vec, full)
+                P.multTranspose(full, rhs)
+                rhs.scale(-1.0)
+                solve(rhs, x_k)
+                if self._g:
+                    coefficients = np.linalg.solve(S, np.asarray(x_k.mDot(self._g)))
+                    x_k.maxpy([-float(c) for c in coefficients], X)
+                P.mult(x_k, u_k)
+                u_k.axpy(1.0, u_E.x.petsc_vec)
+                C[:, k] = [b.dot(u_k) for b in tangent]
+                A[:, :, k] = self._strains_of(u_k)
+            # the same formula as solve()'s tangent, so the two agree to round-off
+            C = self.volume * np.linalg.inv(S) if self._g else C / self.volume
+        finally:
+            if own_ksp:
+                ksp.destroy()
+            for obj in (K, J, *tangent, *X):
+                obj.destroy()
+        self._C_virgin = C
+        self._localization = {name: A[self._points[name]] for name in self._plastic}
+        self._tick("elastic_localization", t0)
+
+    @property
+    def C_elastic(self) -> np.ndarray:
+        """C_el: the homogenized stiffness of the virgin (all-elastic) RVE. Collective on the
+        first call (it builds the elastic localization)."""
+        if self._C_virgin is None:
+            self._build_elastic_localization()
+        return self._C_virgin.copy()
+
+    def elastic_shortcut(self, E: Any) -> RVEResult | None:
+        """The answer of a virgin RVE at ``E`` without Newton, or None if any point would yield.
+
+        Σ = C_el E, C = C_el with the micro strains ε(y) = A(y) E from the elastic localization
+        (built once, on the first call). The yield check is the J2 return mapping with zero
+        history at every point of every plastic phase on every rank (allreduce), with the same
+        tolerance as :meth:`solve`. It ignores and never changes the committed or trial state:
+        it answers for a point that has never been solved. Collective on :attr:`comm`.
+        """
+        n = self.n_strain
+        E = np.asarray(E, dtype=float).reshape(n)
+        if self._C_virgin is None:
+            self._build_elastic_localization()
+        yields = not bool(np.isfinite(E).all())
+        for name, A in self._localization.items():
+            if yields:
+                break
+            eps = A @ E
+            eps3 = plane_strain_strain(eps) if self.dim == 2 else eps
+            plastic = return_mapping(self.materials[name], eps3, J2State.zeros(eps.shape[0]))[3]
+            yields = bool(plastic.any())
+        if self.comm.allreduce(yields, op=MPI.LOR):
+            return None
+        C = self._C_virgin.copy()
+        return RVEResult(C @ E, C, 0.0, True, "elastic shortcut", 0, ())
+
+    # -- micro fields ----------------------------------------------------------------------
+    def _weights(self) -> np.ndarray:
+        """Quadrature weight × |det J| of each owned point (sums to the cell volumes)."""
+        if self._point_weights is None:
+            mesh = self.cell.mesh
+            detJ = fem.Expression(abs(ufl.JacobianDeterminant(mesh)), self._q_points)
+            values = detJ.eval(mesh, self._cells).reshape(-1, self._nq)
+            self._point_weights = (values * self._q_weights[None, :]).reshape(-1)
+        return self._point_weights
+
+    def _committed_point_fields(self) -> tuple[np.ndarray, np.ndarray]:
+        """Committed p and von Mises stress at the owned points (3D stress, σ33 in 2D)."""
+        u = self._P.createVecLeft()
+        self._P.mult(self._x_committed, u)
+        u.maxpy([float(e) for e in self._E_committed], [f.x.petsc_vec for f in self._unit])
+        eps = self._strains_of(u)
+        u.destroy()
+        eps3 = plane_strain_strain(eps) if self.dim == 2 else eps
+        sigma = np.zeros_like(eps3)
+        p = np.zeros(eps.shape[0])
+        for name in self.cell.phases:
+            idx = self._points[name]
+            law = self.materials[name]
+            if name in self._committed:  # σ = C_el (ε − ε_p) is the return mapping's stress
+                state = self._committed[name]
+                sigma[idx] = (eps3[idx] - state.eps_p) @ elastic_stiffness(law).T
+                p[idx] = state.p
+            else:
+                sigma[idx] = eps3[idx] @ np.asarray(law.stiffness(3), dtype=float).T
+        dev = sigma.copy()
+        dev[:, :3] -= sigma[:, :3].mean(axis=1, keepdims=True)
+        von_mises = np.sqrt(1.5 * np.einsum("ij,ij->i", dev, dev))
+        return p, von_mises
+
+    @property
+    def mean_equivalent_plastic_strain(self) -> float:
+        """Volume average of the committed equivalent plastic strain p over the RVE (0 in
+        elastic phases). Collective on :attr:`comm`."""
+        w = self._weights()
+        local = sum(float(w[self._points[name]] @ s.p) for name, s in self._committed.items())
+        return float(self.comm.allreduce(local, op=MPI.SUM)) / self.volume
+
+    def micro_fields(self) -> dict[str, fem.Function]:
+        """Cell-wise (DG0) fields of the committed state, for output (e.g. ParaView).
+
+        ``"equivalent_plastic_strain"`` (p, 0 in elastic phases) and ``"von_mises_stress"``
+        (of the committed stress; in 2D plane strain with σ33) are the cell means of the
+        quadrature-point values weighted by the quadrature weights × |det J|, i.e. the L2
+        projections onto DG0, so ∫ p_DG0 dy / |Ω| = :attr:`mean_equivalent_plastic_strain`.
+        The committed stress is recomputed from the committed strain and plastic strain, so the
+        fields follow :meth:`set_state`. New functions on every call. Collective on :attr:`comm`.
+        """
+        if self._dg0 is None:
+            self._dg0 = fem.functionspace(self.cell.mesh, ("DG", 0))
+        w = self._weights().reshape(-1, self._nq)
+        cell_volume = w.sum(axis=1)
+        p, von_mises = self._committed_point_fields()
+        dofs = self._dg0.dofmap.list[: self._cells.size, 0]
+        fields = {}
+        for name, values in (("equivalent_plastic_strain", p), ("von_mises_stress", von_mises)):
+            f = fem.Function(self._dg0, name=name)
+            f.x.array[dofs] = (w * values.reshape(-1, self._nq)).sum(axis=1) / cell_volume
+            f.x.scatter_forward()
+            fields[name] = f
+        return fields
