@@ -552,8 +552,11 @@ class NonlinearRVE:
                     sigma, C_alg = plane_strain_reduce(sigma, C_alg)
                 updates.append((name, sigma, C_alg))
                 pending[name] = state
+            ok = True
         except SolverError as error:
             logger.debug("return mapping failed: %s", error)
+            ok = False
+        if not self.comm.allreduce(ok, op=MPI.LAND):  # every rank takes the same branch
             return False
         for name, sigma, C_alg in updates:
             sigma_blocks[self._blocks[name]] = sigma
@@ -571,16 +574,16 @@ class NonlinearRVE:
         self._jacobian_version += 1
 
     def _ensure_evaluated(self, x: PETSc.Vec) -> bool:
-        if self._x_eval is not None and np.array_equal(self._x_eval, x.array_r):
+        same = self._x_eval is not None and np.array_equal(self._x_eval, x.array_r)
+        if self.comm.allreduce(same, op=MPI.LAND):  # a collective decision: _update is
             return True
         return self._update(x)
 
     def _residual(self, snes: PETSc.SNES, x: PETSc.Vec, f: PETSc.Vec) -> None:
         """f = Pᵀ ∫ σ : ε(v) dy."""
         t0 = time.perf_counter()
-        if not self._update(x):
-            snes.setFunctionDomainError()
-            f.set(np.inf)
+        if not self._update(x):  # an infinite residual stops SNES (no domain-error call in
+            f.set(np.inf)  # petsc4py 3.25); every rank gets here together
             return
         with self._b.localForm() as b_local:
             b_local.set(0.0)
@@ -598,8 +601,7 @@ class NonlinearRVE:
     def _jacobian(self, snes: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, Jp: PETSc.Mat) -> None:
         """J = Pᵀ (∫ ε(du) : C_alg : ε(v) dy) P, reusing the structure of PtAP."""
         t0 = time.perf_counter()
-        if not self._ensure_evaluated(x):
-            snes.setJacobianDomainError()
+        if not self._ensure_evaluated(x):  # the residual already stopped SNES
             return
         self._assemble_K()
         self._K.PtAP(self._P, result=J)
@@ -702,7 +704,8 @@ class NonlinearRVE:
         converged point differs from the one it was built with (then one refactorization).
         With "shared_elastic" these are tight Krylov solves started from the last correctors.
         """
-        if not np.array_equal(self._C_at_jacobian, self._C_q.x.array):
+        changed = not np.array_equal(self._C_at_jacobian, self._C_q.x.array)
+        if self.comm.allreduce(changed, op=MPI.LOR):  # collective: reassembly is
             self._assemble_K()
             self._K.PtAP(self._P, result=self._J)
         if self._schur is not None:
