@@ -183,3 +183,16 @@ def test_failing_rve_cuts_back_then_stops_cleanly():
     assert committed == engine.n_points
     # The macro state is the last converged one: uniform strain λ ε.
     assert np.allclose(problem.strains()[:, 0], lam * STRAIN, rtol=1e-8)
+
+
+def test_elastic_shortcut_changes_nothing_but_the_work(reference_forces):
+    """The same curve with and without the exact elastic shortcut; with it, the first
+    (elastic) evaluations need no RVE solve."""
+    factory = rve_factory({"soft": SOFT, "hard": HARD})
+    with_shortcut, _, engine = run(MPI.COMM_WORLD, factory, shortcut=True)
+    without, _, plain = run(MPI.COMM_WORLD, factory, shortcut=False)
+    assert np.allclose(with_shortcut, without, rtol=1e-8)
+    assert np.allclose(with_shortcut, reference_forces[0], rtol=1e-8)
+    comm = MPI.COMM_WORLD
+    assert comm.allreduce(engine.stats.shortcut_solves) > 0
+    assert comm.allreduce(plain.stats.shortcut_solves) == 0
