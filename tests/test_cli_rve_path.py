@@ -43,6 +43,7 @@ steps = 4
 E22 = [0.0, 0.03]
 S11 = 0.0
 S12 = 0.0
+output_steps = [4]
 """
 
 
@@ -74,6 +75,7 @@ def test_complete_run(workdir, capsys):
     assert abs(last["S"][0]) < 1e-6 * 30e6 and abs(last["S"][2]) < 1e-6 * 30e6
     assert np.array(last["C"]).shape == (3, 3)
     assert (out / "path.png").stat().st_size > 0
+    assert (out / "micro" / "step4.bp").is_dir()  # micro fields for ParaView
     # Each layer carries the same E22 with σ11 = σ12 = 0 (traction continuity): a material point
     # per layer under the same mixed control gives Σ22 = (σ22_soft + σ22_hard) / 2.
     path = LoadPath(
