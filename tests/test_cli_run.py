@@ -34,6 +34,10 @@ ux = 0.002
 [loading]
 steps = 2
 
+[output]
+micro_points = [[1.0, 0.5]]
+micro_steps = [2]
+
 [micro.composite]
 [micro.composite.cell]
 type = "laminate"
@@ -83,6 +87,7 @@ def test_complete_run(workdir, capsys):
     assert summary["rve_full_solves"] + summary["rve_shortcut_solves"] > 0
     assert (out / "load_displacement.png").stat().st_size > 0
     assert (out / "fields" / "displacement.bp").is_dir()
+    assert len(list((out / "micro").glob("point*_step2.bp"))) == 1  # the RVE at (1, 0.5)
     materials = [IsotropicElastic(3.0e9, 0.3), IsotropicElastic(70.0e9, 0.2)]
     C = laminate_stiffness([0.5, 0.5], [m.stiffness(2) for m in materials], (0, 2))
     strain = 0.002 / 2.0
