@@ -29,6 +29,8 @@ test-serial: $(STAMP)
 
 test-mpi: $(STAMP)
 	$(BIN)/mpiexec -n $(NP) $(BIN)/python -m pytest -q -p no:cacheprovider tests
+	# FE² rank and group-size independence also on 4 (oversubscribed) ranks
+	$(BIN)/mpiexec -n 4 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fe2.py -k same_answer
 
 lint: $(STAMP)
 	$(BIN)/ruff check fe2x tests demos benchmarks
