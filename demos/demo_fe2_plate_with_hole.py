@@ -132,9 +132,9 @@ if comm.rank == 0:
 # `right` edge by σ_y · height, the force a stress equal to the matrix yield stress would
 # carry over the full height of the plate.
 #
-# `summary.json` has per step the macro residual history, RVE solve counts and cutbacks
-# , the totals over all ranks, and the
-# wall times split into micro solves, macro assembly and solve, communication and waiting.
+# `summary.json` has per step the macro residual history, RVE solve counts and cutbacks, the
+# totals over all ranks, and the wall times split into micro solves, macro assembly and solve,
+# communication and waiting.
 
 # +
 with open(out / "history.csv") as f:
