@@ -76,7 +76,7 @@ E = 3.0e9
 nu = 0.35
 
 [output]
-fields = false
+fields = true     # the indicator field: <out>/<label>/fields/macro_points.bp, for ParaView
 
 [diagnostics]
 rve_size = {rve_size}
