@@ -10,6 +10,7 @@ from mpi4py import MPI
 
 import numpy as np
 import pytest
+from conftest import run_command
 
 from fe2x.cli import main
 
@@ -33,21 +34,8 @@ bcs = ["periodic", "subc"]
 """
 
 
-@pytest.fixture
-def workdir(tmp_path_factory) -> Path:
-    """A directory shared by all ranks."""
-    path = tmp_path_factory.mktemp("cli") if MPI.COMM_WORLD.rank == 0 else None
-    return Path(MPI.COMM_WORLD.bcast(path, root=0))
-
-
 def run(workdir: Path, text: str, capsys) -> tuple[int, str, Path]:
-    config = workdir / "cfg.toml"
-    if MPI.COMM_WORLD.rank == 0:
-        config.write_text(text)
-    MPI.COMM_WORLD.barrier()
-    out = workdir / "out"
-    code = main(["homogenize", str(config), "--out", str(out), "--quiet"])
-    return code, capsys.readouterr().err, out
+    return run_command("homogenize", workdir, text, capsys)
 
 
 def test_complete_run_writes_result(workdir, capsys):

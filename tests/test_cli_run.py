@@ -9,9 +9,9 @@ from mpi4py import MPI
 
 import numpy as np
 import pytest
+from conftest import run_command
 from reference import laminate_stiffness
 
-from fe2x.cli import main
 from fe2x.materials import IsotropicElastic
 
 GOOD = """
@@ -57,20 +57,8 @@ degree = 1
 """
 
 
-@pytest.fixture
-def workdir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("run") if MPI.COMM_WORLD.rank == 0 else None
-    return Path(MPI.COMM_WORLD.bcast(path, root=0))
-
-
 def run(workdir: Path, text: str, capsys) -> tuple[int, str, Path]:
-    config = workdir / "cfg.toml"
-    if MPI.COMM_WORLD.rank == 0:
-        config.write_text(text)
-    MPI.COMM_WORLD.barrier()
-    out = workdir / "out"
-    code = main(["run", str(config), "--out", str(out), "--quiet"])
-    return code, capsys.readouterr().err, out
+    return run_command("run", workdir, text, capsys)
 
 
 def test_complete_run(workdir, capsys):

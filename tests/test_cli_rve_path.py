@@ -8,8 +8,8 @@ from mpi4py import MPI
 
 import numpy as np
 import pytest
+from conftest import run_command
 
-from fe2x.cli import main
 from fe2x.materials.j2 import J2Plasticity
 from fe2x.micro.material_point import MaterialPoint
 from fe2x.micro.path import LoadPath, drive
@@ -47,20 +47,8 @@ output_steps = [4]
 """
 
 
-@pytest.fixture
-def workdir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("rve_path") if MPI.COMM_WORLD.rank == 0 else None
-    return Path(MPI.COMM_WORLD.bcast(path, root=0))
-
-
 def run(workdir: Path, text: str, capsys) -> tuple[int, str, Path]:
-    config = workdir / "cfg.toml"
-    if MPI.COMM_WORLD.rank == 0:
-        config.write_text(text)
-    MPI.COMM_WORLD.barrier()
-    out = workdir / "out"
-    code = main(["rve-path", str(config), "--out", str(out), "--quiet"])
-    return code, capsys.readouterr().err, out
+    return run_command("rve-path", workdir, text, capsys)
 
 
 def test_complete_run(workdir, capsys):

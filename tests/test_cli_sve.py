@@ -7,8 +7,7 @@ from pathlib import Path
 from mpi4py import MPI
 
 import pytest
-
-from fe2x.cli import main
+from conftest import run_command
 
 GOOD = """
 [sve]
@@ -31,20 +30,8 @@ nu = 0.2
 """
 
 
-@pytest.fixture
-def workdir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("sve") if MPI.COMM_WORLD.rank == 0 else None
-    return Path(MPI.COMM_WORLD.bcast(path, root=0))
-
-
 def run(workdir: Path, text: str, capsys) -> tuple[int, str, Path]:
-    config = workdir / "cfg.toml"
-    if MPI.COMM_WORLD.rank == 0:
-        config.write_text(text)
-    MPI.COMM_WORLD.barrier()
-    out = workdir / "out"
-    code = main(["sve", str(config), "--out", str(out), "--quiet"])
-    return code, capsys.readouterr().err, out
+    return run_command("sve", workdir, text, capsys)
 
 
 def test_tiny_study(workdir, capsys):

@@ -6,8 +6,6 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-import pytest
-
 from fe2x.cli import main
 
 ELASTIC_MICRO = """
@@ -75,12 +73,6 @@ threshold = 0.5
 """
     + ELASTIC_MICRO
 )
-
-
-@pytest.fixture
-def workdir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("diag") if MPI.COMM_WORLD.rank == 0 else None
-    return Path(MPI.COMM_WORLD.bcast(path, root=0))
 
 
 def run(workdir: Path, name: str, text: str, caplog) -> tuple[dict, str]:
