@@ -27,8 +27,13 @@ test: test-serial test-mpi lint
 test-serial: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# One MPI job per test file: a single job over the whole suite exhausts MPICH's communicator
+# context ids (every test builds meshes and RVE groups on new communicators).
 test-mpi: $(STAMP)
-	$(BIN)/mpiexec -n $(NP) $(BIN)/python -m pytest -q -p no:cacheprovider tests
+	set -e; for f in tests/test_*.py; do \
+		echo "== mpiexec -n $(NP) pytest $$f"; \
+		$(BIN)/mpiexec -n $(NP) $(BIN)/python -m pytest -q -p no:cacheprovider $$f; \
+	done
 	# FE² rank and group-size independence also on 4 (oversubscribed) ranks
 	$(BIN)/mpiexec -n 4 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fe2.py -k same_answer
 
