@@ -24,6 +24,7 @@ from dolfinx.mesh import Mesh, MeshTags
 
 from fe2x.errors import Fe2xError
 from fe2x.micro.forms import mandel_strain
+from fe2x.petsc_options import merged_options, pushed, reason_name
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -93,11 +94,6 @@ class StepResult(NamedTuple):
     residual_history: list[float]
     evaluations: int
     load_factor: float
-
-
-def _snes_reason_name(reason: int) -> str:
-    names = {v: k for k, v in vars(PETSc.SNES.ConvergedReason).items() if isinstance(v, int)}
-    return names.get(reason, str(reason))
 
 
 class MacroProblem:
@@ -214,24 +210,13 @@ class MacroProblem:
         self._snes.setFunction(self._residual, self._F)
         self._snes.setJacobian(self._jacobian, self._J)
         self._snes.setConvergenceHistory(length=1000, reset=True)
-        options = PETSc.Options()
-        merged = {
-            key: value
-            for key, value in DEFAULT_OPTIONS.items()
-            if not options.hasName(f"{petsc_options_prefix}{key}")
-        }
-        merged.update(petsc_options or {})
-        self._user_atol = "snes_atol" in merged or options.hasName(
+        merged = merged_options(petsc_options_prefix, DEFAULT_OPTIONS, petsc_options)
+        self._user_atol = "snes_atol" in merged or PETSc.Options().hasName(
             f"{petsc_options_prefix}snes_atol"
         )
-        try:
-            for key, value in merged.items():
-                options[f"{petsc_options_prefix}{key}"] = value
+        with pushed({f"{petsc_options_prefix}{key}": v for key, v in merged.items()}):
             self._snes.setFromOptions()
             self._snes.getKSP().setFromOptions()
-        finally:
-            for key in merged:
-                options.delValue(f"{petsc_options_prefix}{key}")
 
         self._constitutive: Constitutive | None = None
         self._evaluations = 0
@@ -397,7 +382,7 @@ class MacroProblem:
                 self._force_scale = max(self._force_scale, history[0])
         result = StepResult(
             converged,
-            _snes_reason_name(reason),
+            reason_name(PETSc.SNES.ConvergedReason, reason),
             iterations,
             history,
             self._evaluations,

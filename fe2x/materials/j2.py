@@ -10,13 +10,13 @@ import numpy as np
 import numpy.typing as npt
 
 from fe2x.errors import MaterialError, SolverError
+from fe2x.materials.elastic import IsotropicElastic
 
 __all__ = [
     "HARDENING_LAWS",
     "J2Plasticity",
     "J2State",
     "J2Update",
-    "elastic_stiffness",
     "plane_strain_reduce",
     "plane_strain_strain",
     "return_mapping",
@@ -29,9 +29,6 @@ HARDENING_LAWS = ("linear", "voce")
 YIELD_RTOL = 1e-12
 
 _SQRT_3_2 = math.sqrt(1.5)
-_ONE = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
-_P_VOL = np.outer(_ONE, _ONE) / 3.0
-_P_DEV = np.eye(6) - _P_VOL
 _PLANE = [0, 1, 5]
 _DIAG = [7 * i for i in range(6)]  # flat (6 * i + j) indices of a 6x6 matrix
 _VOL_BLOCK = [6 * i + j for i in range(3) for j in range(3)]
@@ -115,6 +112,10 @@ class J2Plasticity:
     def K(self) -> float:
         """Bulk modulus ``K = E / (3 (1 - 2 nu))``."""
         return self.E / (3.0 * (1.0 - 2.0 * self.nu))
+
+    def stiffness(self, dim: int) -> np.ndarray:
+        """Elastic Mandel stiffness (the tangent before yield), as for the elastic materials."""
+        return IsotropicElastic(self.E, self.nu).stiffness(dim)
 
     def R(self, p: npt.ArrayLike) -> np.ndarray:
         """Isotropic hardening stress ``R(p)``."""
@@ -212,11 +213,6 @@ class J2Update(NamedTuple):
     plastic: np.ndarray
 
 
-def elastic_stiffness(law: J2Plasticity) -> np.ndarray:
-    """Isotropic elastic stiffness in Mandel notation, ``C = 3 K P_vol + 2 G P_dev``, ``(6, 6)``."""
-    return 3.0 * law.K * _P_VOL + 2.0 * law.G * _P_DEV
-
-
 def return_mapping(law: J2Plasticity, eps: npt.ArrayLike, state: J2State) -> J2Update:
     """Radial return from the committed ``state`` to total strain ``eps`` at all points at once.
 
@@ -248,7 +244,7 @@ def return_mapping(law: J2Plasticity, eps: npt.ArrayLike, state: J2State) -> J2U
         bad = int(np.count_nonzero(~np.isfinite(eps).all(axis=1)))
         raise SolverError(f"J2 return mapping: strain is not finite at {bad} point(s)")
     G, K = law.G, law.K
-    C_el = elastic_stiffness(law)
+    C_el = law.stiffness(3)
 
     eps_e = eps - state.eps_p
     tr = eps_e[:, :3].sum(axis=1)

@@ -37,7 +37,6 @@ from fe2x.materials.elastic import AnisotropicElastic, IsotropicElastic
 from fe2x.materials.j2 import (
     J2Plasticity,
     J2State,
-    elastic_stiffness,
     plane_strain_reduce,
     plane_strain_strain,
     return_mapping,
@@ -46,6 +45,7 @@ from fe2x.micro.constraints import BOUNDARY_CONDITIONS, build_prolongation
 from fe2x.micro.forms import mandel_strain, unit_strain_fields
 from fe2x.micro.model import RVEResult
 from fe2x.micro.solver import create_ksp
+from fe2x.petsc_options import merged_options, pushed, reason_name
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -94,11 +94,6 @@ KRYLOV_OPTIONS: dict[str, object] = {
 
 #: Absolute residual tolerance relative to the elastic nodal-force scale ‖K_el u_E‖ · |E|∞.
 ATOL_REL = 1e-12
-
-
-def _snes_reason_name(reason: int) -> str:
-    names = {v: k for k, v in vars(PETSc.SNES.ConvergedReason).items() if isinstance(v, int)}
-    return names.get(reason, str(reason))
 
 
 class ElasticFactorization:
@@ -375,32 +370,24 @@ class NonlinearRVE:
         self._snes.setFunction(self._residual, self._f)
         self._snes.setJacobian(self._jacobian, self._J)
         self._snes.setConvergenceHistory(length=1000, reset=True)
-        options = PETSc.Options()
         defaults = dict(DEFAULT_OPTIONS)
         if linear_solver == "shared_elastic":
             for key in ("ksp_type", "pc_type", "pc_factor_mat_solver_type"):
                 defaults.pop(key)
             defaults.update(KRYLOV_OPTIONS)
-        merged = {
-            key: value
-            for key, value in defaults.items()
-            if not options.hasName(f"{petsc_options_prefix}{key}")
-        }
-        merged.update(petsc_options or {})
-        self._user_atol = "snes_atol" in merged or options.hasName(
+        merged = merged_options(petsc_options_prefix, defaults, petsc_options)
+        self._user_atol = "snes_atol" in merged or PETSc.Options().hasName(
             f"{petsc_options_prefix}snes_atol"
         )
         # SUBC: the SNES's KSP applies the Schur-complement step; the ksp/pc options go to the
         # inner solver of J (prefix ``<prefix>inner_``).
         linear_prefix = f"{petsc_options_prefix}inner_" if bc == "subc" else petsc_options_prefix
-        pushed = {
+        options = {
             f"{linear_prefix if key.startswith(('ksp_', 'pc_')) else petsc_options_prefix}{key}": v
             for key, v in merged.items()
         }
         self._schur: _ConstrainedNewtonPC | None = None
-        try:
-            for key, value in pushed.items():
-                options[key] = value
+        with pushed(options):
             self._snes.setFromOptions()
             linear = self._snes.getKSP()
             if bc == "subc":
@@ -417,9 +404,6 @@ class NonlinearRVE:
             if self._elastic is not None:
                 linear.getPC().setType("python")
                 linear.getPC().setPythonContext(self._elastic)
-        finally:
-            for key in pushed:
-                options.delValue(key)
         self._newton_time = 0.0
         self._newton_iterations = 0
         # Tangent correctors x_k of the last condensation: Krylov initial guesses for the next.
@@ -640,7 +624,7 @@ class NonlinearRVE:
         self._newton_iterations += max(iterations, 1)
         history = np.array(self._snes.getConvergenceHistory()[0][: iterations + 1], dtype=float)
         converged = reason > 0 and self._ensure_evaluated(self._x)
-        return converged, _snes_reason_name(reason), iterations, history
+        return converged, reason_name(PETSc.SNES.ConvergedReason, reason), iterations, history
 
     def solve(self, E: Any) -> RVEResult:
         """Σ and dΣ/dE at macro strain ``E`` (Mandel) from the committed history.
@@ -797,13 +781,6 @@ class NonlinearRVE:
         finally:
             self.u.x.array[:] = saved
 
-    def _virgin_stiffness(self, law: J2Plasticity) -> np.ndarray:
-        """Elastic stiffness of a J2 phase in this RVE's dimension (the virgin C_alg)."""
-        C3 = elastic_stiffness(law)
-        if self.dim == 3:
-            return C3
-        return plane_strain_reduce(np.zeros((1, 6)), C3[None])[1][0]
-
     def _build_elastic_localization(self) -> None:
         """C_el and A = ε(u_E,k + P x_k) at the plastic phases' points, at the virgin state.
 
@@ -817,7 +794,7 @@ class NonlinearRVE:
         C_saved = self._C_q.x.array.copy()
         C_blocks = self._C_q.x.array.reshape(-1, n * n)
         for name in self._plastic:
-            C_blocks[self._blocks[name]] = self._virgin_stiffness(self.materials[name]).reshape(-1)
+            C_blocks[self._blocks[name]] = self.materials[name].stiffness(self.dim).reshape(-1)
         try:
             K = dolfinx.fem.petsc.create_matrix(self._a)
             dolfinx.fem.petsc.assemble_matrix(K, self._a)
@@ -932,12 +909,12 @@ class NonlinearRVE:
         for name in self.cell.phases:
             idx = self._points[name]
             law = self.materials[name]
+            eps_elastic = eps3[idx]
             if name in self._committed:  # σ = C_el (ε − ε_p) is the return mapping's stress
                 state = self._committed[name]
-                sigma[idx] = (eps3[idx] - state.eps_p) @ elastic_stiffness(law).T
+                eps_elastic = eps_elastic - state.eps_p
                 p[idx] = state.p
-            else:
-                sigma[idx] = eps3[idx] @ np.asarray(law.stiffness(3), dtype=float).T
+            sigma[idx] = eps_elastic @ np.asarray(law.stiffness(3), dtype=float).T
         dev = sigma.copy()
         dev[:, :3] -= sigma[:, :3].mean(axis=1, keepdims=True)
         von_mises = np.sqrt(1.5 * np.einsum("ij,ij->i", dev, dev))

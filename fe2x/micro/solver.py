@@ -10,6 +10,7 @@ from petsc4py import PETSc
 import numpy as np
 
 from fe2x.errors import SolverError
+from fe2x.petsc_options import merged_options, pushed, reason_name
 
 SolverKind = Literal["auto", "direct", "iterative"]
 SOLVER_KINDS: tuple[str, ...] = ("auto", "direct", "iterative")
@@ -57,26 +58,15 @@ def create_ksp(
     nothing leaks into PETSc's global options database. Options already in the database under
     the prefix (e.g. from ``PETSC_OPTIONS``) take precedence over fe2x's defaults.
     """
-    options = PETSc.Options()
-    merged = {
-        key: value
-        for key, value in DEFAULT_OPTIONS[kind].items()
-        if not options.hasName(f"{petsc_options_prefix}{key}")
-    }
-    merged.update(petsc_options or {})
+    merged = merged_options(petsc_options_prefix, DEFAULT_OPTIONS[kind], petsc_options)
     if near_null_space is not None:
         A.setNearNullSpace(near_null_space)
     ksp = PETSc.KSP().create(A.getComm())
     ksp.setOptionsPrefix(petsc_options_prefix)
     ksp.setOperators(A)
-    try:
-        for key, value in merged.items():
-            options[f"{petsc_options_prefix}{key}"] = value
+    with pushed({f"{petsc_options_prefix}{key}": v for key, v in merged.items()}):
         ksp.setFromOptions()
         ksp.setUp()
-    finally:
-        for key in merged:
-            options.delValue(f"{petsc_options_prefix}{key}")
     return ksp
 
 
@@ -85,16 +75,12 @@ def solve(ksp: PETSc.KSP, b: PETSc.Vec, x: PETSc.Vec) -> int:
     ksp.solve(b, x)
     reason = ksp.getConvergedReason()
     if reason < 0:
+        name = reason_name(PETSc.KSP.ConvergedReason, reason)
         raise SolverError(
-            f"RVE linear solve failed ({_reason_name(reason)}) after {ksp.getIterationNumber()} "
-            f"iterations; try solver = 'direct' or other PETSc options"
+            f"RVE linear solve failed ({name}) after {ksp.getIterationNumber()} iterations; "
+            "try solver = 'direct' or other PETSc options"
         )
     return ksp.getIterationNumber()
-
-
-def _reason_name(reason: int) -> str:
-    names = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items() if isinstance(v, int)}
-    return names.get(reason, str(reason))
 
 
 def rigid_body_modes(x: np.ndarray, bs: int) -> list[np.ndarray]:
