@@ -36,6 +36,9 @@ from fe2x.parallel.layout import GroupLayout
 
 logger = logging.getLogger(__name__)
 
+#: Rows of the per-step record of every macro point's micro work.
+_SECONDS, _SHORTCUT, _ITERATIONS, _PLASTIC = range(4)
+
 MicroFactory = Callable[[MPI.Comm], MicroModel]
 
 
@@ -110,7 +113,7 @@ class FE2Engine:
         # First assignment: each point to the group of its owner (no traffic).
         self.assignment = self.owner // layout.group_size
         self.costs = np.ones(len(self.ids))
-        self._step_costs = np.zeros(len(self.ids))
+        self._step_record = np.zeros((4, len(self.ids)))
         self.stats = FE2Statistics()
         self.solved = np.zeros(len(self.ids), dtype=bool)  # last answer came from a solve
         self.last_iterations = np.zeros(len(self.ids), dtype=np.int64)
@@ -156,23 +159,12 @@ class FE2Engine:
         position = np.searchsorted(self.ids, ids)
         back_ids, back = route_arrays(world, ids, back, self.owner[position])
         t4 = time.perf_counter()
-        # Every rank learns the cost and work of all points (a few numbers each).
-        k = len(ids)
-        stats = world.allgather(
-            (
-                ids,
-                answer.seconds[:k],
-                answer.shortcut[:k],
-                answer.iterations[:k],
-                answer.plastic_strain[:k],
-            )
-        )
-        for point_ids, seconds, shortcut, iterations, plastic in stats:
-            where = np.searchsorted(self.ids, point_ids)
-            self._step_costs[where] += seconds
-            self.solved[where] = ~shortcut
-            self.last_iterations[where] = iterations
-            self.plastic_strain[where] = plastic
+        # Per-point work, kept by the leader that evaluated the point; shared once per step.
+        record, where = self._step_record, position
+        record[_SECONDS, where] += answer.seconds[: len(ids)]
+        record[_SHORTCUT, where] = answer.shortcut[: len(ids)]
+        record[_ITERATIONS, where] = answer.iterations[: len(ids)]
+        record[_PLASTIC, where] = answer.plastic_strain[: len(ids)]
         if layout.is_leader:
             self.stats.step_shortcut += int(answer.shortcut.sum())
             self.stats.step_full += int((~answer.shortcut).sum())
@@ -191,13 +183,20 @@ class FE2Engine:
     # -- load steps ------------------------------------------------------------------------
     def step(self, load_factor: float) -> StepResult:
         """One macro load step; commits all histories if it converged, else discards them."""
-        self._step_costs[:] = 0.0
+        self._step_record[:] = 0.0
         self.stats.step_shortcut = self.stats.step_full = 0
         saved = self.problem.save_state()
         result = self.problem.solve_step(load_factor, self.constitutive)
+        # Each point was evaluated by one group leader (the assignment is fixed within a step),
+        # and every other rank holds zeros for it: a sum gathers the step's per-point record.
+        record = np.empty_like(self._step_record)
+        self.layout.world.Allreduce(self._step_record, record, op=MPI.SUM)
+        self.solved = record[_SHORTCUT] < 0.5
+        self.last_iterations = record[_ITERATIONS].astype(np.int64)
+        self.plastic_strain = record[_PLASTIC]
         if result.converged:
             self.pool.commit()
-            self.costs = np.maximum(self._step_costs, 1e-9)
+            self.costs = np.maximum(record[_SECONDS], 1e-9)
             self.stats.full_solves += self.stats.step_full
             self.stats.shortcut_solves += self.stats.step_shortcut
         else:
