@@ -7,7 +7,7 @@
 # approaches that limit. It
 #
 # - builds a specimen of n × n copies of the cell, resolved element by element: the direct
-#   numerical simulation (DNS), with {py:func}`fe2x.macro.dns.tiled_specimen`,
+#   numerical simulation (DNS), with {py:func}`fe2x.geometry.tiled.tiled_specimen`,
 # - solves it with the phase law at each point ({py:class}`fe2x.macro.dns.PhaseLaw`),
 # - solves the same specimen by FE² ({py:class}`fe2x.macro.fe2.FE2Engine`) with that cell,
 # - compares the load–displacement curves for n = 1, 2, 4, 8.
@@ -32,7 +32,8 @@ import numpy as np
 
 from fe2x.geometry import inclusion_cell
 from fe2x.geometry.macro import block
-from fe2x.macro.dns import PhaseLaw, tiled_specimen
+from fe2x.geometry.tiled import tiled_specimen
+from fe2x.macro.dns import PhaseLaw
 from fe2x.macro.fe2 import FE2Engine
 from fe2x.macro.problem import DirichletSpec, MacroProblem
 from fe2x.macro.stepping import run_load_steps

@@ -16,7 +16,8 @@ from dolfinx import fem
 from fe2x.errors import Fe2xError, GeometryError
 from fe2x.geometry import inclusion_cell
 from fe2x.geometry.macro import block
-from fe2x.macro.dns import PhaseLaw, tiled_specimen
+from fe2x.geometry.tiled import tiled_specimen
+from fe2x.macro.dns import PhaseLaw
 from fe2x.macro.fe2 import FE2Engine
 from fe2x.macro.problem import DirichletSpec, MacroProblem
 from fe2x.macro.stepping import run_load_steps
