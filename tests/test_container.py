@@ -1,4 +1,5 @@
-"""Build the fe2x container image for real and run the MPI tests and the demo inside it.
+"""Build the fe2x container image for real and run the MPI tests and the demo inside it, then
+run it as a Charliecloud image under the local Slurm through the batch templates.
 
 The engine is a private dockerd (``tests/docker_engine.py``); the base image is Debian 13 made
 with ``containers/build_base_image.sh`` (debootstrap), since no registry is reachable here. Set
@@ -19,10 +20,20 @@ from mpi4py import MPI
 
 import numpy as np
 import pytest
+from batch_jobs import (
+    LAMINATE_FRACTIONS,
+    RUN_CONFIG,
+    assert_laminate_results,
+    assert_same_history,
+    signal_after_first_step,
+    write_laminate_configs,
+)
 from docker_engine import DockerEngine, docker_client, install_missing
+from slurm_cluster import ensure_commands
 
 REPO = Path(__file__).resolve().parents[1]
 CONTAINERS = REPO / "containers"
+TEMPLATES = REPO / "slurm"
 BASE_TAG = "fe2x-test-base:trixie"
 IMAGE_TAG = "fe2x-test:latest"
 LOCAL_CAS = Path("/usr/local/share/ca-certificates")
@@ -231,3 +242,83 @@ def test_rebuild_uses_the_layer_cache(engine, image, base_image):
     assert install, done.stdout[-3000:]
     assert "Using cache" in install[0], f"the install step was redone:\n{install[0][-2000:]}"
     assert TIMINGS["rebuild"] < 60, f"an unchanged rebuild took {TIMINGS['rebuild']:.0f} s"
+
+
+@pytest.fixture(scope="module")
+def charliecloud_image(engine, image):
+    """The image as a Charliecloud directory image, as a user would bring it to a cluster:
+    ``docker export`` of a container, then ``ch-convert`` of that tarball."""
+    reason = ensure_commands(
+        ("ch-run", "ch-convert"), ("charliecloud-runtime", "charliecloud-builders")
+    )
+    if reason:
+        pytest.skip(reason)
+    root = Path(tempfile.mkdtemp(prefix="fe2x-charliecloud-"))
+    start = time.perf_counter()
+    try:
+        container = engine.docker("create", image).stdout.strip()
+        try:
+            engine.docker("export", "-o", str(root / "fe2x.tar"), container, timeout=600)
+        finally:
+            engine.docker("rm", container)
+        subprocess.run(
+            ["ch-convert", "-i", "tar", "-o", "dir", str(root / "fe2x.tar"), str(root / "fe2x")],
+            env={**os.environ, "USER": os.environ.get("USER", "root")},
+            capture_output=True,
+            check=True,
+            timeout=600,
+        )
+        (root / "fe2x.tar").unlink()
+        TIMINGS["Charliecloud image"] = time.perf_counter() - start
+        yield root / "fe2x"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def image_env(slurm, charliecloud_image) -> dict[str, str]:
+    """Jobs that take fe2x from the Charliecloud image: no venv, no USER (the job sets it)."""
+    env = {k: v for k, v in slurm.env.items() if k not in ("USER", "FE2X_VENV", "FE2X_CMD")}
+    return {**env, "FE2X_IMAGE": str(charliecloud_image)}
+
+
+@pytest.mark.slow
+def test_charliecloud_fe2_job_checkpoints_and_requeues(slurm, image_env, uninterrupted, tmp_path):
+    """``fe2x_run.sbatch`` with FE2X_IMAGE: ``srun --mpi=pmi2 ch-run IMAGE -- fe2x`` on 2 ranks.
+    SIGUSR1 mid-run reaches fe2x through ch-run; it checkpoints into the bound job directory,
+    the job requeues and restarts from it, and the history equals the uninterrupted run of
+    the host's venv."""
+    (tmp_path / "run.toml").write_text(RUN_CONFIG)
+    start = time.perf_counter()
+    job = slurm.sbatch(
+        str(TEMPLATES / "fe2x_run.sbatch"), "run.toml", "out", cwd=tmp_path, env=image_env
+    )
+    signal_after_first_step(slurm, job, tmp_path / "out", timeout=120)
+    info = slurm.wait(job, timeout=180)
+    TIMINGS["Charliecloud FE² job"] = time.perf_counter() - start
+    output = info.output()
+    assert (info.state, info.exit_code) == ("COMPLETED", 0), output
+    assert info.restarts == 1 and "continues from out" in output, output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["completed"] and summary["n_ranks"] == 2
+    assert_same_history(uninterrupted[1], tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_charliecloud_array_job(slurm, image_env, tmp_path):
+    """``sve_array.sbatch`` with FE2X_IMAGE: each task homogenizes a laminate in the image and
+    gets the closed-form stiffness."""
+    write_laminate_configs(tmp_path / "configs")
+    start = time.perf_counter()
+    array = slurm.sbatch(
+        f"--array=0-{len(LAMINATE_FRACTIONS) - 1}",
+        str(TEMPLATES / "sve_array.sbatch"),
+        "configs",
+        "results",
+        cwd=tmp_path,
+        env=image_env,
+    )
+    info = slurm.wait(array, timeout=180)
+    TIMINGS["Charliecloud array job"] = time.perf_counter() - start
+    assert (info.state, info.exit_code) == ("COMPLETED", 0), info.output()
+    assert_laminate_results(tmp_path / "results")
