@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import math
 import tomllib
 from collections.abc import Callable, Mapping
@@ -534,7 +535,11 @@ class MicroSettings:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A whole ``fe2x run`` config file."""
+    """A whole ``fe2x run`` config file.
+
+    ``digest`` identifies what the run computes (all but ``[parallel]`` and ``[checkpoint]``):
+    a checkpoint is only continued with a config of the same digest.
+    """
 
     path: Path
     macro: MacroSettings
@@ -651,6 +656,14 @@ def _read_micro(path: Path, name: str, data: Any) -> MicroSettings:
     return MicroSettings(name, tuple(regions), model, cell=cell, materials=materials, rve=rve)
 
 
+def _results_digest(data: Mapping[str, Any], ignore: tuple[str, ...]) -> str:
+    """SHA-256 of a parsed config without the ``ignore`` tables: what decides the results, so
+    that a restart may change how the run is executed (ranks per RVE group, load balancing,
+    checkpoint frequency) but nothing it computes."""
+    kept = {key: value for key, value in data.items() if key not in ignore}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def read_run_config(path: str | Path) -> RunConfig:
     """Read and validate a ``fe2x run`` config file."""
     path, data = load_toml(path)
@@ -725,7 +738,7 @@ def read_run_config(path: str | Path) -> RunConfig:
         checkpoint_minutes=checkpoint.get(
             "every_minutes", float, 0.0, lambda v: v >= 0, "a number >= 0"
         ),
-        digest=hashlib.sha256(path.read_bytes()).hexdigest(),
+        digest=_results_digest(data, ignore=("parallel", "checkpoint")),
         micro_points=tuple(tuple(float(x) for x in p) for p in micro_points),
         micro_steps=tuple(micro_steps),
         rve_size=diagnostics.get("rve_size", float, 0.0, lambda v: v >= 0, "a length >= 0"),

@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from fe2x.cli import main
+from fe2x.config import read_run_config
+from fe2x.io.checkpoint import read_checkpoint
 from fe2x.jobs import REQUEUE_STATUS
 
 CONFIG = """
@@ -109,6 +111,33 @@ def test_restart_reproduces_the_run(uninterrupted):
     copy_run(full, again)
     assert main(["run", str(config), "--restart", str(again), "--quiet"]) == 0
     assert same(history(again), history(full))
+
+
+def test_restart_with_another_group_size(uninterrupted):
+    """A checkpoint of one-rank RVEs continues with RVEs spread over 2 ranks, and one of 2-rank
+    RVEs with one-rank RVEs (their plastic histories moved between partitions of the RVE
+    mesh): both give the uninterrupted history. Changing ``[parallel]`` is allowed on restart,
+    as it does not change what is computed."""
+    comm = MPI.COMM_WORLD
+    if comm.size % 2:
+        pytest.skip("RVE groups of 2 ranks need an even number of ranks")
+    config, full = uninterrupted
+    grouped = full.parent / "grouped.toml"
+    if comm.rank == 0:
+        grouped.write_text(CONFIG + "\n[parallel]\ngroup_size = 2\n")
+    comm.barrier()
+    checkpoint = read_checkpoint(comm, full / "checkpoint.h5", read_run_config(config).digest)
+    assert any(state is not None for state in checkpoint.states.values()), "nothing plastic"
+
+    widened = full.parent / "widened"
+    copy_run(full, widened)
+    assert main(["run", str(grouped), "--restart", str(widened), "--quiet"]) == 0
+    assert same(history(widened), history(full))
+
+    narrowed = full.parent / "narrowed"
+    assert main(["run", str(grouped), "--out", str(narrowed), "--quiet"]) == 0
+    assert main(["run", str(config), "--restart", str(narrowed), "--quiet"]) == 0
+    assert same(history(narrowed), history(full))
 
 
 def test_corrupt_checkpoint_falls_back_to_the_previous(uninterrupted, caplog):

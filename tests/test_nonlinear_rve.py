@@ -116,6 +116,56 @@ def test_same_stress_on_world_and_self(cell):
         single.commit()
 
 
+def assert_same_state(a: dict, b: dict) -> None:
+    """Two states of one RVE partition agree to solver tolerance."""
+    assert np.array_equal(a["E"], b["E"])
+    assert np.allclose(a["x"], b["x"], rtol=0, atol=1e-8 * max(np.abs(b["x"]).max(), 1e-300))
+    assert a["history"].keys() == b["history"].keys()
+    for name, history in b["history"].items():
+        scale = max(np.abs(history).max(), 1e-300)
+        assert np.allclose(a["history"][name], history, rtol=0, atol=1e-8 * scale), name
+
+
+@pytest.mark.parametrize("bc", ["periodic", "subc"])
+def test_state_moves_between_partitions(bc):
+    """A plastic state exported from the RVE on COMM_WORLD and imported into the same RVE on
+    COMM_SELF (another partition under mpiexec), and from rank 0's back onto COMM_WORLD, is the
+    state the receiving RVE reaches by itself; and the next increment from it gives the same
+    response."""
+    materials = {"matrix": MATRIX, "inclusion": FIBRE}
+    comm = MPI.COMM_WORLD
+    world = NonlinearRVE(fibre_cell(mesh_size=0.25), materials, bc=bc, degree=2)
+    single = NonlinearRVE(fibre_cell(MPI.COMM_SELF, mesh_size=0.25), materials, bc=bc, degree=2)
+    for rve in (world, single):
+        assert rve.solve(DIRECTION).converged
+        rve.commit()
+    assert max(np.abs(h).max() for h in world.get_state()["history"].values()) > 0
+
+    to_single = single.state_importer(comm.allgather(world.state_layout()))
+    assert_same_state(
+        to_single(comm.allgather(world.portable_state(world.get_state()))), single.get_state()
+    )
+
+    layout = comm.bcast(single.state_layout(), root=0)
+    piece = comm.bcast(single.portable_state(single.get_state()), root=0)
+    moved = world.state_importer([layout])([piece])
+    assert_same_state(moved, world.get_state())
+    expected = world.solve(1.5 * DIRECTION)
+    world.set_state(moved)
+    again = world.solve(1.5 * DIRECTION)
+    assert again.converged
+    assert np.linalg.norm(again.Sigma - expected.Sigma) < 1e-9 * np.linalg.norm(expected.Sigma)
+    assert np.linalg.norm(again.C - expected.C) < 1e-8 * np.linalg.norm(expected.C)
+
+
+def test_state_import_rejects_another_mesh(cell):
+    materials = {"matrix": MATRIX, "inclusion": FIBRE}
+    coarse = NonlinearRVE(cell, materials, degree=2)
+    fine = NonlinearRVE(fibre_cell(mesh_size=0.1), materials, degree=2)
+    with pytest.raises(Fe2xError, match="do not fit this RVE"):
+        fine.state_importer(MPI.COMM_WORLD.allgather(coarse.state_layout()))
+
+
 @pytest.mark.parametrize("bc", ["periodic", "kubc", "subc"])
 def test_elastic_tangent_is_the_linear_effective_stiffness(cell, bc):
     fibre = IsotropicElastic(70.0, 0.2)

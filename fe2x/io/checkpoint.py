@@ -1,9 +1,12 @@
 """FE² checkpoints in HDF5: gathered to rank 0, written atomically, checked when read.
 
 Everything in a checkpoint is independent of the partition, so a run can continue on another
-number of ranks: the macro displacement is stored per node with its coordinates (matched again
-on restart), and every micro state by the global id of its macro point. A micro state is a
-nested dict of numpy arrays (or None for a point that never left the elastic range).
+number of ranks or RVE group size: the macro displacement is stored per node with its
+coordinates (matched again on restart), and every micro state by the global id of its macro
+point. A micro state is a nested dict of numpy arrays (or None for a point that never left the
+elastic range). An RVE distributed over a group stores one piece per group rank, located by
+that rank's *layout* (node coordinates, quadrature-point keys), stored once per microstructure,
+group and rank.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 from fe2x.errors import Fe2xError
 from fe2x.io.results import atomic_path
 
-FORMAT = "fe2x-checkpoint-1"
+FORMAT = "fe2x-checkpoint-2"
 
 
 class CheckpointError(Fe2xError):
@@ -37,7 +40,7 @@ class Checkpoint:
         load_factor: load factor reached.
         increment: the load increment the stepper would try next.
         config_digest: digest of the config the run was started with.
-        group_size: ranks per RVE group (distributed RVE states only fit the same size).
+        group_size: ranks per RVE group when the checkpoint was written.
         coordinates: coordinates of the macro displacement nodes, (n_nodes, dim).
         displacement: the displacement at those nodes, (n_nodes, dim).
         point_ids: global ids of the macro points; assignment: their RVE group; costs: their
@@ -45,7 +48,9 @@ class Checkpoint:
         states: point id -> committed micro state, for points that have one.
         history: rows of history.csv so far.
         force_scale: the macro Newton's absolute-tolerance reference (see MacroProblem).
-        States of distributed RVEs (group size > 1) are keyed by ``id * group_size + group rank``.
+        layouts: ``"<microstructure>/<group>/<group rank>"`` -> where that rank's pieces of
+            the states of that microstructure lie (models with partition-independent states).
+        States are keyed by ``id * group_size + group rank``.
     """
 
     step: int
@@ -61,6 +66,7 @@ class Checkpoint:
     states: dict[int, Any] = field(default_factory=dict)
     history: list[list[float]] = field(default_factory=list)
     force_scale: float = 0.0
+    layouts: dict[str, Any] = field(default_factory=dict)
 
 
 def _flatten(state: Any, prefix: str = "") -> dict[str, np.ndarray]:
@@ -85,11 +91,28 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict[str, Any]:
     return state
 
 
+def _write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
+    """A nested dict of arrays as HDF5 groups and datasets."""
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            _write_tree(group.create_group(key), value)
+        else:
+            group.create_dataset(key, data=np.asarray(value))
+
+
+def _read_tree(group: h5py.Group) -> dict[str, Any]:
+    """The nested dict of arrays :func:`_write_tree` wrote."""
+    return {
+        key: _read_tree(item) if isinstance(item, h5py.Group) else item[...]
+        for key, item in group.items()
+    }
+
+
 def write_checkpoint(comm: MPI.Comm, path: Path, checkpoint: Checkpoint, local: dict) -> None:
     """Collective: gather each rank's part into ``checkpoint`` and write ``path`` atomically.
 
-    ``local`` holds this rank's ``coordinates`` and ``displacement`` (owned nodes) and
-    ``states`` (point id -> committed state, for the states this rank holds).
+    ``local`` holds this rank's ``coordinates`` and ``displacement`` (owned nodes),
+    ``states`` (point id -> committed state, for the states this rank holds) and ``layouts``.
     """
     gathered = comm.gather(local, root=0)
     error = None
@@ -99,6 +122,7 @@ def write_checkpoint(comm: MPI.Comm, path: Path, checkpoint: Checkpoint, local: 
             checkpoint.displacement = np.vstack([g["displacement"] for g in gathered])
             for g in gathered:
                 checkpoint.states.update(g["states"])
+                checkpoint.layouts.update(g["layouts"])
             with atomic_path(path) as tmp:
                 _write(tmp, checkpoint)
         except (OSError, CheckpointError) as e:
@@ -139,6 +163,9 @@ def _write(path: Path, c: Checkpoint) -> None:
                 "shapes",
                 data=np.array([a.shape for a in arrays], dtype=np.int64).reshape(len(arrays), -1),
             )
+        layouts = f.create_group("layouts")
+        for key, layout in c.layouts.items():
+            _write_tree(layouts.create_group(key.replace("/", "|")), layout)
         f.flush()
         os.fsync(f.id.get_vfd_handle())
 
@@ -184,6 +211,7 @@ def _read(path: Path) -> Checkpoint:
                 offset += size
             if offset != data.size:
                 raise CheckpointError(f"state data {name!r} has the wrong length")
+        layouts = {key.replace("|", "/"): _read_tree(g) for key, g in f["layouts"].items()}
         history = f["history"][...]
         return Checkpoint(
             step=int(f.attrs["step"]),
@@ -199,4 +227,5 @@ def _read(path: Path) -> Checkpoint:
             states={int(p): _unflatten(s) for p, s in zip(ids, flat, strict=True)},
             history=history.tolist(),
             force_scale=float(f.attrs["force_scale"]),
+            layouts=layouts,
         )

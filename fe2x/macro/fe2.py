@@ -26,6 +26,7 @@ from mpi4py import MPI
 
 import numpy as np
 
+from fe2x.errors import Fe2xError
 from fe2x.io.fields import write_micro_fields
 from fe2x.macro.problem import MacroProblem, StepResult
 from fe2x.micro.model import MicroModel
@@ -257,18 +258,35 @@ class FE2Engine:
         return point * self.layout.group_size + self.layout.group.rank
 
     def checkpoint_part(self) -> dict:
-        """This rank's share of a checkpoint: owned displacement nodes and held micro states."""
+        """This rank's share of a checkpoint: owned displacement nodes, held micro states, and
+        the layouts of the models whose states are stored partition-independently (collective).
+        """
         V = self.problem.V
         n_owned = V.dofmap.index_map.size_local
         dim = self.problem.dim
+        layout = self.layout
+        models = self.pool.models
+        portable = {name for name, model in models.items() if hasattr(model, "portable_state")}
+        states = {}
+        for point in sorted(self.pool.committed):  # the same order on every rank of the group
+            state = self.pool.committed[point]
+            name = self.names[self.micro_index[np.searchsorted(self.ids, point)]]
+            if state is not None and name in portable:
+                state = models[name].portable_state(state)
+            states[self._state_key(point)] = state
         return {
             "coordinates": V.tabulate_dof_coordinates()[:n_owned, :dim],
             "displacement": self.problem.u.x.array.reshape(-1, V.dofmap.index_map_bs)[:n_owned],
-            "states": {self._state_key(p): s for p, s in self.pool.committed.items()},
+            "states": states,
+            "layouts": {
+                f"{name}/{layout.group_index}/{layout.group.rank}": models[name].state_layout()
+                for name in sorted(portable)
+            },
         }
 
     def restore(self, checkpoint) -> None:
-        """Continue from ``checkpoint`` (an :class:`fe2x.io.checkpoint.Checkpoint`)."""
+        """Continue from ``checkpoint`` (an :class:`fe2x.io.checkpoint.Checkpoint`), which may
+        come from another number of ranks or RVE group size."""
         from scipy.spatial import cKDTree
 
         from fe2x.io.checkpoint import CheckpointError
@@ -276,15 +294,6 @@ class FE2Engine:
         layout, problem = self.layout, self.problem
         if not np.array_equal(np.sort(checkpoint.point_ids), self.ids):
             raise CheckpointError("the checkpoint's macro points differ from this run's mesh")
-        if (
-            checkpoint.states
-            and checkpoint.group_size != layout.group_size
-            and (layout.group_size > 1 or checkpoint.group_size > 1)
-        ):
-            raise CheckpointError(
-                f"distributed RVE states were saved with group_size {checkpoint.group_size}; "
-                f"restart with that group size (now {layout.group_size})"
-            )
         V = problem.V
         x = V.tabulate_dof_coordinates()[:, : problem.dim]
         distance, index = cKDTree(checkpoint.coordinates).query(x)
@@ -295,17 +304,34 @@ class FE2Engine:
         problem.u.x.scatter_forward()
         problem._force_scale = checkpoint.force_scale
         order = np.searchsorted(self.ids, checkpoint.point_ids)
-        self.assignment = np.empty_like(self.assignment)
-        self.assignment[order] = checkpoint.assignment
-        if self.assignment.max() >= layout.n_groups:  # fewer groups than before
-            self.assignment = assign_lpt(checkpoint.costs, layout.n_groups)
+        saved_groups = np.empty_like(self.assignment)
+        saved_groups[order] = checkpoint.assignment
+        same_groups = (
+            checkpoint.group_size == layout.group_size and saved_groups.max() < layout.n_groups
+        )
+        self.assignment = (
+            saved_groups if same_groups else assign_lpt(checkpoint.costs, layout.n_groups)
+        )
         self.costs = np.empty(len(self.ids))
         self.costs[order] = checkpoint.costs
-        g = checkpoint.group_size if checkpoint.group_size == layout.group_size else 1
-        mine = self.ids[self.assignment == layout.group_index]
+        g = checkpoint.group_size
+        importers = {}
         states = {}
-        for point in mine.tolist():
-            key = point * g + (layout.group.rank if g > 1 else 0)
-            if key in checkpoint.states:
-                states[point] = checkpoint.states[key]
+        for point in self.ids[self.assignment == layout.group_index].tolist():
+            index = int(np.searchsorted(self.ids, point))
+            pieces = [checkpoint.states.get(point * g + rank) for rank in range(g)]
+            if pieces[0] is None:
+                continue
+            name, group = self.names[self.micro_index[index]], int(saved_groups[index])
+            model = self.pool.models[name]
+            if not hasattr(model, "state_importer"):
+                states[point] = pieces[0]  # the same on every rank of its group
+                continue
+            if (name, group) not in importers:
+                layouts = [checkpoint.layouts[f"{name}/{group}/{rank}"] for rank in range(g)]
+                try:
+                    importers[name, group] = model.state_importer(layouts)
+                except Fe2xError as error:
+                    raise CheckpointError(f"microstructure {name!r}: {error}") from None
+            states[point] = importers[name, group](pieces)
         self.pool.committed = states

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mpi4py import MPI
@@ -768,6 +768,88 @@ class NonlinearRVE:
         self._x_committed.copy(self._x)
         self._trial = None
         self._E_trial = None
+
+    # -- partition-independent states (checkpoints) -----------------------------------------
+    def state_layout(self) -> dict[str, Any]:
+        """Where this rank's part of a state lies, independently of how the RVE is partitioned:
+        the coordinates of the owned displacement nodes (rows of ``portable_state``'s ``w``),
+        and for each plastic phase the key ``input cell index · n_q + q`` of its owned points.
+        """
+        n_nodes = self.V.dofmap.index_map.size_local
+        input_cells = self.cell.mesh.topology.original_cell_index[: self._cells.size]
+        keys = (input_cells[:, None].astype(np.int64) * self._nq + np.arange(self._nq)).ravel()
+        return {
+            "nodes": self.V.tabulate_dof_coordinates()[:n_nodes].copy(),
+            "points": {name: keys[self._points[name]] for name in self._plastic},
+        }
+
+    def portable_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """``state`` (of :meth:`get_state`) with the reduced fluctuation ``x`` replaced by the
+        full fluctuation ``w = P x`` at the owned nodes of :meth:`state_layout` (collective)."""
+        x, w = self._P.createVecRight(), self._P.createVecLeft()
+        try:
+            x.array[:] = state["x"]
+            self._P.mult(x, w)
+            full = w.array_r.reshape(-1, self.dim).copy()
+        finally:
+            x.destroy()
+            w.destroy()
+        return {"E": state["E"], "w": full, "history": state["history"]}
+
+    def state_importer(
+        self, layouts: Sequence[Mapping[str, Any]]
+    ) -> Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]:
+        """A function from the portable states of all ranks of another partition of this RVE
+        (``layouts[r]`` and ``pieces[r]`` from rank r) to this rank's :meth:`get_state`.
+
+        Nodes are matched by coordinates and points by their keys; a mismatch (another RVE)
+        raises Fe2xError. The reduced fluctuation is recovered exactly as ``x = Pᵀ w / Pᵀ 1``
+        (every periodic image holds the same value). Calling it is collective.
+        """
+        from scipy.spatial import cKDTree
+
+        nodes = np.vstack([np.asarray(layout["nodes"]) for layout in layouts])
+        mine = self.V.tabulate_dof_coordinates()[: self.V.dofmap.index_map.size_local]
+        distance, node_index = cKDTree(nodes).query(mine)
+        scale = float(np.max(self.cell.lengths))
+        local_keys = self.state_layout()["points"]
+        point_index = {}
+        for name in self._plastic:
+            keys = np.concatenate([np.asarray(layout["points"][name]) for layout in layouts])
+            order = np.argsort(keys)
+            where = order[np.searchsorted(keys[order], local_keys[name]).clip(0, keys.size - 1)]
+            if keys.size == 0 or not np.array_equal(keys[where], local_keys[name]):
+                where = None
+            point_index[name] = where
+        matched = distance.max(initial=0.0) <= 1e-9 * scale and all(
+            v is not None for v in point_index.values()
+        )
+        if not self.comm.allreduce(matched, op=MPI.LAND):
+            raise Fe2xError("the checkpointed RVE states do not fit this RVE's mesh")
+        counts = self._P.createVecRight()
+        ones = self._P.createVecLeft()
+        ones.set(1.0)
+        self._P.multTranspose(ones, counts)
+        ones.destroy()
+
+        def local_state(pieces: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+            w_all = np.vstack([np.asarray(p["w"]).reshape(-1, self.dim) for p in pieces])
+            w, x = self._P.createVecLeft(), self._P.createVecRight()
+            try:
+                w.array[:] = w_all[node_index].ravel()
+                self._P.multTranspose(w, x)
+                x.pointwiseDivide(x, counts)
+                reduced = x.array_r.copy()
+            finally:
+                w.destroy()
+                x.destroy()
+            history = {
+                name: np.vstack([np.asarray(p["history"][name]) for p in pieces])[index]
+                for name, index in point_index.items()
+            }
+            return {"E": np.asarray(pieces[0]["E"]).copy(), "x": reduced, "history": history}
+
+        return local_state
 
     # -- elastic shortcut ------------------------------------------------------------------
     def _strains_of(self, u: PETSc.Vec) -> np.ndarray:
