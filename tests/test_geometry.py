@@ -178,6 +178,35 @@ def _square_with_disk(periodic):
     return build
 
 
+def median_edge_length(rve) -> float:
+    """Median length of the straight edges (between vertices) of the whole mesh."""
+    mesh = rve.mesh
+    mesh.topology.create_entities(1)
+    mesh.topology.create_connectivity(1, mesh.topology.dim)
+    owned = np.arange(mesh.topology.index_map(1).size_local, dtype=np.int32)
+    ends = dolfinx.mesh.entities_to_geometry(mesh, 1, owned)
+    x = mesh.geometry.x
+    lengths = np.concatenate(
+        mesh.comm.allgather(np.linalg.norm(x[ends[:, 0]] - x[ends[:, -1]], axis=1))
+    )
+    return float(np.median(lengths))
+
+
+@pytest.mark.parametrize("mesh_size", [0.5, 0.2])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda h: laminate_cell(MPI.COMM_WORLD, 2, [1.0, 1.0], [0.5, 0.5], 0, h, geometry_order=1),
+        lambda h: inclusion_cell(MPI.COMM_WORLD, 2, [1.0, 1.0], 0.3, h, geometry_order=1),
+        lambda h: inclusion_cell(MPI.COMM_WORLD, 3, [1.0] * 3, 0.2, h, geometry_order=1),
+    ],
+    ids=["laminate-2d", "inclusion-2d", "inclusion-3d"],
+)
+def test_mesh_size_sets_the_element_size(build, mesh_size):
+    """Elements are about mesh_size, also when it is coarse (not capped by gmsh's point sizes)."""
+    assert 0.5 * mesh_size <= median_edge_length(build(mesh_size)) <= 1.25 * mesh_size
+
+
 def test_read_cell_periodic_file(tmp_path):
     path = _write_on_root(tmp_path, "periodic.msh", _square_with_disk(periodic=True))
     rve = read_cell(MPI.COMM_WORLD, path)

@@ -27,7 +27,7 @@ FIBRE = IsotropicElastic(70.0, 0.2)
 DIRECTION = np.array([0.01, -0.004, 0.006])
 
 
-def fibre_cell(comm=MPI.COMM_WORLD, mesh_size=0.15):
+def fibre_cell(comm=MPI.COMM_WORLD, mesh_size=0.14):
     return inclusion_cell(comm, 2, [1.0, 1.0], 0.3, mesh_size, geometry_order=2)
 
 
@@ -94,8 +94,9 @@ def test_newton_converges_quadratically(cell):
     assert result.converged
     (history,) = result.residual_history
     r = history / history[0]
-    # once close (r_k < 1e-4, above the round-off floor): r_{k+1} <= C r_k^2 with a sane C
-    close = [(a, b) for a, b in itertools.pairwise(r) if a < 1e-4 and b > 1e-15]
+    # once close (r_k < 1e-3, above the round-off floor): r_{k+1} <= C r_k^2 with a sane C
+    # (a Newton with a wrong tangent converges linearly, r_{k+1} ≈ c r_k, and fails this)
+    close = [(a, b) for a, b in itertools.pairwise(r) if a < 1e-3 and b > 1e-15]
     assert len(close) >= 2, r
     for a, b in close:
         assert b <= 100.0 * a**2, r

@@ -95,6 +95,9 @@ def _generate(dim: int, L: np.ndarray, mesh_size: float, order: int) -> None:
     _set_periodic(dim, L)
     gmsh.option.setNumber("Mesh.MeshSizeMax", mesh_size)
     gmsh.option.setNumber("Mesh.MeshSizeMin", 0.0)
+    # OpenCASCADE gives its points a size of about a tenth of the model, which would cap the
+    # element size far below a coarse mesh_size.
+    gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
     gmsh.option.setNumber("Mesh.SecondOrderLinear", 0)  # curved nodes on the true geometry
     gmsh.option.setNumber("Mesh.HighOrderOptimize", 0)  # keep high-order nodes where placed
     gmsh.option.setNumber("Mesh.HighOrderPeriodic", 2)  # copy slave high-order nodes

@@ -25,6 +25,7 @@ _OPTIONS = (
     "General.Terminal",
     "Mesh.MeshSizeMin",
     "Mesh.MeshSizeMax",
+    "Mesh.MeshSizeFromPoints",
     "Mesh.HighOrderPeriodic",
     "Mesh.SecondOrderLinear",
     "Mesh.HighOrderOptimize",
