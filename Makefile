@@ -27,8 +27,9 @@ test: test-serial test-mpi lint
 test-serial: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
-# One MPI job per test file: a single job over the whole suite exhausts MPICH's communicator
-# context ids (every test builds meshes and RVE groups on new communicators).
+# One MPI job per test file, so that one file's failure or hang is seen on its own. (A single
+# job over the whole suite once ran out of MPICH's 2046 communicator context ids: RVE and macro
+# solvers were never freed, as their SNES callbacks kept them alive; see petsc_setup.weak_method.)
 test-mpi: $(STAMP)
 	set -e; for f in tests/test_*.py; do \
 		echo "== mpiexec -n $(NP) pytest $$f"; \

@@ -24,7 +24,7 @@ from dolfinx.mesh import Mesh, MeshTags
 
 from fe2x.errors import Fe2xError
 from fe2x.micro.forms import mandel_strain
-from fe2x.petsc_options import merged_options, pushed, reason_name
+from fe2x.petsc_setup import merged_options, pushed, reason_name, weak_method
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -207,8 +207,8 @@ class MacroProblem:
         self._J = dolfinx.fem.petsc.create_matrix(self._a)
         self._snes = PETSc.SNES().create(self.comm)
         self._snes.setOptionsPrefix(petsc_options_prefix)
-        self._snes.setFunction(self._residual, self._F)
-        self._snes.setJacobian(self._jacobian, self._J)
+        self._snes.setFunction(weak_method(self._residual), self._F)
+        self._snes.setJacobian(weak_method(self._jacobian), self._J)
         self._snes.setConvergenceHistory(length=1000, reset=True)
         merged = merged_options(petsc_options_prefix, DEFAULT_OPTIONS, petsc_options)
         self._user_atol = "snes_atol" in merged or PETSc.Options().hasName(

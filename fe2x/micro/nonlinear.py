@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -45,7 +46,7 @@ from fe2x.micro.constraints import BOUNDARY_CONDITIONS, build_prolongation
 from fe2x.micro.forms import mandel_strain, unit_strain_fields
 from fe2x.micro.model import RVEResult
 from fe2x.micro.solver import create_ksp
-from fe2x.petsc_options import merged_options, pushed, reason_name
+from fe2x.petsc_setup import merged_options, pushed, reason_name, weak_method
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -367,8 +368,8 @@ class NonlinearRVE:
 
         self._snes = PETSc.SNES().create(self.comm)
         self._snes.setOptionsPrefix(petsc_options_prefix)
-        self._snes.setFunction(self._residual, self._f)
-        self._snes.setJacobian(self._jacobian, self._J)
+        self._snes.setFunction(weak_method(self._residual), self._f)
+        self._snes.setJacobian(weak_method(self._jacobian), self._J)
         self._snes.setConvergenceHistory(length=1000, reset=True)
         defaults = dict(DEFAULT_OPTIONS)
         if linear_solver == "shared_elastic":
@@ -395,7 +396,8 @@ class NonlinearRVE:
                 inner = PETSc.KSP().create(self.comm)
                 inner.setOptionsPrefix(linear_prefix)
                 inner.setFromOptions()
-                self._schur = _ConstrainedNewtonPC(inner, self._g, lambda: self._jacobian_version)
+                me = weakref.ref(self)  # the PC's context must not keep this RVE alive
+                self._schur = _ConstrainedNewtonPC(inner, self._g, lambda: me()._jacobian_version)
                 linear.getPC().setType("python")
                 linear.getPC().setPythonContext(self._schur)
                 linear = inner

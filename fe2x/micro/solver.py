@@ -10,7 +10,7 @@ from petsc4py import PETSc
 import numpy as np
 
 from fe2x.errors import SolverError
-from fe2x.petsc_options import merged_options, pushed, reason_name
+from fe2x.petsc_setup import merged_options, pushed, reason_name
 
 SolverKind = Literal["auto", "direct", "iterative"]
 SOLVER_KINDS: tuple[str, ...] = ("auto", "direct", "iterative")

@@ -1,4 +1,5 @@
-"""PETSc options for one solver object: fe2x defaults under a prefix, applied without leaking.
+"""Setting up PETSc solver objects: fe2x defaults under an options prefix, applied without
+leaking; Python callbacks that do not keep their owner alive; converged-reason names.
 
 fe2x sets its solver defaults through PETSc's options database (so that users can override any
 of them by prefix, from the config or ``PETSC_OPTIONS``), but pushes them only for the duration
@@ -8,12 +9,14 @@ solver, and the global database is left as found.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from petsc4py import PETSc
 
-__all__ = ["merged_options", "pushed", "reason_name"]
+__all__ = ["merged_options", "pushed", "reason_name", "weak_method"]
 
 
 def merged_options(
@@ -47,3 +50,20 @@ def reason_name(kind: type, reason: int) -> str:
     """Name of a converged/diverged ``reason`` of ``kind`` (e.g. ``PETSc.SNES.ConvergedReason``)."""
     names = {v: k for k, v in vars(kind).items() if isinstance(v, int)}
     return names.get(reason, str(reason))
+
+
+def weak_method(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` as a callback that refers to its object weakly.
+
+    PETSc objects hold their Python callbacks (``setFunction``, a PC's Python context) in C,
+    where Python's garbage collector cannot see them: an object that owns a SNES whose callback
+    is one of its own bound methods forms a cycle that is never collected, and with it every
+    mesh, vector and MPI communicator it holds. Passing ``weak_method(self._residual)`` instead
+    breaks the cycle; the callback must not outlive its object.
+    """
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return ref()(*args, **kwargs)
+
+    return call
