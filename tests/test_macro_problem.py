@@ -1,5 +1,8 @@
 """Macro problem: homogeneous exact solutions, Newton rates, tractions, rank independence."""
 
+import gc
+import weakref
+
 from mpi4py import MPI
 
 import numpy as np
@@ -103,6 +106,20 @@ def test_linear_law_converges_in_one_iteration():
     assert result.residual_history[1] <= 1e-10 * result.residual_history[0]
     assert result.evaluations == 2
     assert all(count == 2 for count in MPI.COMM_WORLD.allgather(result.evaluations))
+
+
+def test_a_solved_problem_is_freed():
+    """Once unreferenced, a MacroProblem that has solved is collected (its SNES callbacks must
+    not keep it, with its meshes, vectors and communicators, alive)."""
+    msh, tags = block(MPI.COMM_WORLD, 2)
+    problem = MacroProblem(
+        msh, tags, 2, dirichlet=[DirichletSpec(LEFT), DirichletSpec(RIGHT, 0, 0.01)]
+    )
+    assert problem.solve_step(1.0, elastic_law(2)).converged
+    alive = weakref.ref(problem)
+    del problem
+    gc.collect()
+    assert alive() is None
 
 
 def test_j2_newton_converges_quadratically():

@@ -1,6 +1,8 @@
 """Nonlinear RVE: consistent tangent, material-point oracle, Newton rate, ranks, elastic limit."""
 
+import gc
 import itertools
+import weakref
 
 from mpi4py import MPI
 
@@ -217,6 +219,18 @@ def test_state_round_trip_and_failure(cell):
     assert np.isnan(failed.Sigma).all()
     with pytest.raises(Fe2xError, match="nothing to commit"):
         stubborn.commit()
+
+
+@pytest.mark.parametrize("bc", ["periodic", "subc"])
+def test_a_solved_rve_is_freed(cell, bc):
+    """Once unreferenced, an RVE that has solved is collected (its SNES callbacks and Schur PC
+    context must not keep it, with its vectors and communicators, alive)."""
+    rve = NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, bc=bc, degree=2)
+    assert rve.solve(DIRECTION).converged
+    alive = weakref.ref(rve)
+    del rve
+    gc.collect()
+    assert alive() is None
 
 
 def test_bad_input_is_rejected(cell):
