@@ -7,8 +7,12 @@ Runs ``fe2x run`` under the venv's ``mpiexec`` and reads each run's ``summary.js
 - load imbalance: waiting time over total, and max/mean of the per-rank micro time;
 - the share of RVE evaluations served by the elastic shortcut, and the speed-up it gives.
 
-Usage: ``python benchmarks/fe2.py [--config demos/plate_with_hole.toml] [--quick]``;
-writes ``benchmarks/results/fe2.json``.
+Each configuration runs ``--repeat`` times (default 3) and the fastest run counts: on a shared
+machine the spread between runs is large (parallel efficiencies of 0.74 and 0.92 were measured
+here minutes apart), and the fastest run is the one least disturbed.
+
+Usage: ``python benchmarks/fe2.py [--config demos/plate_with_hole.toml] [--quick]
+[--repeat N]``; writes ``benchmarks/results/fe2.json``.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "demos" / "plate_with_hole.toml")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fe2.json")
     parser.add_argument("--quick", action="store_true", help="2 load steps instead of 5")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case; the fastest counts")
     args = parser.parse_args()
     work = ROOT / "results" / "benchmark_fe2"
     runs = {}
@@ -54,7 +59,12 @@ def main() -> None:
         for shortcut in (True, False):
             mode = "shortcut" if shortcut else "no_shortcut"
             key = f"{ranks}_rank{'s' if ranks > 1 else ''}_{mode}"
-            runs[key] = run(args.config, ranks, shortcut, work / key, args.quick)
+            repeats = [
+                run(args.config, ranks, shortcut, work / f"{key}_{i}", args.quick)
+                for i in range(max(args.repeat, 1))
+            ]
+            runs[key] = min(repeats, key=lambda s: s["timings"]["total"])
+            runs[key]["totals_of_all_runs"] = [s["timings"]["total"] for s in repeats]
     figures = {}
     for key, s in runs.items():
         t = s["timings"]
@@ -72,6 +82,7 @@ def main() -> None:
             "rve_evaluations": evaluations,
             "migrated_points": s["migrated_points"],
             "newton_iterations": [step["newton_iterations"] for step in s["steps"]],
+            "totals_of_all_runs_s": s["totals_of_all_runs"],
         }
     one, two = figures["1_rank_shortcut"], figures["2_ranks_shortcut"]
     result = {
