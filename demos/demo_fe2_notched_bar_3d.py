@@ -26,7 +26,6 @@
 # +
 import argparse
 import csv
-import dataclasses
 import json
 import os
 import time
@@ -36,7 +35,7 @@ from mpi4py import MPI
 
 import numpy as np
 
-from fe2x.config import read_run_config
+from fe2x.config import read_run_config, with_resolution
 from fe2x.jobs import run_fe2
 
 parser = argparse.ArgumentParser(description=__doc__)
@@ -64,27 +63,18 @@ comm = MPI.COMM_WORLD
 #
 # While an RVE has never yielded, fe2x answers it by the exact elastic shortcut instead of a
 # solve; the run reports how many points needed a full solve. In coarse mode we coarsen the RVE
-# mesh further and take fewer steps; a {py:class}`fe2x.config.RunConfig` is a frozen dataclass,
-# so {py:func}`dataclasses.replace` makes the modified copy.
+# mesh further and take fewer steps, with {py:func}`fe2x.config.with_resolution`, which returns a
+# modified copy of the (frozen) config.
 
 # +
 config_file = Path(__file__).resolve().parent / "notched_bar_3d.toml"
 config = read_run_config(config_file)
 particles = config.micro["particles"]
 if coarse:
-    macro_size, cell_size, steps = config.macro.mesh_size, 0.6, 2
+    macro_size, cell_size, steps = config.macro.mesh_size, 0.25, 2
 else:
-    macro_size, cell_size, steps = 20.0e-3, 0.4, 5
-config = dataclasses.replace(
-    config,
-    macro=dataclasses.replace(config.macro, mesh_size=macro_size),
-    micro={
-        "particles": dataclasses.replace(
-            particles, cell=dataclasses.replace(particles.cell, mesh_size=cell_size)
-        )
-    },
-    steps=steps,
-)
+    macro_size, cell_size, steps = 20.0e-3, 0.17, 5
+config = with_resolution(config, macro_size, cell_size, steps)
 out = Path(args.out) / "fe2_notched_bar_3d"
 shape = config.macro.parameters
 ligament = (shape["width"] - 2 * shape["notch_depth"]) * shape["thickness"]

@@ -28,7 +28,6 @@
 # +
 import argparse
 import csv
-import dataclasses
 import json
 import os
 import time
@@ -38,7 +37,7 @@ from mpi4py import MPI
 
 import numpy as np
 
-from fe2x.config import read_run_config
+from fe2x.config import read_run_config, with_resolution
 from fe2x.jobs import run_fe2
 
 parser = argparse.ArgumentParser(description=__doc__)
@@ -81,27 +80,18 @@ comm = MPI.COMM_WORLD
 # (no history is committed) and retried with half the increment, up to `max_cutbacks` times.
 #
 # All of this is described by the config file; we read it and, for this demo, choose the mesh
-# sizes and the number of load steps. A {py:class}`fe2x.config.RunConfig` is a frozen
-# dataclass, so {py:func}`dataclasses.replace` makes the modified copy.
+# sizes and the number of load steps with {py:func}`fe2x.config.with_resolution`, which returns
+# a modified copy of the (frozen) config.
 
 # +
 config_file = Path(__file__).resolve().parent / "plate_with_hole.toml"
 config = read_run_config(config_file)
 composite = config.micro["composite"]
 if coarse:
-    macro_size, cell_size, steps = 8.0e-3, 0.4, 3
+    macro_size, cell_size, steps = 8.0e-3, 0.14, 3
 else:
-    macro_size, cell_size, steps = 1.6e-3, 0.25, 20
-config = dataclasses.replace(
-    config,
-    macro=dataclasses.replace(config.macro, mesh_size=macro_size),
-    micro={
-        "composite": dataclasses.replace(
-            composite, cell=dataclasses.replace(composite.cell, mesh_size=cell_size)
-        )
-    },
-    steps=steps,
-)
+    macro_size, cell_size, steps = 1.6e-3, 0.14, 20
+config = with_resolution(config, macro_size, cell_size, steps)
 out = Path(args.out) / "fe2_plate_with_hole"
 height = config.macro.parameters["height"]
 sigma_y = composite.materials["matrix"].sigma_y

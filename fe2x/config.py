@@ -18,7 +18,7 @@ import json
 import math
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -746,6 +746,31 @@ def read_run_config(path: str | Path) -> RunConfig:
             "threshold", float, 0.5, _positive, "a positive number"
         ),
     )
+
+
+def with_resolution(
+    config: RunConfig,
+    macro_size: float | None = None,
+    cell_size: float | None = None,
+    steps: int | None = None,
+) -> RunConfig:
+    """A copy of ``config`` with another macro mesh size, RVE mesh size (of every
+    microstructure that has a cell) and number of load steps: for mesh studies and quick runs.
+    ``None`` keeps the config's value. The digest changes with them, so that the checkpoints of
+    the two are not mistaken for each other."""
+    macro = config.macro if macro_size is None else replace(config.macro, mesh_size=macro_size)
+    micro = {
+        name: m
+        if cell_size is None or m.cell is None
+        else replace(m, cell=replace(m.cell, mesh_size=cell_size))
+        for name, m in config.micro.items()
+    }
+    changes = json.dumps([macro_size, cell_size, steps])
+    digest = config.digest
+    if changes != json.dumps([None, None, None]):
+        digest = hashlib.sha256(f"{digest} {changes}".encode()).hexdigest()
+    steps = config.steps if steps is None else steps
+    return replace(config, macro=macro, micro=micro, steps=steps, digest=digest)
 
 
 SVE_KEYS = (

@@ -12,6 +12,7 @@ import pytest
 from conftest import run_command
 from reference import laminate_stiffness
 
+from fe2x.config import read_run_config, with_resolution
 from fe2x.materials import IsotropicElastic
 
 GOOD = """
@@ -125,3 +126,20 @@ def test_group_size_must_divide_ranks(workdir, capsys):
     assert code != 0
     if MPI.COMM_WORLD.rank == 0:
         assert "group" in err and len(err.strip().splitlines()) == 1
+
+
+def test_with_resolution_changes_only_sizes_and_steps(workdir):
+    config_file = workdir / "good.toml"
+    if MPI.COMM_WORLD.rank == 0:
+        config_file.write_text(GOOD)
+    MPI.COMM_WORLD.barrier()
+    config = read_run_config(config_file)
+    finer = with_resolution(config, macro_size=0.25, cell_size=0.1, steps=7)
+    assert (finer.macro.mesh_size, finer.micro["composite"].cell.mesh_size, finer.steps) == (
+        0.25,
+        0.1,
+        7,
+    )
+    assert finer.boundaries == config.boundaries and finer.digest != config.digest
+    assert finer.micro["composite"].materials == config.micro["composite"].materials
+    assert with_resolution(config) == config
