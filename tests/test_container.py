@@ -277,9 +277,11 @@ def charliecloud_image(engine, image):
 
 @pytest.fixture
 def image_env(slurm, charliecloud_image) -> dict[str, str]:
-    """Jobs that take fe2x from the Charliecloud image: no venv, no USER (the job sets it)."""
+    """Jobs that take fe2x from the Charliecloud image: no venv, no USER (the job sets it), and
+    the caches in the image's temporary directory (removed with it), not in the node's /tmp."""
     env = {k: v for k, v in slurm.env.items() if k not in ("USER", "FE2X_VENV", "FE2X_CMD")}
-    return {**env, "FE2X_IMAGE": str(charliecloud_image)}
+    cache = charliecloud_image.parent / "cache"
+    return {**env, "FE2X_IMAGE": str(charliecloud_image), "FE2X_CACHE": str(cache)}
 
 
 @pytest.mark.slow
