@@ -191,9 +191,10 @@ for n in cells_per_edge:
 # We measure the distance between the curves as the largest force difference over the steps,
 # relative to the largest FE² force. It falls roughly like 1/n to 1/n²: the error of the
 # homogenized model comes from the boundary layers along the clamped and free edges, one cell
-# thick, and from the macro strain gradients over a cell. At the largest n it meets the FE²
-# macro discretization error (about 0.5 % for this macro mesh), which limits what the
-# comparison can show.
+# thick, and from the macro strain gradients over a cell. (Measured: 18.5, 5.2, 1.4 and 0.3 %
+# for n = 1, 2, 4, 8, a slope of about −2.) The RVE and the DNS cells are meshed alike, so the
+# comparison is not limited by a difference of micro meshes; at still larger n the error of
+# the fixed macro mesh would be what remains.
 
 # +
 difference = {
