@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from configs import J2_LAMINATE_RVE, PULLED_BLOCK
 from reference import laminate_stiffness
 from slurm_cluster import SlurmCluster
 
@@ -16,46 +17,14 @@ from fe2x.materials import IsotropicElastic
 # An elastoplastic laminate RVE under a 2D block: many cheap steps, so that a signal sent after
 # the first step arrives while the run still has work to do.
 RUN_STEPS = 24
-RUN_CONFIG = f"""
-[macro]
-shape = "block"
-dim = 2
-lengths = [2.0, 1.0]
-mesh_size = 0.5
-
-[[boundary]]
-name = "left"
-ux = 0.0
-[[boundary]]
-name = "bottom"
-uy = 0.0
-[[boundary]]
-name = "right"
-ux = 0.04
-
+RUN_CONFIG = (
+    PULLED_BLOCK.format(ux=0.04)
+    + f"""
 [loading]
 steps = {RUN_STEPS}
-
-[micro.composite]
-[micro.composite.cell]
-type = "laminate"
-dim = 2
-fractions = [0.5, 0.5]
-phases = ["soft", "hard"]
-mesh_size = 0.25
-geometry_order = 1
-[micro.composite.materials.soft]
-model = "j2"
-E = 3.0e9
-nu = 0.3
-sigma_y = 30.0e6
-H = 300.0e6
-[micro.composite.materials.hard]
-E = 70.0e9
-nu = 0.2
-[micro.composite.rve]
-degree = 1
 """
+    + J2_LAMINATE_RVE.format(mesh_size=0.25)
+)
 
 # Two-phase periodic laminates: their effective stiffness is known in closed form.
 LAMINATE_FRACTIONS = (0.3, 0.6)

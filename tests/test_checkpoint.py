@@ -13,6 +13,7 @@ from mpi4py import MPI
 
 import numpy as np
 import pytest
+from configs import J2_LAMINATE_RVE
 
 from fe2x.cli import main
 from fe2x.config import read_run_config
@@ -43,27 +44,7 @@ steps = 4
 
 [checkpoint]
 every_steps = 1
-
-[micro.composite]
-[micro.composite.cell]
-type = "laminate"
-dim = 2
-fractions = [0.5, 0.5]
-phases = ["soft", "hard"]
-mesh_size = 0.5
-geometry_order = 1
-[micro.composite.materials.soft]
-model = "j2"
-E = 3.0e9
-nu = 0.3
-sigma_y = 30.0e6
-H = 300.0e6
-[micro.composite.materials.hard]
-E = 70.0e9
-nu = 0.2
-[micro.composite.rve]
-degree = 1
-"""
+""" + J2_LAMINATE_RVE.format(mesh_size=0.5)
 
 
 def history(directory: Path) -> dict[str, np.ndarray]:

@@ -9,29 +9,16 @@ from mpi4py import MPI
 
 import numpy as np
 import pytest
+from configs import PULLED_BLOCK
 from conftest import run_command
 from reference import laminate_stiffness
 
 from fe2x.config import read_run_config, with_resolution
 from fe2x.materials import IsotropicElastic
 
-GOOD = """
-[macro]
-shape = "block"
-dim = 2
-lengths = [2.0, 1.0]
-mesh_size = 0.5
-
-[[boundary]]
-name = "left"
-ux = 0.0
-[[boundary]]
-name = "bottom"
-uy = 0.0
-[[boundary]]
-name = "right"
-ux = 0.002
-
+GOOD = (
+    PULLED_BLOCK.format(ux=0.002)
+    + """
 [loading]
 steps = 2
 
@@ -56,6 +43,7 @@ nu = 0.2
 [micro.composite.rve]
 degree = 1
 """
+)
 
 
 def run(workdir: Path, text: str, capsys) -> tuple[int, str, Path]:
