@@ -189,8 +189,9 @@ def test_plastic_laminate_matches_semi_analytical_solution(dim, axis, pair):
 def extruded_cell(comm, dim: int, n: int = 4, height: float = 0.25) -> RVEMesh:
     """A square fibre off the cell centre on a structured quad grid, or its extrusion along z.
 
-    One hexahedron layer in z: with 2 x 2 (x 2) Gauss points the 3D quadrature points lie
-    above the 2D ones, so a z-uniform 3D field is evaluated exactly as the 2D one.
+    One hexahedron layer in z: with tensor-product Gauss points (3 x 3 (x 3) for Q2) the 3D
+    quadrature points lie above the 2D ones, so a z-uniform 3D field is evaluated exactly as
+    the 2D one.
     """
     if dim == 2:
         mesh = create_rectangle(comm, [[0.0, 0.0], [1.0, 1.0]], [n, n], CellType.quadrilateral)

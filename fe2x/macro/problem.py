@@ -23,7 +23,7 @@ from dolfinx import fem
 from dolfinx.mesh import Mesh, MeshTags
 
 from fe2x.errors import Fe2xError
-from fe2x.micro.forms import mandel_strain
+from fe2x.micro.forms import mandel_strain, stiffness_quadrature_degree
 from fe2x.petsc_setup import merged_options, pushed, reason_name, weak_method
 
 __all__ = [
@@ -104,8 +104,9 @@ class MacroProblem:
         facet_tags: facet tags referenced by ``dirichlet`` and ``tractions``.
         dim: spatial dimension (2: plane strain, Mandel n = 3; 3: n = 6).
         degree: Lagrange degree of u.
-        quadrature_degree: degree of the stress/tangent quadrature; default 2 (degree − 1)
-            (at least 1), exact for the Jacobian on affine cells.
+        quadrature_degree: degree of the stress/tangent quadrature; default the degree that
+            integrates the Jacobian exactly on affine cells
+            (:func:`~fe2x.micro.forms.stiffness_quadrature_degree`).
         dirichlet: displacement conditions, values scaled by the load factor.
         tractions: traction loads, scaled by the load factor.
         petsc_options_prefix: prefix of the SNES/KSP options.
@@ -136,9 +137,13 @@ class MacroProblem:
         self.V = fem.functionspace(mesh, ("Lagrange", degree, (dim,)))
         self.u = fem.Function(self.V, name="u")
 
-        q_degree = max(2 * (degree - 1), 1) if quadrature_degree is None else quadrature_degree
-        self.quadrature_degree = int(q_degree)
         cell_name = mesh.basix_cell()
+        q_degree = (
+            stiffness_quadrature_degree(cell_name, degree)
+            if quadrature_degree is None
+            else quadrature_degree
+        )
+        self.quadrature_degree = int(q_degree)
         Qe_sigma = basix.ufl.quadrature_element(cell_name, value_shape=(n,), degree=q_degree)
         Qe_C = basix.ufl.quadrature_element(cell_name, value_shape=(n, n), degree=q_degree)
         points = Qe_sigma.custom_quadrature()[0]

@@ -1,7 +1,9 @@
-"""Pieces shared by the micro problems: Mandel strain of a field, unit macro strain fields."""
+"""Pieces shared by the micro and macro problems: Mandel strain of a field, the quadrature degree
+of the stiffness, unit macro strain fields."""
 
 from __future__ import annotations
 
+import basix
 import numpy as np
 import ufl
 from dolfinx import fem
@@ -20,6 +22,18 @@ def mandel_strain(u: ufl.core.expr.Expr, dim: int) -> ufl.core.expr.Expr:
     return ufl.as_vector(
         [e[0, 0], e[1, 1], e[2, 2], SQRT2 * e[1, 2], SQRT2 * e[0, 2], SQRT2 * e[0, 1]]
     )
+
+
+def stiffness_quadrature_degree(cell: basix.CellType, degree: int, geometry_degree: int = 1) -> int:
+    """Quadrature degree that integrates ∫ ε(v) : C : ε(u) exactly for a constant C.
+
+    Simplices (P_k): the strains are of degree k − 1, so 2 (k − 1), plus 2 (geometry degree − 1)
+    for curved cells (at least 1). Quadrilaterals and hexahedra (Q_k): a strain is of degree k
+    in some direction, so 2 k; fewer Gauss points per direction would leave zero-energy
+    (hourglass) modes, i.e. a singular stiffness.
+    """
+    tensor = cell in (basix.CellType.quadrilateral, basix.CellType.hexahedron)
+    return max(2 * (degree - (0 if tensor else 1)) + 2 * (geometry_degree - 1), 1)
 
 
 def unit_strain_fields(V: fem.FunctionSpace, cell: RVEMesh) -> list[fem.Function]:

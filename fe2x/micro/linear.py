@@ -25,7 +25,7 @@ from dolfinx import fem
 from fe2x.errors import Fe2xError
 from fe2x.geometry import RVEMesh
 from fe2x.micro.constraints import BoundaryCondition, Prolongation, build_prolongation
-from fe2x.micro.forms import mandel_strain, unit_strain_fields
+from fe2x.micro.forms import mandel_strain, stiffness_quadrature_degree, unit_strain_fields
 from fe2x.micro.solver import choose_solver, create_ksp, rigid_body_modes, solve
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class LinearRVE:
                 "it cannot represent the affine macro field on curved cells; raise the degree "
                 "or use geometry_order = 1"
             )
-        quadrature_degree = max(2 * (degree - 1) + 2 * (geometry_degree - 1), 1)
+        quadrature_degree = stiffness_quadrature_degree(mesh.basix_cell(), degree, geometry_degree)
         dx = ufl.Measure(
             "dx",
             domain=mesh,

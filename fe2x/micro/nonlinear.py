@@ -43,7 +43,7 @@ from fe2x.materials.j2 import (
     return_mapping,
 )
 from fe2x.micro.constraints import BOUNDARY_CONDITIONS, build_prolongation
-from fe2x.micro.forms import mandel_strain, unit_strain_fields
+from fe2x.micro.forms import mandel_strain, stiffness_quadrature_degree, unit_strain_fields
 from fe2x.micro.model import RVEResult
 from fe2x.micro.solver import create_ksp
 from fe2x.petsc_setup import merged_options, pushed, reason_name, weak_method
@@ -256,8 +256,8 @@ class NonlinearRVE:
                 "it cannot represent the affine macro field on curved cells; raise the degree "
                 "or use geometry_order = 1"
             )
-        q_degree = max(2 * (degree - 1) + 2 * (geometry_degree - 1), 1)
         cell_name = mesh.basix_cell()
+        q_degree = stiffness_quadrature_degree(cell_name, degree, geometry_degree)
         Qe_sigma = basix.ufl.quadrature_element(cell_name, value_shape=(n,), degree=q_degree)
         Qe_C = basix.ufl.quadrature_element(cell_name, value_shape=(n, n), degree=q_degree)
         points, weights = Qe_sigma.custom_quadrature()
