@@ -372,6 +372,12 @@ def run_fe2(
         layout.group_size,
         engine.names,
     )
+    rves = {}
+    for name, model in engine.pool.models.items():  # the same names in every group
+        if isinstance(model, NonlinearRVE):
+            rves[name] = {"dofs": model.n_dofs, "volume_fractions": model.volume_fractions()}
+            fractions = ", ".join(f"{k} {v:.4f}" for k, v in rves[name]["volume_fractions"].items())
+            logger.info("RVE %s: %d dofs, volume fractions %s", name, model.n_dofs, fractions)
     loaded = [s for s in config.boundaries if any(v != 0 for v in s.displacement.values())]
     axis = "xyz"
     header = ["step", "load_factor", "newton_iterations"]
@@ -507,6 +513,7 @@ def run_fe2(
         "n_groups": layout.n_groups,
         "macro_points": engine.n_points,
         "microstructures": engine.names,
+        "rves": rves,
         "steps": per_step,
         "cutbacks": result.cutbacks,
         "rve_full_solves": comm.allreduce(stats.full_solves, op=MPI.SUM),

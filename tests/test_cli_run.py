@@ -61,6 +61,8 @@ def test_complete_run(workdir, capsys):
     assert [float(r["load_factor"]) for r in rows] == [0.5, 1.0]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["completed"] and summary["macro_points"] > 0
+    fractions = summary["rves"]["composite"]["volume_fractions"]
+    assert fractions == pytest.approx({"soft": 0.5, "hard": 0.5}, abs=1e-12)  # flat layers
     assert summary["rve_full_solves"] + summary["rve_shortcut_solves"] > 0
     assert (out / "load_displacement.png").stat().st_size > 0
     assert (out / "fields" / "displacement.bp").is_dir()

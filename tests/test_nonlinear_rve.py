@@ -233,6 +233,15 @@ def test_a_solved_rve_is_freed(cell, bc):
     assert alive() is None
 
 
+def test_volume_fractions_match_the_linear_rve(cell):
+    """Phase volumes by quadrature weights equal those the linear RVE assembles as forms."""
+    nonlinear = NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, degree=2)
+    stiffness = {"matrix": MATRIX.stiffness(2), "inclusion": FIBRE.stiffness(2)}
+    expected = LinearRVE(cell, stiffness, degree=2).volume_fractions
+    assert nonlinear.volume_fractions() == pytest.approx(expected, rel=1e-12)
+    assert expected["inclusion"] == pytest.approx(0.3, abs=2e-3)  # the curved P2 fibre
+
+
 def test_bad_input_is_rejected(cell):
     with pytest.raises(ValueError, match="unknown linear_solver"):
         NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, linear_solver="cholesky")
