@@ -271,16 +271,22 @@ class Interrupted(Fe2xError):
 REQUEUE_STATUS = 75  # EX_TEMPFAIL: "checkpointed, run me again with --restart"
 
 
-def _read_latest_checkpoint(comm: MPI.Comm, out: Path, digest: str) -> Checkpoint:
-    """The newest readable checkpoint in ``out``; a corrupt one falls back to the previous."""
+def _restore_latest_checkpoint(engine: FE2Engine, out: Path, digest: str) -> Checkpoint:
+    """Restore ``engine`` from the newest usable checkpoint in ``out`` and return it; a corrupt
+    one (unreadable, or a micro state failing its checksum) falls back to the previous."""
+    comm = engine.layout.world
     try:
-        return read_checkpoint(comm, out / CHECKPOINT, digest)
+        checkpoint = read_checkpoint(comm, out / CHECKPOINT, digest)
+        engine.restore(checkpoint)
+        return checkpoint
     except CheckpointError as error:
-        if not (out / PREVIOUS_CHECKPOINT).exists():
+        if not comm.bcast((out / PREVIOUS_CHECKPOINT).exists(), root=0):
             raise
         if comm.rank == 0:
             logger.warning("%s; using the previous checkpoint", error)
-        return read_checkpoint(comm, out / PREVIOUS_CHECKPOINT, digest)
+    checkpoint = read_checkpoint(comm, out / PREVIOUS_CHECKPOINT, digest)
+    engine.restore(checkpoint)
+    return checkpoint
 
 
 def _diagnose(config: RunConfig, engine, problem: MacroProblem, specimen, step: int) -> dict:
@@ -389,8 +395,7 @@ def run_fe2(
     per_step: list[dict[str, object]] = []
     start, increment, first_step = 0.0, None, 1
     if restart:
-        checkpoint = _read_latest_checkpoint(comm, out, config.digest)
-        engine.restore(checkpoint)
+        checkpoint = _restore_latest_checkpoint(engine, out, config.digest)
         rows = [[int(r[0]), *r[1:]] for r in checkpoint.history]
         start, increment, first_step = (
             checkpoint.load_factor,

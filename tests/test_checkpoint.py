@@ -11,13 +11,14 @@ from pathlib import Path
 
 from mpi4py import MPI
 
+import h5py
 import numpy as np
 import pytest
 from configs import J2_LAMINATE_RVE
 
 from fe2x.cli import main
 from fe2x.config import read_run_config
-from fe2x.io.checkpoint import read_checkpoint
+from fe2x.io.checkpoint import Checkpoint, read_checkpoint, read_micro_states, write_checkpoint
 from fe2x.jobs import REQUEUE_STATUS
 
 CONFIG = """
@@ -108,7 +109,7 @@ def test_restart_with_another_group_size(uninterrupted):
         grouped.write_text(CONFIG + "\n[parallel]\ngroup_size = 2\n")
     comm.barrier()
     checkpoint = read_checkpoint(comm, full / "checkpoint.h5", read_run_config(config).digest)
-    assert any(state is not None for state in checkpoint.states.values()), "nothing plastic"
+    assert checkpoint.state_parts, "nothing plastic"
 
     widened = full.parent / "widened"
     copy_run(full, widened)
@@ -121,13 +122,102 @@ def test_restart_with_another_group_size(uninterrupted):
     assert same(history(narrowed), history(full))
 
 
-def test_corrupt_checkpoint_falls_back_to_the_previous(uninterrupted, caplog):
+def test_each_rank_writes_the_states_it_holds(uninterrupted):
+    """The micro states lie in one part per rank of the run that wrote them, each holding the
+    pieces of its own group's points (so no rank gathers the others' states)."""
     config, full = uninterrupted
-    broken = full.parent / "broken"
+    checkpoint = read_checkpoint(
+        MPI.COMM_WORLD, full / "checkpoint.h5", read_run_config(config).digest
+    )
+    g = checkpoint.group_size
+    group = dict(zip(checkpoint.point_ids.tolist(), checkpoint.assignment.tolist(), strict=True))
+    for key, part in checkpoint.state_parts.items():
+        assert (group[key // g], key % g) == (part // g, part % g)
+    assert set(checkpoint.state_parts.values()) <= set(range(MPI.COMM_WORLD.size))
+
+
+def test_micro_states_round_trip(tmp_path_factory):
+    """States of different structures (nested dicts, scalars, integer and empty arrays, None)
+    come back as written, each rank asking only for some of them, whichever rank wrote them."""
+    comm = MPI.COMM_WORLD
+    path = Path(comm.bcast(tmp_path_factory.mktemp("parts") if comm.rank == 0 else None)) / "c.h5"
+    rng = np.random.default_rng(7)
+
+    def state(key: int):
+        if key % 3 == 0:
+            return None
+        if key % 3 == 1:
+            return {"x": rng.random(key), "phase": {"eps_p": rng.random((2, 6)), "k": np.arange(3)}}
+        return {"alpha": float(key), "empty": np.zeros((0, 4))}
+
+    keys = range(10 * comm.size)
+    every = {k: state(k) for k in keys}  # the same on every rank (same seed, same order)
+    mine = {k: every[k] for k in keys if k % comm.size == comm.rank}
+    header = Checkpoint(
+        step=1,
+        load_factor=0.5,
+        increment=0.1,
+        config_digest="d",
+        group_size=1,
+        coordinates=np.zeros((0, 2)),
+        displacement=np.zeros((0, 2)),
+        point_ids=np.arange(3),
+        assignment=np.zeros(3, dtype=int),
+        costs=np.ones(3),
+        history=[[1.0, 0.5, 3.0]],
+    )
+    local = {
+        "coordinates": np.full((1, 2), comm.rank),
+        "displacement": np.zeros((1, 2)),
+        "states": mine,
+        "layouts": {f"m/{comm.rank}/0": {"nodes": np.full((2, 2), comm.rank)}},
+    }
+    write_checkpoint(comm, path, header, local)
+    checkpoint = read_checkpoint(comm, path, "d")
+    assert checkpoint.coordinates.shape == (comm.size, 2)
+    assert checkpoint.history == [[1.0, 0.5, 3.0]]
+    assert sorted(checkpoint.state_parts) == [k for k in keys if every[k] is not None]
+    wanted = [k for k in keys if k % comm.size != comm.rank]  # what the other ranks wrote
+    other = (comm.rank + 1) % comm.size
+    states, layouts = read_micro_states(comm, checkpoint, wanted, [f"m/{other}/0"])
+    assert sorted(states) == [k for k in wanted if every[k] is not None]
+    for key, value in states.items():
+        expected = every[key]
+        assert value.keys() == expected.keys()
+        if "x" in value:
+            assert np.array_equal(value["x"], expected["x"])
+            assert np.array_equal(value["phase"]["eps_p"], expected["phase"]["eps_p"])
+            assert np.array_equal(value["phase"]["k"], expected["phase"]["k"])
+        else:
+            assert value["alpha"] == expected["alpha"] and value["empty"].shape == (0, 4)
+    assert np.array_equal(layouts[f"m/{other}/0"]["nodes"], np.full((2, 2), other))
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def flip_a_bit_of_a_micro_state(path: Path) -> None:
+    """Flip one bit inside the stored data of the first micro state entry of part 0."""
+    with h5py.File(path, "r") as f:
+        entry = next(iter(f["parts/0/states"].values()))
+        chunk = entry["data"].id.get_chunk_info(0)
+        offset = chunk.byte_offset + chunk.size // 2
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [truncate, flip_a_bit_of_a_micro_state])
+def test_corrupt_checkpoint_falls_back_to_the_previous(uninterrupted, caplog, damage):
+    """A truncated file is refused on opening, a damaged micro state by its checksum when read
+    on restart; either way the run continues from the previous checkpoint."""
+    config, full = uninterrupted
+    broken = full.parent / f"broken_{damage.__name__}"
     copy_run(full, broken)
     if MPI.COMM_WORLD.rank == 0:
-        data = (broken / "checkpoint.h5").read_bytes()
-        (broken / "checkpoint.h5").write_bytes(data[: len(data) // 2])
+        damage(broken / "checkpoint.h5")
     MPI.COMM_WORLD.barrier()
     assert main(["run", str(config), "--restart", str(broken), "--quiet"]) == 0
     if MPI.COMM_WORLD.rank == 0:

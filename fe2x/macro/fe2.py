@@ -289,7 +289,7 @@ class FE2Engine:
         come from another number of ranks or RVE group size."""
         from scipy.spatial import cKDTree
 
-        from fe2x.io.checkpoint import CheckpointError
+        from fe2x.io.checkpoint import CheckpointError, read_micro_states
 
         layout, problem = self.layout, self.problem
         if not np.array_equal(np.sort(checkpoint.point_ids), self.ids):
@@ -315,20 +315,40 @@ class FE2Engine:
         self.costs = np.empty(len(self.ids))
         self.costs[order] = checkpoint.costs
         g = checkpoint.group_size
+        mine = np.flatnonzero(self.assignment == layout.group_index)
+        models = self.pool.models
+        portable = [  # points whose saved pieces are reassembled through their layouts
+            i
+            for i in mine
+            if hasattr(models[self.names[self.micro_index[i]]], "state_importer")
+            and int(self.ids[i]) * g in checkpoint.state_parts
+        ]
+        saved, saved_layouts = read_micro_states(
+            layout.world,
+            checkpoint,
+            [int(self.ids[i]) * g + rank for i in mine for rank in range(g)],
+            sorted(
+                {
+                    f"{self.names[self.micro_index[i]]}/{int(saved_groups[i])}/{rank}"
+                    for i in portable
+                    for rank in range(g)
+                }
+            ),
+        )
         importers = {}
         states = {}
-        for point in self.ids[self.assignment == layout.group_index].tolist():
-            index = int(np.searchsorted(self.ids, point))
-            pieces = [checkpoint.states.get(point * g + rank) for rank in range(g)]
+        for index in mine.tolist():
+            point = int(self.ids[index])
+            pieces = [saved.get(point * g + rank) for rank in range(g)]
             if pieces[0] is None:
                 continue
             name, group = self.names[self.micro_index[index]], int(saved_groups[index])
-            model = self.pool.models[name]
+            model = models[name]
             if not hasattr(model, "state_importer"):
                 states[point] = pieces[0]  # the same on every rank of its group
                 continue
             if (name, group) not in importers:
-                layouts = [checkpoint.layouts[f"{name}/{group}/{rank}"] for rank in range(g)]
+                layouts = [saved_layouts[f"{name}/{group}/{rank}"] for rank in range(g)]
                 try:
                     importers[name, group] = model.state_importer(layouts)
                 except Fe2xError as error:
