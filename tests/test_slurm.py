@@ -98,19 +98,10 @@ def test_array_and_collect(slurm, job_env, tmp_path):
         assert np.allclose(C_csv, C_eff, rtol=1e-12, atol=0)
 
 
-def _has_restart() -> bool:
-    done = subprocess.run(
-        [sys.executable, "-m", "fe2x.cli", "run", "--help"], capture_output=True, text=True
-    )
-    return "--restart" in done.stdout
-
-
 def test_signal_checkpoint_requeue(slurm, job_env, tmp_path, uninterrupted):
     """SIGUSR1 (what --signal sends before the time limit) mid-run: fe2x checkpoints and exits
     75, the template requeues the job, the next start restarts from the checkpoint, and the
     history equals the uninterrupted run's."""
-    if not _has_restart():
-        pytest.skip("needs fe2x run --restart (checkpointing)")
     (tmp_path / "run.toml").write_text(RUN_CONFIG)
     job = slurm.sbatch(
         str(TEMPLATES / "fe2x_run.sbatch"), "run.toml", "out", cwd=tmp_path, env=job_env
