@@ -59,6 +59,19 @@ class CellConfig:
     number: int | None = None
     path: Path | None = None
 
+    def nominal_volume_fractions(self) -> dict[str, float]:
+        """The phase volume fractions the geometry asks for, where they are exact: inclusion
+        and laminate cells (random packings and mesh files have none)."""
+        if self.type == "inclusion":
+            return {"matrix": 1.0 - self.volume_fraction, "inclusion": self.volume_fraction}
+        if self.type == "laminate":
+            names = self.phases or tuple(f"layer{i}" for i in range(len(self.fractions)))
+            nominal: dict[str, float] = {}
+            for name, fraction in zip(names, self.fractions, strict=True):
+                nominal[name] = nominal.get(name, 0.0) + fraction
+            return nominal
+        return {}
+
 
 @dataclass(frozen=True)
 class HomogenizeConfig:

@@ -83,6 +83,20 @@ def build_cell(comm: MPI.Comm, cell: CellConfig) -> RVEMesh:
     return read_cell(comm, cell.path, cell.dim)
 
 
+def warn_if_volume_lost(cell: CellConfig, realized: dict[str, float], comm: MPI.Comm) -> None:
+    """Warn (on rank 0) when the mesh holds a phase volume fraction more than 1 % away from the
+    one the geometry asks for: straight or coarse elements cut a curved inclusion short."""
+    nominal = cell.nominal_volume_fractions()
+    off = {p: realized[p] / v - 1.0 for p, v in nominal.items() if abs(realized[p] / v - 1) > 0.01}
+    if off and comm.rank == 0:
+        logger.warning(
+            "the RVE mesh holds the volume fraction(s) %s instead of %s; refine mesh_size%s",
+            ", ".join(f"{p} {realized[p]:.4f} ({100 * c:+.1f} %)" for p, c in off.items()),
+            ", ".join(f"{nominal[p]:.4g}" for p in off),
+            " or set geometry_order = 2" if cell.geometry_order == 1 else "",
+        )
+
+
 def run_homogenize(
     config: HomogenizationConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD
 ) -> HomogenizationResult:
@@ -101,6 +115,7 @@ def run_homogenize(
         petsc_options=settings.petsc_options,
     )
     result.timings["meshing"] = meshing
+    warn_if_volume_lost(config.cell, result.rve.volume_fractions, comm)
     summary = result.to_dict()
     if settings.write_fields:
         fields = {}
@@ -141,6 +156,7 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         linear_solver=config.rve.solver,
     )
     logger.info("nonlinear RVE set up: %d dofs on %d rank(s)", rve.n_dofs, comm.size)
+    warn_if_volume_lost(config.cell, rve.volume_fractions(), comm)
     load = config.load
     path = LoadPath(
         np.asarray(load.times),
@@ -384,6 +400,7 @@ def run_fe2(
             rves[name] = {"dofs": model.n_dofs, "volume_fractions": model.volume_fractions()}
             fractions = ", ".join(f"{k} {v:.4f}" for k, v in rves[name]["volume_fractions"].items())
             logger.info("RVE %s: %d dofs, volume fractions %s", name, model.n_dofs, fractions)
+            warn_if_volume_lost(config.micro[name].cell, rves[name]["volume_fractions"], comm)
     loaded = [s for s in config.boundaries if any(v != 0 for v in s.displacement.values())]
     axis = "xyz"
     header = ["step", "load_factor", "newton_iterations"]

@@ -52,6 +52,42 @@ def test_complete_run_writes_result(workdir, capsys):
     assert "hashin_shtrikman" in result["bounds"]
 
 
+LAMINATE_ABA = """
+[cell]
+type = "laminate"
+dim = 2
+fractions = [0.25, 0.5, 0.25]
+phases = ["a", "b", "a"]
+mesh_size = 0.25
+geometry_order = 1
+
+[materials.a]
+E = 1.0
+nu = 0.3
+
+[materials.b]
+E = 10.0
+nu = 0.3
+"""
+
+
+def test_warns_when_the_mesh_loses_inclusion_volume(workdir, capsys, caplog):
+    """Straight elements inscribe the circle, so the mesh holds less inclusion than asked and
+    the run says so; curved elements keep it, and a laminate (flat layers, a phase in two
+    layers) holds its fractions exactly: no warning."""
+    straight = GOOD.replace("mesh_size = 0.2", "mesh_size = 0.2\ngeometry_order = 1")
+    assert run(workdir, straight, capsys)[0] == 0
+    held = json.loads((workdir / "out" / "result.json").read_text())["volume_fractions"]
+    assert held["inclusion"] < 0.99 * 0.3
+    if MPI.COMM_WORLD.rank == 0:
+        assert f"inclusion {held['inclusion']:.4f} (" in caplog.text
+        assert "geometry_order = 2" in caplog.text
+    for silent in (GOOD, LAMINATE_ABA):
+        caplog.clear()
+        assert run(workdir, silent, capsys)[0] == 0
+        assert "volume fraction" not in caplog.text
+
+
 BAD_INPUTS = {
     "malformed": ("[cell\ntype = 1", r"malformed TOML"),
     "unknown key": (GOOD.replace("mesh_size", "mesh_sise"), r"unknown key 'mesh_sise'"),
