@@ -311,7 +311,7 @@ def _diagnose(config: RunConfig, engine, problem: MacroProblem, specimen, step: 
     tangents = problem.tangents()
     lost = loses_ellipticity(tangents, problem.dim) if len(tangents) else np.zeros(0, bool)
     n_lost = comm.allreduce(int(lost.sum()), op=MPI.SUM)
-    engine.ellipticity_lost[engine._local] = lost
+    engine.ellipticity_lost[engine.local_points] = lost
     out: dict[str, object] = {"ellipticity_lost_points": n_lost}
     if n_lost and comm.rank == 0:
         logger.warning(
@@ -322,7 +322,7 @@ def _diagnose(config: RunConfig, engine, problem: MacroProblem, specimen, step: 
         )
     if config.rve_size > 0:
         indicator = strain_gradient_indicator(problem, config.rve_size)
-        engine.separation[engine._local] = indicator
+        engine.separation[engine.local_points] = indicator
         regions = point_regions(problem, specimen.cell_tags) if specimen.cell_tags else None
         names = {tag: name for name, tag in specimen.regions.items()}
         summary = summarise(
@@ -333,6 +333,158 @@ def _diagnose(config: RunConfig, engine, problem: MacroProblem, specimen, step: 
                 logger.warning(line)
         out["scale_separation"] = as_dict({k: v for k, v in summary.items() if k != "regions"})
     return out
+
+
+def _macro_problem(config: RunConfig, specimen: macro_shapes.MacroMesh) -> MacroProblem:
+    """The macro problem on the specimen, with the config's boundary conditions."""
+    dirichlet, tractions = [], []
+    for spec in config.boundaries:
+        if spec.name not in specimen.boundaries:
+            raise ConfigError(
+                f"{config.path}: [[boundary]] {spec.name!r} is not a boundary of the specimen; "
+                f"it has {list(specimen.boundaries)}"
+            )
+        tag = specimen.boundaries[spec.name]
+        dirichlet += [DirichletSpec(tag, c, v) for c, v in spec.displacement.items()]
+        if spec.traction is not None:
+            tractions.append(TractionSpec(tag, spec.traction))
+    return MacroProblem(
+        specimen.mesh,
+        specimen.facet_tags,
+        config.macro.dim,
+        degree=config.macro.degree,
+        dirichlet=dirichlet,
+        tractions=tractions,
+    )
+
+
+_AXES = "xyz"
+
+
+def _history_header(config: RunConfig) -> list[str]:
+    """Columns of history.csv: step, load factor, Newton iterations, then per boundary its
+    prescribed displacements, tractions and reaction forces."""
+    header = ["step", "load_factor", "newton_iterations"]
+    dim = config.macro.dim
+    for spec in config.boundaries:
+        header += [f"u_{spec.name}_{_AXES[c]}" for c in spec.displacement]
+        header += [f"t_{spec.name}_{_AXES[c]}" for c in range(dim)] if spec.traction else []
+        header += [f"F_{spec.name}_{_AXES[c]}" for c in range(dim)] if spec.displacement else []
+    return header
+
+
+def _history_row(
+    config: RunConfig, problem: MacroProblem, specimen, number: int, step: StepResult
+) -> list[float]:
+    """The history.csv row of a converged step (reactions are collective)."""
+    lam = step.load_factor
+    row: list[float] = [number, lam, step.iterations]
+    for spec in config.boundaries:
+        row += [lam * v for v in spec.displacement.values()]
+        row += [lam * t for t in spec.traction] if spec.traction else []
+        if spec.displacement:
+            row += problem.reactions(specimen.boundaries[spec.name]).tolist()
+    return row
+
+
+def _save_checkpoint(
+    engine: FE2Engine,
+    digest: str,
+    out: Path,
+    rows: list[list[float]],
+    number: int,
+    load_factor: float,
+    increment: float,
+) -> None:
+    """Write ``out/checkpoint.h5`` after step ``number``, keeping the last one as the previous
+    (collective)."""
+    comm, dim = engine.layout.world, engine.problem.dim
+    if comm.rank == 0 and (out / CHECKPOINT).exists():
+        os.replace(out / CHECKPOINT, out / PREVIOUS_CHECKPOINT)
+    checkpoint = Checkpoint(
+        step=number,
+        load_factor=load_factor,
+        increment=increment,
+        config_digest=digest,
+        group_size=engine.layout.group_size,
+        coordinates=np.empty((0, dim)),  # gathered from the ranks' parts
+        displacement=np.empty((0, dim)),
+        point_ids=engine.ids,
+        assignment=engine.assignment,
+        costs=engine.costs,
+        history=rows,
+        force_scale=engine.problem.force_scale,
+    )
+    write_checkpoint(comm, out / CHECKPOINT, checkpoint, engine.checkpoint_part())
+
+
+def _run_summary(
+    config: RunConfig,
+    result: SteppingResult,
+    engine: FE2Engine,
+    rves: dict,
+    per_step: list,
+    times: dict[str, float],
+) -> dict:
+    """summary.json of an FE² run: outcome, layout, per-step records, counts, and ``times``
+    followed by the split of the work (collective; per-rank maxima, the critical path of each
+    part, except the sum of the micro solves)."""
+    comm, layout, problem, stats = engine.layout.world, engine.layout, engine.problem, engine.stats
+    timings = problem.timings
+
+    def total(value: float) -> float:
+        return comm.allreduce(value, op=MPI.SUM)
+
+    def slowest(value: float) -> float:
+        return comm.allreduce(value, op=MPI.MAX)
+
+    return {
+        "completed": result.completed,
+        "message": result.message,
+        "n_ranks": comm.size,
+        "group_size": layout.group_size,
+        "n_groups": layout.n_groups,
+        "macro_points": engine.n_points,
+        "microstructures": engine.names,
+        "rves": rves,
+        "steps": per_step,
+        "cutbacks": result.cutbacks,
+        "rve_full_solves": total(stats.full_solves),
+        "rve_shortcut_solves": total(stats.shortcut_solves),
+        "micro_newton_iterations": total(stats.micro_iterations),
+        "migrated_points": stats.migrated_points,
+        "timings": {
+            **times,
+            "micro_solves": slowest(stats.micro_seconds),
+            "micro_solves_sum": total(stats.micro_seconds),
+            "waiting": slowest(stats.waiting_seconds),
+            "communication": slowest(stats.communication_seconds),
+            "macro_assembly": slowest(
+                timings["residual"] + timings["jacobian"] - timings["constitutive"]
+            ),
+            "macro_solve": slowest(timings["solve"] - timings["residual"] - timings["jacobian"]),
+        },
+        "config": as_dict(config),
+    }
+
+
+def _plot_history(
+    config: RunConfig, header: list[str], rows: list[list[float]], path: Path, comm: MPI.Comm
+) -> None:
+    """Force against prescribed displacement of every boundary pulled in some direction."""
+    curves = {}
+    for spec in config.boundaries:
+        pulled = [c for c, v in spec.displacement.items() if v != 0]
+        if not pulled:
+            continue
+        names = [f"u_{spec.name}_{_AXES[pulled[0]]}", f"F_{spec.name}_{_AXES[pulled[0]]}"]
+        columns = [header.index(n) for n in names]
+        data = np.array([[0.0, 0.0]] + [[r[i] for i in columns] for r in rows])
+        curves[spec.name] = (data[:, 0], data[:, 1])
+    if curves:
+        write_on_root(
+            comm, path, lambda tmp: plot_load_displacement(curves, "prescribed displacement", tmp)
+        )
 
 
 def run_fe2(
@@ -357,25 +509,7 @@ def run_fe2(
                 f"[macro] dim = {dim}"
             )
     specimen = build_macro(comm, config.macro)
-    dirichlet, tractions = [], []
-    for spec in config.boundaries:
-        if spec.name not in specimen.boundaries:
-            raise ConfigError(
-                f"{config.path}: [[boundary]] {spec.name!r} is not a boundary of the specimen; "
-                f"it has {list(specimen.boundaries)}"
-            )
-        tag = specimen.boundaries[spec.name]
-        dirichlet += [DirichletSpec(tag, c, v) for c, v in spec.displacement.items()]
-        if spec.traction is not None:
-            tractions.append(TractionSpec(tag, spec.traction))
-    problem = MacroProblem(
-        specimen.mesh,
-        specimen.facet_tags,
-        dim,
-        degree=config.macro.degree,
-        dirichlet=dirichlet,
-        tractions=tractions,
-    )
+    problem = _macro_problem(config, specimen)
     layout = split_groups(comm, config.group_size)
     t0 = time.perf_counter()
     engine = FE2Engine(
@@ -401,13 +535,7 @@ def run_fe2(
             fractions = ", ".join(f"{k} {v:.4f}" for k, v in rves[name]["volume_fractions"].items())
             logger.info("RVE %s: %d dofs, volume fractions %s", name, model.n_dofs, fractions)
             warn_if_volume_lost(config.micro[name].cell, rves[name]["volume_fractions"], comm)
-    loaded = [s for s in config.boundaries if any(v != 0 for v in s.displacement.values())]
-    axis = "xyz"
-    header = ["step", "load_factor", "newton_iterations"]
-    for spec in config.boundaries:
-        header += [f"u_{spec.name}_{axis[c]}" for c in spec.displacement]
-        header += [f"t_{spec.name}_{axis[c]}" for c in range(dim)] if spec.traction else []
-        header += [f"F_{spec.name}_{axis[c]}" for c in range(dim)] if spec.displacement else []
+    header = _history_header(config)
     rows: list[list[float]] = []
     per_step: list[dict[str, object]] = []
     start, increment, first_step = 0.0, None, 1
@@ -427,39 +555,13 @@ def run_fe2(
     last_checkpoint = [time.perf_counter()]
     stop = _StopRequest()
 
-    def save_checkpoint(number: int, lam: float, increment: float) -> None:
-        if comm.rank == 0 and (out / CHECKPOINT).exists():
-            os.replace(out / CHECKPOINT, out / PREVIOUS_CHECKPOINT)
-        checkpoint = Checkpoint(
-            step=number,
-            load_factor=lam,
-            increment=increment,
-            config_digest=config.digest,
-            group_size=layout.group_size,
-            coordinates=np.empty((0, dim)),
-            displacement=np.empty((0, dim)),
-            point_ids=engine.ids,
-            assignment=engine.assignment,
-            costs=engine.costs,
-            history=rows,
-            force_scale=problem._force_scale,
-        )
-        write_checkpoint(comm, out / CHECKPOINT, checkpoint, engine.checkpoint_part())
-        last_checkpoint[0] = time.perf_counter()
-
     def after_step(number: int, step: StepResult, cutbacks: int, increment: float) -> None:
         lam = step.load_factor
-        row: list[float] = [number, lam, step.iterations]
-        for spec in config.boundaries:
-            row += [lam * v for v in spec.displacement.values()]
-            row += [lam * t for t in spec.traction] if spec.traction else []
-            if spec.displacement:
-                row += problem.reactions(specimen.boundaries[spec.name]).tolist()
-        rows.append(row)
+        rows.append(_history_row(config, problem, specimen, number, step))
         text = history_csv(header, rows)
         write_on_root(comm, out / "history.csv", lambda tmp: tmp.write_text(text))
         diagnosis = _diagnose(config, engine, problem, specimen, number)
-        mine = engine._local
+        mine = engine.local_points
         if fields is not None:
             fields.write(
                 lam,
@@ -472,14 +574,16 @@ def run_fe2(
         if number in config.micro_steps and micro_points:
             engine.write_micro_fields(micro_points, out / "micro", number)
         seconds = time.perf_counter() - step_start[0]
+        full = comm.allreduce(engine.stats.step_full, op=MPI.SUM)
+        shortcut = comm.allreduce(engine.stats.step_shortcut, op=MPI.SUM)
         per_step.append(
             {
                 "step": number,
                 "load_factor": lam,
                 "newton_iterations": step.iterations,
                 "residual_history": step.residual_history,
-                "rve_full_solves": comm.allreduce(engine.stats.step_full, op=MPI.SUM),
-                "rve_shortcut_solves": comm.allreduce(engine.stats.step_shortcut, op=MPI.SUM),
+                "rve_full_solves": full,
+                "rve_shortcut_solves": shortcut,
                 "cutbacks": cutbacks,
                 "seconds": seconds,
                 **diagnosis,
@@ -490,8 +594,8 @@ def run_fe2(
             number,
             lam,
             step.iterations,
-            comm.allreduce(engine.stats.step_full, op=MPI.SUM),
-            comm.allreduce(engine.stats.step_shortcut, op=MPI.SUM),
+            full,
+            shortcut,
             f"  cutbacks {cutbacks}" if cutbacks else "",
             seconds,
         )
@@ -502,7 +606,8 @@ def run_fe2(
         )
         interrupted = comm.allreduce(stop.requested, op=MPI.LOR)
         if (due or interrupted) and step.load_factor < 1.0 - 1e-12:
-            save_checkpoint(number, lam, increment)
+            _save_checkpoint(engine, config.digest, out, rows, number, lam, increment)
+            last_checkpoint[0] = time.perf_counter()
         if interrupted and step.load_factor < 1.0 - 1e-12:
             raise Interrupted(
                 f"stopped by a signal after step {number}; checkpoint written, continue with "
@@ -525,59 +630,9 @@ def run_fe2(
     finally:
         if fields is not None:
             fields.close()
-    stats = engine.stats
-    total = time.perf_counter() - t_start
-    summary = {
-        "completed": result.completed,
-        "message": result.message,
-        "n_ranks": comm.size,
-        "group_size": layout.group_size,
-        "n_groups": layout.n_groups,
-        "macro_points": engine.n_points,
-        "microstructures": engine.names,
-        "rves": rves,
-        "steps": per_step,
-        "cutbacks": result.cutbacks,
-        "rve_full_solves": comm.allreduce(stats.full_solves, op=MPI.SUM),
-        "rve_shortcut_solves": comm.allreduce(stats.shortcut_solves, op=MPI.SUM),
-        "micro_newton_iterations": comm.allreduce(stats.micro_iterations, op=MPI.SUM),
-        "migrated_points": stats.migrated_points,
-        "timings": {
-            "total": total,
-            "setup_micro": setup_seconds,
-            # per-rank maxima: the critical path of each part
-            "micro_solves": comm.allreduce(stats.micro_seconds, op=MPI.MAX),
-            "micro_solves_sum": comm.allreduce(stats.micro_seconds, op=MPI.SUM),
-            "waiting": comm.allreduce(stats.waiting_seconds, op=MPI.MAX),
-            "communication": comm.allreduce(stats.communication_seconds, op=MPI.MAX),
-            "macro_assembly": comm.allreduce(
-                problem.timings["residual"]
-                + problem.timings["jacobian"]
-                - problem.timings["constitutive"],
-                op=MPI.MAX,
-            ),
-            "macro_solve": comm.allreduce(
-                problem.timings["solve"]
-                - problem.timings["residual"]
-                - problem.timings["jacobian"],
-                op=MPI.MAX,
-            ),
-        },
-        "config": as_dict(config),
-    }
-    if loaded:
-        curves = {}
-        for spec in loaded:
-            c = next(c for c, v in spec.displacement.items() if v != 0)
-            names = [f"u_{spec.name}_{axis[c]}", f"F_{spec.name}_{axis[c]}"]
-            columns = [header.index(n) for n in names]
-            data = np.array([[0.0, 0.0]] + [[r[i] for i in columns] for r in rows])
-            curves[spec.name] = (data[:, 0], data[:, 1])
-        write_on_root(
-            comm,
-            out / "load_displacement.png",
-            lambda tmp: plot_load_displacement(curves, "prescribed displacement", tmp),
-        )
+    times = {"total": time.perf_counter() - t_start, "setup_micro": setup_seconds}
+    summary = _run_summary(config, result, engine, rves, per_step, times)
+    _plot_history(config, header, rows, out / "load_displacement.png", comm)
     write_json(comm, out / "summary.json", summary)
     if not result.completed:
         raise SolverError(f"the FE² run stopped: {result.message} (results so far in {out})")

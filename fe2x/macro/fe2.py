@@ -110,7 +110,8 @@ class FE2Engine:
         )
         if len(np.unique(self.ids)) != len(self.ids):
             raise ValueError("macro point ids are not unique")
-        self._local = np.searchsorted(self.ids, problem.point_ids)  # my points in the table
+        # Where this rank's macro points (in the order of problem.point_ids) lie in the table.
+        self.local_points = np.searchsorted(self.ids, problem.point_ids)
         # First assignment: each point to the group of its owner (no traffic).
         self.assignment = self.owner // layout.group_size
         self.costs = np.ones(len(self.ids))
@@ -133,7 +134,7 @@ class FE2Engine:
         layout, world = self.layout, self.layout.world
         n = E.shape[1]
         t0 = time.perf_counter()
-        mine = self._local
+        mine = self.local_points
         leaders = np.array([layout.leader_rank(g) for g in self.assignment[mine]], dtype=np.int64)
         rows = np.column_stack([E, self.micro_index[mine].astype(float)])
         ids, rows = route_arrays(world, self.ids[mine], rows, leaders)
@@ -302,7 +303,7 @@ class FE2Engine:
             raise CheckpointError("the checkpoint's macro mesh differs from this run's mesh")
         problem.u.x.array[:] = checkpoint.displacement[index].reshape(-1)
         problem.u.x.scatter_forward()
-        problem._force_scale = checkpoint.force_scale
+        problem.force_scale = checkpoint.force_scale
         order = np.searchsorted(self.ids, checkpoint.point_ids)
         saved_groups = np.empty_like(self.assignment)
         saved_groups[order] = checkpoint.assignment

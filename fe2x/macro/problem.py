@@ -226,7 +226,9 @@ class MacroProblem:
         self._constitutive: Constitutive | None = None
         self._evaluations = 0
         self._x_evaluated: np.ndarray | None = None
-        self._force_scale = 0.0
+        # The size of the first residual of the converged steps so far: the reference of the
+        # absolute Newton tolerance (kept across a restart, so the restarted steps stop alike).
+        self.force_scale = 0.0
         self.timings = {"constitutive": 0.0, "residual": 0.0, "jacobian": 0.0, "solve": 0.0}
         logger.debug(
             "MacroProblem: %d dofs, %d points on rank %d (%d per cell), prefix %s",
@@ -369,7 +371,7 @@ class MacroProblem:
         self._constitutive = constitutive
         self._evaluations = 0
         if not self._user_atol:
-            self._snes.setTolerances(atol=max(ATOL_REL * self._force_scale, 1e-300))
+            self._snes.setTolerances(atol=max(ATOL_REL * self.force_scale, 1e-300))
         t0 = time.perf_counter()
         try:
             self._snes.solve(None, self._x)
@@ -384,7 +386,7 @@ class MacroProblem:
             self._x.copy(self.u.x.petsc_vec)
             self.u.x.scatter_forward()
             if history and np.isfinite(history[0]):
-                self._force_scale = max(self._force_scale, history[0])
+                self.force_scale = max(self.force_scale, history[0])
         result = StepResult(
             converged,
             reason_name(PETSc.SNES.ConvergedReason, reason),
