@@ -36,7 +36,7 @@ from fe2x.macro.diagnostics import (
     summarise,
     warnings_for,
 )
-from fe2x.macro.fe2 import FE2Engine, MicroFactory
+from fe2x.macro.fe2 import FE2Engine, MicroFactory, StepAbandoned
 from fe2x.macro.problem import DirichletSpec, MacroProblem, StepResult, TractionSpec
 from fe2x.macro.stepping import SteppingResult, run_load_steps
 from fe2x.materials import component_labels, mandel_weights
@@ -496,8 +496,9 @@ def run_fe2(
     and ``out/summary.json`` and ``out/load_displacement.png`` at the end; a run that cannot
     proceed keeps these for its last converged step and raises SolverError. Checkpoints go to
     ``out/checkpoint.h5`` as the config asks, and when SIGTERM or SIGUSR1 arrives: the run then
-    finishes its step, writes one and raises :class:`Interrupted`. With ``restart`` the run
-    continues from the checkpoint in ``out``.
+    abandons the step in progress at its next micro evaluation (or, arriving after the last
+    one, finishes it), writes one of the last converged step and raises :class:`Interrupted`.
+    With ``restart`` the run continues from the checkpoint in ``out``.
     """
     check_launch(comm)
     t_start = time.perf_counter()
@@ -511,6 +512,7 @@ def run_fe2(
     specimen = build_macro(comm, config.macro)
     problem = _macro_problem(config, specimen)
     layout = split_groups(comm, config.group_size)
+    stop = _StopRequest()
     t0 = time.perf_counter()
     engine = FE2Engine(
         problem,
@@ -519,6 +521,7 @@ def run_fe2(
         {name: _micro_factory(m, dim) for name, m in config.micro.items()},
         balance=config.balance,
         shortcut=config.elastic_shortcut,
+        stop_requested=lambda: stop.requested,
     )
     setup_seconds = time.perf_counter() - t0
     logger.info(
@@ -553,10 +556,11 @@ def run_fe2(
     fields = MacroFieldWriter(problem, field_dir) if config.write_fields else None
     step_start = [time.perf_counter()]
     last_checkpoint = [time.perf_counter()]
-    stop = _StopRequest()
+    converged = [first_step - 1, start, increment or 1.0 / config.steps]  # the last step's
 
     def after_step(number: int, step: StepResult, cutbacks: int, increment: float) -> None:
         lam = step.load_factor
+        converged[:] = number, lam, increment
         rows.append(_history_row(config, problem, specimen, number, step))
         text = history_csv(header, rows)
         write_on_root(comm, out / "history.csv", lambda tmp: tmp.write_text(text))
@@ -627,6 +631,13 @@ def run_fe2(
                 increment=increment,
                 first_step=first_step,
             )
+    except StepAbandoned:
+        number, lam, increment = converged
+        _save_checkpoint(engine, config.digest, out, rows, number, lam, increment)
+        raise Interrupted(
+            f"stopped by a signal during step {number + 1}, which was abandoned; checkpoint of "
+            f"step {number} written, continue with `fe2x run CONFIG --restart {out}`"
+        ) from None
     finally:
         if fields is not None:
             fields.close()

@@ -20,6 +20,7 @@ from fe2x.cli import main
 from fe2x.config import read_run_config
 from fe2x.io.checkpoint import Checkpoint, read_checkpoint, read_micro_states, write_checkpoint
 from fe2x.jobs import REQUEUE_STATUS
+from fe2x.macro.fe2 import FE2Engine
 
 CONFIG = """
 [macro]
@@ -243,8 +244,43 @@ def test_restart_errors(uninterrupted, capsys):
     assert MPI.COMM_WORLD.rank or "no checkpoint at" in err
 
 
+@pytest.mark.parametrize("during_step", [1, 3])
+def test_signal_during_a_step_abandons_it(uninterrupted, monkeypatch, capsys, during_step):
+    """SIGUSR1 arriving in the middle of a step (here: rank 0 signals itself at the first
+    micro evaluation of the step): the run abandons the step without solving it, checkpoints
+    the step before (or the initial state) and exits with the requeue status; the restart
+    gives the uninterrupted history."""
+    comm = MPI.COMM_WORLD
+    config, full = uninterrupted
+    out = full.parent / f"abandoned{during_step}"
+    step, constitutive = FE2Engine.step, FE2Engine.constitutive
+    count = {"steps": 0, "evaluations": 0}
+
+    def counting_step(engine, load_factor):
+        count["steps"] += 1
+        count["evaluations"] = 0
+        return step(engine, load_factor)
+
+    def signalling_constitutive(engine, E):
+        count["evaluations"] += 1
+        if (count["steps"], count["evaluations"], comm.rank) == (during_step, 1, 0):
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return constitutive(engine, E)
+
+    monkeypatch.setattr(FE2Engine, "step", counting_step)
+    monkeypatch.setattr(FE2Engine, "constitutive", signalling_constitutive)
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == REQUEUE_STATUS
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert comm.rank or f"during step {during_step}, which was abandoned" in err
+    saved = read_checkpoint(comm, out / "checkpoint.h5", read_run_config(config).digest)
+    assert saved.step == during_step - 1 and len(saved.history) == during_step - 1
+    assert main(["run", str(config), "--restart", str(out), "--quiet"]) == 0
+    assert same(history(out), history(full))
+
+
 def test_signal_checkpoints_and_restart_on_two_ranks(uninterrupted):
-    """SIGUSR1 mid-run (as Slurm sends before the time limit): the run finishes its step,
+    """SIGUSR1 mid-run (as Slurm sends before the time limit), from outside: the run
     checkpoints and exits with the requeue status; restarted on 2 ranks it completes with
     the uninterrupted history."""
     if MPI.COMM_WORLD.size > 1:

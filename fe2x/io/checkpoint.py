@@ -177,7 +177,8 @@ def _write_header(f: h5py.File, c: Checkpoint, n_parts: int) -> None:
         f.attrs[key] = getattr(c, key)
     for key in _ARRAYS:
         f.create_dataset(key, data=getattr(c, key))
-    f.create_dataset("history", data=np.asarray(c.history, dtype=float).reshape(len(c.history), -1))
+    history = np.asarray(c.history, dtype=float)  # no rows before the first step
+    f.create_dataset("history", data=history.reshape(len(c.history), -1 if c.history else 0))
 
 
 def _write_part(part: h5py.Group, states: dict[int, Any], layouts: dict[str, Any]) -> None:

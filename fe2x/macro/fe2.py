@@ -11,7 +11,9 @@ Data flow of one macro residual evaluation (collective on the macro communicator
 
 Converged steps commit every history, failed ones discard the trial histories and are cut
 back. Between steps the points are re-assigned to groups by their measured cost (LPT), and the
-histories of moved points migrate with them.
+histories of moved points migrate with them. A step can also be abandoned at any evaluation (a
+stop signal): it is discarded like a failed one and :class:`StepAbandoned` raised, so that the
+run can checkpoint its last converged step at once.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ _SECONDS, _SHORTCUT, _ITERATIONS, _PLASTIC = range(4)
 MicroFactory = Callable[[MPI.Comm], MicroModel]
 
 
+class StepAbandoned(Fe2xError):
+    """The step was abandoned because a stop was requested; the last converged state is
+    restored (macro displacement and every committed history)."""
+
+
 @dataclass
 class FE2Statistics:
     """Counters and wall times of an FE² run, summed on this rank."""
@@ -71,6 +78,9 @@ class FE2Engine:
             communicator (called once per group, for the names in use).
         balance: re-assign points to groups by measured cost between steps.
         shortcut: use the exact elastic shortcut of models that offer one.
+        stop_requested: asked at the start of every micro evaluation, on every rank; if it is
+            true on any rank, the step is abandoned without solving the RVEs any further
+            (:meth:`step` raises :class:`StepAbandoned`).
     """
 
     def __init__(
@@ -81,11 +91,13 @@ class FE2Engine:
         factories: Mapping[str, MicroFactory],
         balance: bool = True,
         shortcut: bool = True,
+        stop_requested: Callable[[], bool] = lambda: False,
     ) -> None:
         world = layout.world
         if len(microstructure) != problem.n_points:
             raise ValueError("one microstructure name per owned macro point is needed")
         self.problem, self.layout, self.balance = problem, layout, balance
+        self._stop_requested, self._abandoning = stop_requested, False
         names = sorted(set().union(*world.allgather(set(microstructure))))
         unknown = [n for n in names if n not in factories]
         if unknown:
@@ -133,6 +145,10 @@ class FE2Engine:
         """Σ and C at this rank's points for strains E (collective on the macro comm)."""
         layout, world = self.layout, self.layout.world
         n = E.shape[1]
+        if self._abandoning or world.allreduce(bool(self._stop_requested()), op=MPI.LOR):
+            self._abandoning = True  # the macro Newton step fails here, and step() raises
+            nan = np.full((len(E), n, n), np.nan)
+            return nan[:, :, 0], nan, False
         t0 = time.perf_counter()
         mine = self.local_points
         leaders = np.array([layout.leader_rank(g) for g in self.assignment[mine]], dtype=np.int64)
@@ -204,6 +220,9 @@ class FE2Engine:
         else:
             self.pool.discard()
             self.problem.restore_state(saved)
+            if self._abandoning:
+                self._abandoning = False
+                raise StepAbandoned(f"the step to load factor {load_factor:.6g} was abandoned")
         return result
 
     def nearest_points(self, coordinates: np.ndarray) -> list[int]:
