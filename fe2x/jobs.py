@@ -501,6 +501,10 @@ def run_fe2(
     With ``restart`` the run continues from the checkpoint in ``out``.
     """
     check_launch(comm)
+    if restart and not comm.bcast(
+        (out / CHECKPOINT).exists() or (out / PREVIOUS_CHECKPOINT).exists()
+    ):
+        raise CheckpointError(f"no checkpoint at {out / CHECKPOINT}")  # before any set-up
     t_start = time.perf_counter()
     dim = config.macro.dim
     for micro in config.micro.values():
