@@ -415,7 +415,12 @@ def _save_checkpoint(
         history=rows,
         force_scale=engine.problem.force_scale,
     )
+    t0 = time.perf_counter()
     write_checkpoint(comm, out / CHECKPOINT, checkpoint, engine.checkpoint_part())
+    if comm.rank == 0:
+        size = (out / CHECKPOINT).stat().st_size / 2**20
+        seconds = time.perf_counter() - t0
+        logger.info("checkpoint of step %d written: %.1f MB in %.2f s", number, size, seconds)
 
 
 def _run_summary(
