@@ -49,6 +49,32 @@ def test_fe2_run(uninterrupted):
     assert "starts run.toml" in info.output() and info.restarts == 0
 
 
+@pytest.mark.parametrize("template", ["fe2x_run.sbatch", "sve_array.sbatch"])
+def test_container_refuses_uneven_tasks_per_node(tmp_path, template):
+    """With FE2X_IMAGE, tasks spread unevenly over nodes (which ch-run --join cannot count)
+    stop the job at once with a message, instead of leaving ranks waiting for peers. (Run by
+    bash with the variables Slurm would set: the local Slurm has a single node.)"""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "FE2X_IMAGE": str(tmp_path / "image"),
+        "SLURM_JOB_ID": "7",
+        "SLURM_ARRAY_TASK_ID": "0",
+        "SLURM_TASKS_PER_NODE": "3,2",
+    }
+    done = subprocess.run(
+        ["bash", str(TEMPLATES / template), "cfg.toml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert (
+        "same number of tasks on every node" in done.stderr and "--ntasks-per-node" in done.stderr
+    )
+
+
 def test_plain_srun_is_stopped(slurm, job_env, tmp_path):
     """Plain srun (no PMI plugin; MpiDefault=none here) starts 2 singletons: fe2x refuses."""
     (tmp_path / "run.toml").write_text(RUN_CONFIG)
