@@ -12,6 +12,8 @@ The micro states are most of a checkpoint, so no rank ever holds more of them th
 the ranks write their parts into the file in turn (``/parts/<rank>``), rank 0 first with the
 macro state, and rank 0 renames the finished file onto the checkpoint. On restart every rank
 reads only the states of the points it gets (:func:`read_micro_states`).
+The turns are passed by MPI messages, so HDF5's file locks are not used (some parallel file
+systems do not support them).
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ def write_checkpoint(comm: MPI.Comm, path: Path, checkpoint: Checkpoint, local: 
         error = comm.recv(source=comm.rank - 1)
     if error is None:
         try:
-            with h5py.File(tmp, "w" if comm.rank == 0 else "r+") as f:
+            with h5py.File(tmp, "w" if comm.rank == 0 else "r+", locking=False) as f:
                 if comm.rank == 0:
                     _write_header(f, checkpoint, comm.size)
                 _write_part(f.create_group(f"parts/{comm.rank}"), local["states"], local["layouts"])
@@ -229,7 +231,7 @@ def _read_header(path: Path) -> Checkpoint:
     is present and every state entry's data has the length its shapes say."""
     if not path.exists():
         raise FileNotFoundError(path)
-    with h5py.File(path, "r") as f:
+    with h5py.File(path, "r", locking=False) as f:
         if f.attrs.get("format") != FORMAT:
             raise CheckpointError(f"not an {FORMAT} file")
         n_parts = int(f.attrs["n_parts"])
@@ -278,7 +280,7 @@ def read_micro_states(
     trees: dict[str, Any] = {}
     error = None
     try:
-        with h5py.File(checkpoint.path, "r") as f:
+        with h5py.File(checkpoint.path, "r", locking=False) as f:
             for rank in sorted({checkpoint.state_parts[k] for k in wanted}):
                 for name, entry in f[f"parts/{rank}/states"].items():
                     _read_entry(entry, name.replace("|", "/"), flat)
