@@ -654,6 +654,9 @@ def run_fe2(
     summary = _run_summary(config, result, engine, rves, per_step, times)
     _plot_history(config, header, rows, out / "load_displacement.png", comm)
     write_json(comm, out / "summary.json", summary)
+    # The RVEs' PETSc objects keep their own duplicate of the group communicator; freeing ours
+    # keeps MPI's communicator ids from running out when a program runs many FE² jobs.
+    layout.free()
     if not result.completed:
         raise SolverError(f"the FE² run stopped: {result.message} (results so far in {out})")
     return result
