@@ -59,15 +59,19 @@ class CellConfig:
     number: int | None = None
     path: Path | None = None
 
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """The phase of each layer of a laminate (a name may repeat, as in a-b-a stacks)."""
+        return self.phases or tuple(f"layer{i}" for i in range(len(self.fractions or ())))
+
     def nominal_volume_fractions(self) -> dict[str, float]:
         """The phase volume fractions the geometry asks for, where they are exact: inclusion
         and laminate cells (random packings and mesh files have none)."""
         if self.type == "inclusion":
             return {"matrix": 1.0 - self.volume_fraction, "inclusion": self.volume_fraction}
         if self.type == "laminate":
-            names = self.phases or tuple(f"layer{i}" for i in range(len(self.fractions)))
             nominal: dict[str, float] = {}
-            for name, fraction in zip(names, self.fractions, strict=True):
+            for name, fraction in zip(self.layer_names, self.fractions, strict=True):
                 nominal[name] = nominal.get(name, 0.0) + fraction
             return nominal
         return {}
@@ -358,8 +362,7 @@ def _cell_phase_names(cell: CellConfig) -> tuple[str, ...] | None:
     if cell.type in ("inclusion", "random"):
         return ("matrix", "inclusion")
     if cell.type == "laminate":
-        names = cell.phases or tuple(f"layer{i}" for i in range(len(cell.fractions or ())))
-        return tuple(dict.fromkeys(names))
+        return tuple(dict.fromkeys(cell.layer_names))
     return None
 
 

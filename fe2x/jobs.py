@@ -87,7 +87,8 @@ def warn_if_volume_lost(cell: CellConfig, realized: dict[str, float], comm: MPI.
     """Warn (on rank 0) when the mesh holds a phase volume fraction more than 1 % away from the
     one the geometry asks for: straight or coarse elements cut a curved inclusion short."""
     nominal = cell.nominal_volume_fractions()
-    off = {p: realized[p] / v - 1.0 for p, v in nominal.items() if abs(realized[p] / v - 1) > 0.01}
+    change = {p: realized[p] / v - 1.0 for p, v in nominal.items()}
+    off = {p: c for p, c in change.items() if abs(c) > 0.01}
     if off and comm.rank == 0:
         logger.warning(
             "the RVE mesh holds the volume fraction(s) %s instead of %s; refine mesh_size%s",

@@ -19,7 +19,6 @@ systems do not support them).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ import h5py
 import numpy as np
 
 from fe2x.errors import Fe2xError
+from fe2x.io.results import temporary_beside
 
 FORMAT = "fe2x-checkpoint-3"
 _HEADER = ("step", "load_factor", "increment", "config_digest", "group_size", "force_scale")
@@ -134,10 +134,7 @@ def write_checkpoint(comm: MPI.Comm, path: Path, checkpoint: Checkpoint, local: 
     tmp, error = None, None
     if comm.rank == 0:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".h5")
-            os.close(fd)
-            tmp = Path(name)
+            tmp = temporary_beside(path)
             checkpoint.coordinates = np.vstack(coordinates)
             checkpoint.displacement = np.vstack(displacement)
         except OSError as e:

@@ -13,17 +13,24 @@ from typing import Any
 from mpi4py import MPI
 
 
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed onto it only if the block succeeds."""
+def temporary_beside(path: Path) -> Path:
+    """A new empty hidden file in ``path``'s directory (made if missing), to be renamed onto
+    ``path`` once complete: a rename within one file system is atomic."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
+    return Path(tmp)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed onto it only if the block succeeds."""
+    tmp = temporary_beside(path)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
