@@ -8,7 +8,7 @@ import pytest
 import ufl
 from dolfinx import fem, mesh
 
-from fe2x.micro.forms import mandel_strain, stiffness_quadrature_degree
+from fe2x.fem.forms import mandel_strain, stiffness_quadrature_degree
 
 
 def zero_energy_modes(cell_type: mesh.CellType, degree: int) -> int:

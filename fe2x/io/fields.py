@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dolfinx import fem, io
 
-from fe2x.micro.forms import mandel_strain
+from fe2x.fem.forms import mandel_strain
 from fe2x.micro.linear import UnitStrainResponse
 
 

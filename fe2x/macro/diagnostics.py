@@ -29,8 +29,8 @@ import ufl
 from dolfinx import fem
 from dolfinx.mesh import MeshTags
 
+from fe2x.fem.forms import mandel_strain
 from fe2x.materials.mandel import mandel_to_tensor4
-from fe2x.micro.forms import mandel_strain
 
 __all__ = [
     "acoustic_determinants",

@@ -23,7 +23,7 @@ from dolfinx import fem
 from dolfinx.mesh import Mesh, MeshTags
 
 from fe2x.errors import Fe2xError
-from fe2x.micro.forms import mandel_strain, stiffness_quadrature_degree
+from fe2x.fem.forms import mandel_strain, stiffness_quadrature_degree
 from fe2x.petsc_setup import merged_options, pushed, reason_name, weak_method
 
 __all__ = [
@@ -106,7 +106,7 @@ class MacroProblem:
         degree: Lagrange degree of u.
         quadrature_degree: degree of the stress/tangent quadrature; default the degree that
             integrates the Jacobian exactly on affine cells
-            (:func:`~fe2x.micro.forms.stiffness_quadrature_degree`).
+            (:func:`~fe2x.fem.forms.stiffness_quadrature_degree`).
         dirichlet: displacement conditions, values scaled by the load factor.
         tractions: traction loads, scaled by the load factor.
         petsc_options_prefix: prefix of the SNES/KSP options.

@@ -3,11 +3,13 @@
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, ClassVar
 
 import numpy as np
 
 from fe2x.errors import MaterialError
+from fe2x.materials.law import LawResponse, State
 from fe2x.materials.mandel import bulk_shear, isotropic_stiffness, lame_parameters, plane_strain
 
 SYMMETRY_RTOL = 1e-10
@@ -45,8 +47,47 @@ def _check_dim(dim: int) -> None:
         raise ValueError(f"dim = {dim!r} must be 2 (plane strain) or 3")
 
 
+class _LinearElasticLaw:
+    """The constitutive-law contract of a linear elastic phase: σ = C ε, no state.
+
+    The subclass provides ``C3``, its 3D Mandel stiffness.
+    """
+
+    kinematics: ClassVar[str] = "small"
+    linear: ClassVar[bool] = True
+    state_shapes: ClassVar[Mapping[str, tuple[int, ...]]] = {}
+    parameter_shapes: ClassVar[Mapping[str, tuple[int, ...]]] = {}
+    C3: np.ndarray
+
+    def initial_state(self, n: int) -> State:
+        """No internal variables."""
+        return {}
+
+    def update(
+        self,
+        strain: np.ndarray,
+        state: State,
+        dt: float = 0.0,
+        parameters: Mapping[str, np.ndarray] | None = None,
+    ) -> LawResponse:
+        """σ = C ε with the constant tangent C (a read-only broadcast view)."""
+        strain = np.asarray(strain, dtype=float)
+        C = self.C3
+        return LawResponse(strain @ C.T, np.broadcast_to(C, (strain.shape[0], 6, 6)), {})
+
+    def elastic_stiffness(self, parameters: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """The 3D Mandel stiffness (read-only)."""
+        return self.C3
+
+    def stays_elastic(
+        self, strain: np.ndarray, parameters: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Always: the law has no inelastic range."""
+        return np.ones(np.shape(strain)[0], dtype=bool)
+
+
 @dataclass(frozen=True)
-class IsotropicElastic:
+class IsotropicElastic(_LinearElasticLaw):
     """Isotropic linear elasticity, E > 0 and −1 < ν < 1/2.
 
     Attributes:
@@ -73,6 +114,13 @@ class IsotropicElastic:
         object.__setattr__(self, "E", E)
         object.__setattr__(self, "nu", nu)
 
+    @cached_property
+    def C3(self) -> np.ndarray:
+        """3D Mandel stiffness, computed once (read-only)."""
+        C = isotropic_stiffness(self.E, self.nu)
+        C.flags.writeable = False
+        return C
+
     @property
     def lame(self) -> tuple[float, float]:
         """Lamé constants (λ, μ)."""
@@ -97,8 +145,7 @@ class IsotropicElastic:
     def stiffness(self, dim: int) -> np.ndarray:
         """Mandel stiffness: 6x6 in 3D, plane-strain 3x3 (λ+2μ, λ, 2μ) in 2D."""
         _check_dim(dim)
-        C = isotropic_stiffness(self.E, self.nu)
-        return C if dim == 3 else plane_strain(C)
+        return self.C3.copy() if dim == 3 else plane_strain(self.C3)
 
     def compliance(self, dim: int) -> np.ndarray:
         """Inverse of ``stiffness(dim)``: S = J/(3K) + (I−J)/(2μ) in 3D, J/(2κ) + (I−J)/(2μ) in 2D.
@@ -114,7 +161,7 @@ class IsotropicElastic:
 
 
 @dataclass(frozen=True, eq=False)
-class AnisotropicElastic:
+class AnisotropicElastic(_LinearElasticLaw):
     """General linear elasticity from a symmetric positive definite 6x6 Mandel stiffness.
 
     The stored ``C`` is a read-only, exactly symmetric copy. Equality is identity.
@@ -155,6 +202,11 @@ class AnisotropicElastic:
             )
         C.flags.writeable = False
         object.__setattr__(self, "C", C)
+
+    @property
+    def C3(self) -> np.ndarray:
+        """3D Mandel stiffness (read-only)."""
+        return self.C
 
     def stiffness(self, dim: int) -> np.ndarray:
         """Mandel stiffness: 6x6 in 3D, plane-strain 3x3 (rows/cols 11, 22, 12) in 2D."""

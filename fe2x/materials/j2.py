@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from functools import cached_property
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from fe2x.errors import MaterialError, SolverError
 from fe2x.materials.elastic import IsotropicElastic
+from fe2x.materials.law import LawResponse, State
 
 __all__ = [
     "HARDENING_LAWS",
@@ -64,6 +67,11 @@ class J2Plasticity:
         name: label used in error messages.
     """
 
+    kinematics: ClassVar[str] = "small"
+    state_shapes: ClassVar[Mapping[str, tuple[int, ...]]] = {"eps_p": (6,), "beta": (6,), "p": ()}
+    parameter_shapes: ClassVar[Mapping[str, tuple[int, ...]]] = {}
+    output_names: ClassVar[tuple[str, ...]] = ("equivalent_plastic_strain",)
+
     E: float
     nu: float
     sigma_y: float
@@ -113,9 +121,49 @@ class J2Plasticity:
         """Bulk modulus ``K = E / (3 (1 - 2 nu))``."""
         return self.E / (3.0 * (1.0 - 2.0 * self.nu))
 
+    @cached_property
+    def _elastic(self) -> IsotropicElastic:
+        return IsotropicElastic(self.E, self.nu)
+
     def stiffness(self, dim: int) -> np.ndarray:
         """Elastic Mandel stiffness (the tangent before yield), as for the elastic materials."""
-        return IsotropicElastic(self.E, self.nu).stiffness(dim)
+        return self._elastic.stiffness(dim)
+
+    # -- the constitutive-law contract (fe2x.materials.law) --------------------------------
+    def elastic_stiffness(self, parameters: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """The 3D elastic Mandel stiffness (read-only)."""
+        return self._elastic.C3
+
+    def initial_state(self, n: int) -> State:
+        """Virgin history: no plastic strain, back stress or accumulated plastic strain."""
+        return J2State.zeros(n).as_dict()
+
+    def update(
+        self,
+        strain: np.ndarray,
+        state: State,
+        dt: float = 0.0,
+        parameters: Mapping[str, np.ndarray] | None = None,
+    ) -> LawResponse:
+        """Radial return (:func:`return_mapping`); rate-independent, so ``dt`` is not used."""
+        sigma, C_alg, trial, _ = return_mapping(self, strain, J2State(**state))
+        return LawResponse(sigma, C_alg, trial.as_dict())
+
+    def stays_elastic(
+        self, strain: np.ndarray, parameters: Mapping[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Whether the trial stress from the virgin state lies inside the yield surface, with
+        the tolerance of :func:`return_mapping` (:data:`YIELD_RTOL`)."""
+        eps = np.asarray(strain, dtype=float)
+        tr = eps[:, :3].sum(axis=1)
+        xi = 2.0 * self.G * eps
+        xi[:, :3] -= (2.0 * self.G / 3.0) * tr[:, None]
+        q = _SQRT_3_2 * np.sqrt(np.einsum("ij,ij->i", xi, xi))
+        return ~(q - self.sigma_y > YIELD_RTOL * self.sigma_y)
+
+    def outputs(self, state: State) -> dict[str, np.ndarray]:
+        """The equivalent plastic strain p."""
+        return {"equivalent_plastic_strain": state["p"]}
 
     def R(self, p: npt.ArrayLike) -> np.ndarray:
         """Isotropic hardening stress ``R(p)``."""
@@ -166,6 +214,10 @@ class J2State:
     def zeros(cls, n: int) -> J2State:
         """Virgin state at ``n`` points."""
         return cls(np.zeros((n, 6)), np.zeros((n, 6)), np.zeros(n))
+
+    def as_dict(self) -> State:
+        """The state as the law contract's dict of arrays (the same arrays, not copies)."""
+        return {"eps_p": self.eps_p, "beta": self.beta, "p": self.p}
 
     def copy(self) -> J2State:
         """Deep copy."""
@@ -244,7 +296,7 @@ def return_mapping(law: J2Plasticity, eps: npt.ArrayLike, state: J2State) -> J2U
         bad = int(np.count_nonzero(~np.isfinite(eps).all(axis=1)))
         raise SolverError(f"J2 return mapping: strain is not finite at {bad} point(s)")
     G, K = law.G, law.K
-    C_el = law.stiffness(3)
+    C_el = law.elastic_stiffness()
 
     eps_e = eps - state.eps_p
     tr = eps_e[:, :3].sum(axis=1)

@@ -23,9 +23,10 @@ import ufl
 from dolfinx import fem
 
 from fe2x.errors import Fe2xError
+from fe2x.fem.forms import mandel_strain, stiffness_quadrature_degree
 from fe2x.geometry import RVEMesh
 from fe2x.micro.constraints import BoundaryCondition, Prolongation, build_prolongation
-from fe2x.micro.forms import mandel_strain, stiffness_quadrature_degree, unit_strain_fields
+from fe2x.micro.correctors import unit_strain_fields
 from fe2x.micro.solver import choose_solver, create_ksp, rigid_body_modes, solve
 
 logger = logging.getLogger(__name__)

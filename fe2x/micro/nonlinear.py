@@ -33,6 +33,7 @@ import ufl
 from dolfinx import fem
 
 from fe2x.errors import Fe2xError, SolverError
+from fe2x.fem.forms import mandel_strain, stiffness_quadrature_degree
 from fe2x.geometry import RVEMesh
 from fe2x.materials.elastic import AnisotropicElastic, IsotropicElastic
 from fe2x.materials.j2 import (
@@ -43,7 +44,7 @@ from fe2x.materials.j2 import (
     return_mapping,
 )
 from fe2x.micro.constraints import BOUNDARY_CONDITIONS, build_prolongation
-from fe2x.micro.forms import mandel_strain, stiffness_quadrature_degree, unit_strain_fields
+from fe2x.micro.correctors import unit_strain_fields
 from fe2x.micro.model import RVEResult
 from fe2x.micro.solver import create_ksp
 from fe2x.petsc_setup import merged_options, pushed, reason_name, weak_method

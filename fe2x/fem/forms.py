@@ -1,15 +1,13 @@
-"""Pieces shared by the micro and macro problems: Mandel strain of a field, the quadrature degree
-of the stiffness, unit macro strain fields."""
+"""UFL pieces of small-strain problems: the Mandel strain of a field and the quadrature degree
+of the stiffness."""
 
 from __future__ import annotations
 
 import basix
 import numpy as np
 import ufl
-from dolfinx import fem
 
-from fe2x.geometry import RVEMesh
-from fe2x.materials.mandel import mandel_to_tensor
+__all__ = ["SQRT2", "mandel_strain", "stiffness_quadrature_degree"]
 
 SQRT2 = float(np.sqrt(2.0))
 
@@ -34,20 +32,3 @@ def stiffness_quadrature_degree(cell: basix.CellType, degree: int, geometry_degr
     """
     tensor = cell in (basix.CellType.quadrilateral, basix.CellType.hexahedron)
     return max(2 * (degree - (0 if tensor else 1)) + 2 * (geometry_degree - 1), 1)
-
-
-def unit_strain_fields(V: fem.FunctionSpace, cell: RVEMesh) -> list[fem.Function]:
-    """u_E,k = e_k·(y − y_c) for each Mandel unit strain e_k, y_c the cell centre.
-
-    Interpolated exactly: the fields are linear, and V's degree is at least the geometry's.
-    """
-    dim = V.mesh.topology.dim
-    n = 3 if dim == 2 else 6
-    centre = np.asarray(cell.origin) + 0.5 * np.asarray(cell.lengths)
-    fields = []
-    for k in range(n):
-        E = mandel_to_tensor(np.eye(n)[k], dim)
-        u = fem.Function(V, name=f"u_E{k}")
-        u.interpolate(lambda x, E=E: E @ (x[:dim] - centre[:, None]))
-        fields.append(u)
-    return fields

@@ -1,0 +1,239 @@
+"""The one evaluator that binds constitutive laws to quadrature points: phase by phase, with
+the committed and the trial state.
+
+The RVE, the DNS reference and the single material point all evaluate their laws through
+:class:`QuadratureLaws`: each phase's law is called once per update on all of its points
+(batched, :mod:`fe2x.materials.law`), plane strain is embedded in and reduced from the 3D law,
+linear phases keep their constant tangent, and a failed update leaves the outputs and states
+as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from fe2x.errors import Fe2xError
+from fe2x.materials.law import (
+    ConstitutiveLaw,
+    ElasticLimit,
+    ElasticStiffness,
+    OutputFields,
+    State,
+    check_law,
+    is_linear,
+)
+
+__all__ = ["PhaseStates", "QuadratureLaws"]
+
+#: Per phase, the state of its points.
+PhaseStates = dict[str, State]
+
+_PLANE = np.array([0, 1, 5])  # rows of the 3D Mandel vector kept in plane strain
+
+
+class QuadratureLaws:
+    """The law of every point by phase, with committed and trial states (small strain).
+
+    Args:
+        laws: phase name -> its constitutive law.
+        points: phase name -> indices of its points among ``n_points``; together a partition.
+        dim: 2 (plane strain: Mandel ``n = 3``) or 3 (``n = 6``).
+        n_points: number of points.
+        parameters: phase name -> per-point parameters of its law (the names and shapes of
+            ``law.parameter_shapes``), one row per point of the phase.
+
+    Attributes:
+        stress: ``(n_points, n)`` Mandel stress of the last successful :meth:`evaluate`.
+        tangent: ``(n_points, n, n)`` its consistent tangent (constant rows of linear phases).
+        committed: the committed state of every phase.
+        trial: the state of the last successful :meth:`evaluate`, or None.
+    """
+
+    def __init__(
+        self,
+        laws: Mapping[str, ConstitutiveLaw],
+        points: Mapping[str, np.ndarray],
+        dim: int,
+        n_points: int,
+        parameters: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    ) -> None:
+        if dim not in (2, 3):
+            raise ValueError(f"dim = {dim!r} must be 2 (plane strain) or 3")
+        missing = [name for name in points if name not in laws]
+        if missing:
+            raise Fe2xError(f"no material given for phase(s) {missing}")
+        self.laws = {name: check_law(laws[name], f"phase {name!r}") for name in points}
+        finite = [name for name, law in self.laws.items() if law.kinematics != "small"]
+        if finite:
+            raise Fe2xError(f"phase(s) {finite}: a finite-strain law in a small-strain problem")
+        self.dim, self.n_strain, self.n_points = dim, 3 if dim == 2 else 6, int(n_points)
+        self.points = {name: np.asarray(points[name], dtype=np.int64) for name in self.laws}
+        counts = np.bincount(
+            np.concatenate([*self.points.values(), np.zeros(0, np.int64)]), minlength=n_points
+        )
+        if counts.size != n_points or np.any(counts != 1):
+            raise Fe2xError(f"{int(np.sum(counts[:n_points] != 1))} point(s) have no single phase")
+        self.parameters = self._checked_parameters(parameters or {})
+        n = self.n_strain
+        self.stress = np.zeros((n_points, n))
+        self.tangent = np.zeros((n_points, n, n))
+        self.linear = [name for name, law in self.laws.items() if is_linear(law)]
+        for name in self.linear:
+            self.tangent[self.points[name]] = self._reduce_tangent(self._stiffness(name))
+        self.committed: PhaseStates = self.initial_state()
+        self.trial: PhaseStates | None = None
+        self.output_names = tuple(
+            sorted(
+                {
+                    o
+                    for law in self.laws.values()
+                    if isinstance(law, OutputFields)
+                    for o in law.output_names
+                }
+            )
+        )
+
+    def _checked_parameters(
+        self, parameters: Mapping[str, Mapping[str, np.ndarray]]
+    ) -> dict[str, dict[str, np.ndarray]]:
+        checked: dict[str, dict[str, np.ndarray]] = {}
+        for name, law in self.laws.items():
+            given = parameters.get(name, {})
+            checked[name] = {}
+            for key, shape in law.parameter_shapes.items():
+                if key not in given:
+                    raise Fe2xError(
+                        f"phase {name!r}: its law needs the per-point parameter {key!r}"
+                    )
+                value = np.asarray(given[key], dtype=float)
+                if value.shape != (self.points[name].size, *shape):
+                    raise Fe2xError(
+                        f"phase {name!r}: parameter {key!r} has shape {value.shape}, expected "
+                        f"{(self.points[name].size, *shape)}"
+                    )
+                checked[name][key] = value
+        return checked
+
+    def _stiffness(self, name: str) -> np.ndarray:
+        """The elastic stiffness of phase ``name`` at each of its points ``(m, 6, 6)``."""
+        C = self.laws[name].elastic_stiffness(self.parameters[name])  # type: ignore[attr-defined]
+        return np.broadcast_to(C, (self.points[name].size, 6, 6))
+
+    # -- plane strain ----------------------------------------------------------------------
+    def _embed(self, strain: np.ndarray) -> np.ndarray:
+        if self.dim == 3:
+            return strain
+        eps = np.zeros((strain.shape[0], 6))
+        eps[:, _PLANE] = strain
+        return eps
+
+    def _reduce_stress(self, stress: np.ndarray) -> np.ndarray:
+        return stress if self.dim == 3 else stress[:, _PLANE]
+
+    def _reduce_tangent(self, tangent: np.ndarray) -> np.ndarray:
+        return tangent if self.dim == 3 else tangent[:, _PLANE][:, :, _PLANE]
+
+    # -- states ----------------------------------------------------------------------------
+    def initial_state(self) -> PhaseStates:
+        """The virgin state of every phase."""
+        return {name: law.initial_state(self.points[name].size) for name, law in self.laws.items()}
+
+    def commit(self) -> None:
+        """The trial state of the last evaluation becomes the committed one."""
+        if self.trial is not None:
+            self.committed = self.trial
+        self.trial = None
+
+    def discard(self) -> None:
+        """Forget the trial state."""
+        self.trial = None
+
+    # -- evaluation ------------------------------------------------------------------------
+    def evaluate(
+        self, strain: np.ndarray, base: PhaseStates | None = None, dt: float = 0.0
+    ) -> None:
+        """Stress and tangent at ``strain`` ``(n_points, n)`` from ``base`` (default: committed).
+
+        Fills :attr:`stress` and :attr:`tangent` and sets :attr:`trial`. A law that fails
+        raises :class:`~fe2x.errors.SolverError`; then nothing is changed.
+        """
+        base = self.committed if base is None else base
+        strain = np.asarray(strain, dtype=float)
+        if strain.shape != (self.n_points, self.n_strain):
+            raise ValueError(
+                f"strain shape {strain.shape}; expected ({self.n_points}, {self.n_strain})"
+            )
+        updates = []
+        trial: PhaseStates = {}
+        for name, law in self.laws.items():
+            idx = self.points[name]
+            eps = self._embed(strain[idx])
+            if name in self.linear:
+                C = law.elastic_stiffness(self.parameters[name])  # type: ignore[attr-defined]
+                stress = eps @ C.T if C.ndim == 2 else np.einsum("pij,pj->pi", C, eps)
+                updates.append((idx, stress, None))
+                trial[name] = base[name]
+                continue
+            response = law.update(eps, base[name], dt, self.parameters[name])
+            updates.append((idx, response.stress, response.tangent))
+            trial[name] = response.state
+        for idx, stress, tangent in updates:
+            self.stress[idx] = self._reduce_stress(stress)
+            if tangent is not None:
+                self.tangent[idx] = self._reduce_tangent(tangent)
+        self.trial = trial
+
+    def stresses(self, strain: np.ndarray, state: PhaseStates) -> np.ndarray:
+        """The 3D Mandel stress ``(n_points, 6)`` at ``strain`` in ``state`` (no flow: dt = 0),
+        e.g. the committed stress of a swapped-in history. Nothing is stored."""
+        sigma = np.zeros((self.n_points, 6))
+        for name, law in self.laws.items():
+            idx = self.points[name]
+            sigma[idx] = law.update(
+                self._embed(strain[idx]), state[name], 0.0, self.parameters[name]
+            )[0]
+        return sigma
+
+    # -- optional capabilities -------------------------------------------------------------
+    def elastic_stiffness(self) -> np.ndarray:
+        """The virgin-state stiffness of every point ``(n_points, n, n)`` (every law must have
+        :class:`~fe2x.materials.law.ElasticStiffness`)."""
+        C = np.zeros((self.n_points, self.n_strain, self.n_strain))
+        for name, law in self.laws.items():
+            if not isinstance(law, ElasticStiffness):
+                raise Fe2xError(f"phase {name!r}: its law has no elastic stiffness")
+            C[self.points[name]] = self._reduce_tangent(self._stiffness(name))
+        return C
+
+    @property
+    def has_elastic_limit(self) -> bool:
+        """Whether every law can say when a strain stays elastic (:class:`ElasticLimit`)."""
+        return all(isinstance(law, ElasticLimit) for law in self.laws.values())
+
+    def stays_elastic(self, strain: np.ndarray, phases: list[str] | None = None) -> bool:
+        """Whether ``strain`` ``(n_points, n)`` from the virgin state is elastic at every point
+        of ``phases`` (default: all non-linear phases)."""
+        for name in phases if phases is not None else self.nonlinear_phases:
+            law = self.laws[name]
+            idx = self.points[name]
+            if not np.all(law.stays_elastic(self._embed(strain[idx]), self.parameters[name])):
+                return False
+        return True
+
+    @property
+    def nonlinear_phases(self) -> list[str]:
+        """The phases whose law is not linear."""
+        return [name for name in self.laws if name not in self.linear]
+
+    def outputs(self, state: PhaseStates | None = None) -> dict[str, np.ndarray]:
+        """Every output field of the laws at every point ``(n_points,)``, 0 where a phase's
+        law does not have it (default: of the committed state)."""
+        state = self.committed if state is None else state
+        fields = {name: np.zeros(self.n_points) for name in self.output_names}
+        for name, law in self.laws.items():
+            if isinstance(law, OutputFields):
+                for key, values in law.outputs(state[name]).items():
+                    fields[key][self.points[name]] = values
+        return fields
