@@ -41,6 +41,10 @@ class RVEMesh(NamedTuple):
         phases: Phase name -> cell tag value, in phase order.
         origin: Lower corner of the cell, shape (dim,).
         lengths: Edge lengths of the cell, shape (dim,).
+        cell_data: Per-cell arrays by name, one row per local cell (owned and ghost), e.g. a
+            grain orientation ``(n_cells, 3, 3)``; the laws read their per-point parameters
+            (:attr:`fe2x.materials.law.ConstitutiveLaw.parameter_shapes`) from it. None when
+            the cell has none.
     """
 
     mesh: dolfinx.mesh.Mesh
@@ -48,6 +52,7 @@ class RVEMesh(NamedTuple):
     phases: dict[str, int]
     origin: np.ndarray
     lengths: np.ndarray
+    cell_data: dict[str, np.ndarray] | None = None
 
 
 class CellInfo(NamedTuple):
