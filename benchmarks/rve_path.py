@@ -29,9 +29,10 @@ import numpy as np
 from fe2x.geometry import inclusion_cell
 from fe2x.materials import IsotropicElastic
 from fe2x.materials.j2 import J2Plasticity
-from fe2x.micro.constraints import build_prolongation
+from fe2x.micro.constraints import PERIODIC
 from fe2x.micro.linear import LinearRVE
-from fe2x.micro.nonlinear import LINEAR_SOLVERS, NonlinearRVE
+from fe2x.micro.linear_solvers import LINEAR_SOLVERS
+from fe2x.micro.nonlinear import NonlinearRVE
 from fe2x.micro.path import LoadPath, drive
 from fe2x.micro.solver import create_ksp
 
@@ -94,7 +95,7 @@ def bare_linear_algebra(comm: MPI.Comm, cell, degree: int, repeats: int = 3) -> 
         cell, {"matrix": MATRIX_STIFFNESS[dim], "inclusion": FIBRE.stiffness(dim)}, degree=degree
     )
     K = linear.K
-    P = build_prolongation(linear.V, cell.origin, cell.lengths, "periodic").P
+    P = PERIODIC.prolongation(linear.V, cell.origin, cell.lengths).P
     times: dict[str, list[float]] = {k: [] for k in ("assemble", "ptap", "factor", "refactor")}
     times["solve"] = []
     K_red = K.PtAP(P)
@@ -157,7 +158,7 @@ def run_path(comm: MPI.Comm, cell, degree: int, steps: int, linear_solver: str) 
     # plastic increments: from the first solve with more than one Newton iteration on
     plastic = records[records[:, 1] > 1] if np.any(records[:, 1] > 1) else records
     iterations = int(records[:, 1].sum())
-    newton = wall(comm, rve._newton_time)
+    newton = wall(comm, rve.problem.newton_seconds)
     timings = {k: wall(comm, v) for k, v in rve.timings.items()}
     applications = rve.elastic_factorization.applications if rve.elastic_factorization else 0
     return {

@@ -32,8 +32,8 @@ from fe2x.materials import (
     mandel_weights,
 )
 from fe2x.materials.j2 import J2Plasticity
-from fe2x.micro.constraints import BOUNDARY_CONDITIONS
 from fe2x.micro.solver import SOLVER_KINDS
+from fe2x.registry import BOUNDARY_CONDITIONS
 
 CELL_TYPES = ("inclusion", "laminate", "random", "file")
 Material = IsotropicElastic | AnisotropicElastic | J2Plasticity
@@ -81,7 +81,7 @@ class CellConfig:
 class HomogenizeConfig:
     """The ``[homogenize]`` table."""
 
-    bcs: tuple[str, ...] = BOUNDARY_CONDITIONS
+    bcs: tuple[str, ...] = BOUNDARY_CONDITIONS.names()
     degree: int = 2
     solver: str = "auto"
     petsc_options: dict[str, Any] = field(default_factory=dict)
@@ -292,9 +292,9 @@ def _read_homogenize(path: Path, data: Any) -> HomogenizeConfig:
     bcs = table.get(
         "bcs",
         list,
-        list(BOUNDARY_CONDITIONS),
+        list(BOUNDARY_CONDITIONS.names()),
         lambda v: bool(v) and all(b in BOUNDARY_CONDITIONS for b in v) and len(set(v)) == len(v),
-        f"a list of distinct names from {list(BOUNDARY_CONDITIONS)}",
+        f"a list of distinct names from {list(BOUNDARY_CONDITIONS.names())}",
     )
     options = table.get("petsc_options", dict, {})
     if not all(isinstance(v, str | int | float | bool) for v in options.values()):
@@ -387,7 +387,7 @@ class RVESettings:
 
     bc: str = "periodic"
     degree: int = 2
-    solver: str = "lu"
+    solver: str = "direct"
     petsc_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -414,7 +414,7 @@ class RVEPathConfig:
 
 
 NONLINEAR_BCS = ("periodic", "kubc", "subc")
-NONLINEAR_SOLVERS = ("lu", "shared_elastic")
+NONLINEAR_SOLVERS = ("direct", "shared_elastic")
 
 
 def _read_rve(path: Path, data: Any) -> RVESettings:
@@ -428,7 +428,7 @@ def _read_rve(path: Path, data: Any) -> RVESettings:
         ),
         degree=table.get("degree", int, 2, lambda v: v in (1, 2), "1 or 2"),
         solver=table.get(
-            "solver", str, "lu", lambda v: v in NONLINEAR_SOLVERS, " | ".join(NONLINEAR_SOLVERS)
+            "solver", str, "direct", lambda v: v in NONLINEAR_SOLVERS, " | ".join(NONLINEAR_SOLVERS)
         ),
         petsc_options={str(k): v for k, v in options.items()},
     )

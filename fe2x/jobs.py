@@ -121,7 +121,9 @@ def run_homogenize(
     if settings.write_fields:
         fields = {}
         for bc, response in result.responses.items():
-            paths = write_unit_strain_fields(response, out / "fields")
+            paths = write_unit_strain_fields(
+                bc, response.fluctuations, response.displacements, out / "fields"
+            )
             fields[bc] = [str(p.relative_to(out)) for p in paths]
         summary["fields"] = fields
     summary["config"] = as_dict(config)
@@ -543,8 +545,8 @@ def run_fe2(
     )
     rves = {}
     for name, model in engine.pool.models.items():  # the same names in every group
-        if isinstance(model, NonlinearRVE):
-            rves[name] = {"dofs": model.n_dofs, "volume_fractions": model.volume_fractions()}
+        if engine.pool.capabilities[name].described:
+            rves[name] = model.describe()
             fractions = ", ".join(f"{k} {v:.4f}" for k, v in rves[name]["volume_fractions"].items())
             logger.info("RVE %s: %d dofs, volume fractions %s", name, model.n_dofs, fractions)
             warn_if_volume_lost(config.micro[name].cell, rves[name]["volume_fractions"], comm)
@@ -563,7 +565,13 @@ def run_fe2(
         logger.info("restarting after step %d at load factor %.6g", checkpoint.step, start)
     micro_points = engine.nearest_points(config.micro_points) if config.micro_points else []
     field_dir = out / ("fields" if first_step == 1 else f"fields_from_step{first_step}")
-    fields = MacroFieldWriter(problem, field_dir) if config.write_fields else None
+    fields = (
+        MacroFieldWriter(
+            problem.u, problem.points_per_cell, problem.n_strain, engine.diagnostic_names, field_dir
+        )
+        if config.write_fields
+        else None
+    )
     step_start = [time.perf_counter()]
     last_checkpoint = [time.perf_counter()]
     converged = [first_step - 1, start, increment or 1.0 / config.steps]  # the last step's
@@ -579,11 +587,15 @@ def run_fe2(
         if fields is not None:
             fields.write(
                 lam,
-                engine.last_iterations[mine],
-                engine.solved[mine],
-                engine.plastic_strain[mine],
-                engine.separation[mine],
-                engine.ellipticity_lost[mine],
+                {
+                    "macro_strain": problem.strains(),
+                    "macro_stress": problem.stresses(),
+                    **{f"rve_{k}": v[mine] for k, v in engine.diagnostics.items()},
+                    "rve_newton_iterations": engine.last_iterations[mine],
+                    "rve_solved": engine.solved[mine],
+                    "scale_separation_indicator": engine.separation[mine],
+                    "ellipticity_lost": engine.ellipticity_lost[mine],
+                },
             )
         if number in config.micro_steps and micro_points:
             engine.write_micro_fields(micro_points, out / "micro", number)

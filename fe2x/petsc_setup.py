@@ -9,6 +9,7 @@ solver, and the global database is left as found.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -16,7 +17,22 @@ from typing import Any
 
 from petsc4py import PETSc
 
-__all__ = ["merged_options", "pushed", "reason_name", "weak_method"]
+__all__ = ["merged_options", "pushed", "reason_name", "unique_prefix", "weak_method"]
+
+_PREFIX_NUMBERS: dict[str, itertools.count] = {}
+
+
+def unique_prefix(stem: str) -> str:
+    """A new options prefix ``<stem>_<k>_`` for a solver the caller gave no prefix.
+
+    k counts the prefixes of ``stem`` made in this process, so two solvers never read each
+    other's options; it agrees across ranks when they build their solvers in the same order.
+
+    >>> unique_prefix("doctest_rve"), unique_prefix("doctest_rve")
+    ('doctest_rve_1_', 'doctest_rve_2_')
+    """
+    number = next(_PREFIX_NUMBERS.setdefault(stem, itertools.count(1)))
+    return f"{stem}_{number}_"
 
 
 def merged_options(

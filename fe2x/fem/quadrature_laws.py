@@ -43,6 +43,8 @@ class QuadratureLaws:
         n_points: number of points.
         parameters: phase name -> per-point parameters of its law (the names and shapes of
             ``law.parameter_shapes``), one row per point of the phase.
+        out: arrays ``(n_points, n)`` and ``(n_points, n, n)`` to hold :attr:`stress` and
+            :attr:`tangent` (e.g. views of quadrature functions' values); default new ones.
 
     Attributes:
         stress: ``(n_points, n)`` Mandel stress of the last successful :meth:`evaluate`.
@@ -58,6 +60,7 @@ class QuadratureLaws:
         dim: int,
         n_points: int,
         parameters: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+        out: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         if dim not in (2, 3):
             raise ValueError(f"dim = {dim!r} must be 2 (plane strain) or 3")
@@ -77,8 +80,13 @@ class QuadratureLaws:
             raise Fe2xError(f"{int(np.sum(counts[:n_points] != 1))} point(s) have no single phase")
         self.parameters = self._checked_parameters(parameters or {})
         n = self.n_strain
-        self.stress = np.zeros((n_points, n))
-        self.tangent = np.zeros((n_points, n, n))
+        if out is None:
+            out = (np.zeros((n_points, n)), np.zeros((n_points, n, n)))
+        if out[0].shape != (n_points, n) or out[1].shape != (n_points, n, n):
+            raise ValueError(
+                f"out shapes {out[0].shape}, {out[1].shape} do not fit {n_points} points"
+            )
+        self.stress, self.tangent = out
         self.linear = [name for name, law in self.laws.items() if is_linear(law)]
         for name in self.linear:
             self.tangent[self.points[name]] = self._reduce_tangent(self._stiffness(name))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from dolfinx import fem
 from dolfinx.io import VTXWriter
-
-from fe2x.macro.problem import MacroProblem
 
 
 def history_csv(header: list[str], rows: list[list[float]]) -> str:
@@ -48,70 +47,65 @@ class MacroFieldWriter:
     """Writes the displacement and per-cell macro quantities at each converged step (VTX).
 
     Quadrature-point quantities are shown per cell as the mean over the cell's points:
-    strain and stress (Mandel), the RVE average of the equivalent plastic strain, micro Newton
-    iterations, and the fraction of points whose RVE was solved rather than answered by the
-    elastic shortcut.
+    strain and stress (Mandel), micro Newton iterations, the fraction of points whose RVE was
+    solved rather than answered by the elastic shortcut, the scale-separation indicator, loss
+    of ellipticity, and each diagnostic the micro models report (``rve_<name>``, e.g.
+    ``rve_equivalent_plastic_strain``).
+
+    Args:
+        u: the macro displacement.
+        points_per_cell: quadrature points per cell (owned points are numbered cell by cell).
+        n_strain: Mandel components of strain and stress.
+        diagnostic_names: the names of the micro models' diagnostics.
+        directory: where the ``.bp`` folders go.
     """
 
-    def __init__(self, problem: MacroProblem, directory: Path) -> None:
-        self.problem = problem
-        mesh = problem.mesh
-        n = problem.n_strain
-        W = fem.functionspace(mesh, ("DG", 0, (n,)))
+    def __init__(
+        self,
+        u: fem.Function,
+        points_per_cell: int,
+        n_strain: int,
+        diagnostic_names: Sequence[str],
+        directory: Path,
+    ) -> None:
+        mesh = u.function_space.mesh
+        self.points_per_cell = points_per_cell
+        W = fem.functionspace(mesh, ("DG", 0, (n_strain,)))
         S = fem.functionspace(mesh, ("DG", 0))
-        self.strain = fem.Function(W, name="macro_strain")
-        self.stress = fem.Function(W, name="macro_stress")
-        self.iterations = fem.Function(S, name="rve_newton_iterations")
-        self.solved = fem.Function(S, name="rve_solved")
-        self.plastic = fem.Function(S, name="rve_equivalent_plastic_strain")
-        self.separation = fem.Function(S, name="scale_separation_indicator")
-        self.ellipticity = fem.Function(S, name="ellipticity_lost")
+        self.fields = {
+            "macro_strain": fem.Function(W, name="macro_strain"),
+            "macro_stress": fem.Function(W, name="macro_stress"),
+            **{f"rve_{name}": fem.Function(S, name=f"rve_{name}") for name in diagnostic_names},
+            "rve_newton_iterations": fem.Function(S, name="rve_newton_iterations"),
+            "rve_solved": fem.Function(S, name="rve_solved"),
+            "scale_separation_indicator": fem.Function(S, name="scale_separation_indicator"),
+            "ellipticity_lost": fem.Function(S, name="ellipticity_lost"),
+        }
         directory.mkdir(parents=True, exist_ok=True)
-        self._u_writer = VTXWriter(mesh.comm, directory / "displacement.bp", [problem.u], "BP4")
+        self._u_writer = VTXWriter(mesh.comm, directory / "displacement.bp", [u], "BP4")
         self._cell_writer = VTXWriter(
-            mesh.comm,
-            directory / "macro_points.bp",
-            [
-                self.strain,
-                self.stress,
-                self.plastic,
-                self.iterations,
-                self.solved,
-                self.separation,
-                self.ellipticity,
-            ],
-            "BP4",
+            mesh.comm, directory / "macro_points.bp", list(self.fields.values()), "BP4"
         )
 
     def _cell_mean(self, values: np.ndarray, target: fem.Function) -> None:
-        nq = self.problem.points_per_cell
-        n_cells = self.problem.n_points // nq
+        nq = self.points_per_cell
+        n_cells = values.shape[0] // nq
         width = int(np.prod(values.shape[1:]))
         means = values.reshape(n_cells, nq, width).mean(axis=1)
         blocks = target.function_space.dofmap.list[:n_cells, 0]
         target.x.array.reshape(-1, width)[blocks] = means
         target.x.scatter_forward()
 
-    def write(
-        self,
-        t: float,
-        iterations: np.ndarray,
-        solved: np.ndarray,
-        plastic: np.ndarray,
-        separation: np.ndarray,
-        ellipticity_lost: np.ndarray,
-    ) -> None:
-        """Write step ``t``; the arrays hold one value per owned point."""
-        self._cell_mean(self.problem.strains(), self.strain)
-        self._cell_mean(self.problem.stresses(), self.stress)
-        self._cell_mean(iterations.astype(float)[:, None], self.iterations)
-        self._cell_mean(solved.astype(float)[:, None], self.solved)
-        self._cell_mean(plastic[:, None], self.plastic)
-        self._cell_mean(separation[:, None], self.separation)
-        self._cell_mean(ellipticity_lost.astype(float)[:, None], self.ellipticity)
+    def write(self, t: float, point_values: Mapping[str, np.ndarray]) -> None:
+        """Write step ``t``: ``point_values`` maps each field name of :attr:`fields` to its
+        values at the owned points (``(n_points,)`` or ``(n_points, n)``)."""
+        for name, target in self.fields.items():
+            values = np.asarray(point_values[name], dtype=float)
+            self._cell_mean(values if values.ndim == 2 else values[:, None], target)
         self._u_writer.write(t)
         self._cell_writer.write(t)
 
     def close(self) -> None:
+        """Close the files."""
         self._u_writer.close()
         self._cell_writer.close()

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from dolfinx import fem, io
 
 from fe2x.fem.forms import mandel_strain
-from fe2x.micro.linear import UnitStrainResponse
 
 
-def write_unit_strain_fields(response: UnitStrainResponse, directory: Path) -> list[Path]:
+def write_unit_strain_fields(
+    bc: str,
+    fluctuations: Sequence[fem.Function],
+    displacements: Sequence[fem.Function],
+    directory: Path,
+) -> list[Path]:
     """Write the correctors w_k and the localization A_k = ε(u_k) (Mandel) for each unit strain.
 
     ``<bc>_correctors.bp`` holds the vector fields ``w_<k>``; ``<bc>_localization.bp`` holds
@@ -18,22 +23,22 @@ def write_unit_strain_fields(response: UnitStrainResponse, directory: Path) -> l
     discontinuous space of the strain (degree one below the displacement).
     """
     directory.mkdir(parents=True, exist_ok=True)
-    V = response.fluctuations[0].function_space
+    V = fluctuations[0].function_space
     mesh = V.mesh
     dim = mesh.topology.dim
-    n = len(response.fluctuations)
+    n = len(fluctuations)
     degree = V.element.basix_element.degree
     W = fem.functionspace(mesh, ("Discontinuous Lagrange", degree - 1, (n,)))
     localization = []
-    for k, u in enumerate(response.displacements):
+    for k, u in enumerate(displacements):
         A = fem.Function(W, name=f"A_{k}")
         A.interpolate(fem.Expression(mandel_strain(u, dim), W.element.interpolation_points))
         localization.append(A)
     paths = [
-        directory / f"{response.bc}_correctors.bp",
-        directory / f"{response.bc}_localization.bp",
+        directory / f"{bc}_correctors.bp",
+        directory / f"{bc}_localization.bp",
     ]
-    for path, functions in zip(paths, (response.fluctuations, localization), strict=True):
+    for path, functions in zip(paths, (fluctuations, localization), strict=True):
         with io.VTXWriter(mesh.comm, path, functions, engine="BP4") as writer:
             writer.write(0.0)
     return paths

@@ -39,10 +39,49 @@ from fe2x.parallel.layout import GroupLayout
 
 logger = logging.getLogger(__name__)
 
-#: Rows of the per-step record of every macro point's micro work.
-_SECONDS, _SHORTCUT, _ITERATIONS, _PLASTIC = range(4)
-
 MicroFactory = Callable[[MPI.Comm], MicroModel]
+
+
+def _request_dtype(n: int) -> np.dtype:
+    """A strain request travelling to an RVE group: macro strain and microstructure index."""
+    return np.dtype([("E", np.float64, (n,)), ("micro", np.int64)])
+
+
+def _answer_dtype(n: int) -> np.dtype:
+    """An answer travelling back to the point's owner."""
+    return np.dtype(
+        [
+            ("Sigma", np.float64, (n,)),
+            ("C", np.float64, (n, n)),
+            ("converged", np.bool_),
+            ("iterations", np.int64),
+            ("seconds", np.float64),
+            ("shortcut", np.bool_),
+        ]
+    )
+
+
+class StepRecord:
+    """Every macro point's micro work in one step, by name: seconds, whether the shortcut
+    answered, Newton iterations, and the models' diagnostics. Each point is filled by the one
+    group leader that evaluated it (zeros elsewhere), so a sum over the ranks gathers it."""
+
+    def __init__(self, n_points: int, diagnostic_names: Sequence[str]) -> None:
+        self.names = ("seconds", "shortcut", "iterations", *diagnostic_names)
+        self.values = np.zeros((len(self.names), n_points))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[self.names.index(name)]
+
+    def clear(self) -> None:
+        """Zero every entry (a new step)."""
+        self.values[:] = 0.0
+
+    def gathered(self, comm: MPI.Comm) -> StepRecord:
+        """The record summed over the ranks of ``comm`` (collective)."""
+        total = StepRecord(self.values.shape[1], self.names[3:])
+        comm.Allreduce(self.values, total.values, op=MPI.SUM)
+        return total
 
 
 class StepAbandoned(Fe2xError):
@@ -81,6 +120,8 @@ class FE2Engine:
         stop_requested: asked at the start of every micro evaluation, on every rank; if it is
             true on any rank, the step is abandoned without solving the RVEs any further
             (:meth:`step` raises :class:`StepAbandoned`).
+        end_time: the time at load factor 1: a step from λ to λ' lasts (λ' − λ) · end_time
+            (for rate-dependent micro laws; rate-independent ones ignore it).
     """
 
     def __init__(
@@ -92,6 +133,7 @@ class FE2Engine:
         balance: bool = True,
         shortcut: bool = True,
         stop_requested: Callable[[], bool] = lambda: False,
+        end_time: float = 1.0,
     ) -> None:
         world = layout.world
         if len(microstructure) != problem.n_points:
@@ -127,11 +169,14 @@ class FE2Engine:
         # First assignment: each point to the group of its owner (no traffic).
         self.assignment = self.owner // layout.group_size
         self.costs = np.ones(len(self.ids))
-        self._step_record = np.zeros((4, len(self.ids)))
+        self.end_time, self.load_factor, self._dt = float(end_time), 0.0, 0.0
+        self.diagnostic_names = self.pool.diagnostic_names
+        self._step_record = StepRecord(len(self.ids), self.diagnostic_names)
         self.stats = FE2Statistics()
         self.solved = np.zeros(len(self.ids), dtype=bool)  # last answer came from a solve
         self.last_iterations = np.zeros(len(self.ids), dtype=np.int64)
-        self.plastic_strain = np.zeros(len(self.ids))  # RVE average of p, last evaluation
+        #: The models' diagnostics of every point at its last evaluation, by name.
+        self.diagnostics = {name: np.zeros(len(self.ids)) for name in self.diagnostic_names}
         self.separation = np.zeros(len(self.ids))  # scale-separation indicator, last step
         self.ellipticity_lost = np.zeros(len(self.ids), dtype=bool)
 
@@ -152,37 +197,35 @@ class FE2Engine:
         t0 = time.perf_counter()
         mine = self.local_points
         leaders = np.array([layout.leader_rank(g) for g in self.assignment[mine]], dtype=np.int64)
-        rows = np.column_stack([E, self.micro_index[mine].astype(float)])
-        ids, rows = route_arrays(world, self.ids[mine], rows, leaders)
-        ids, rows = layout.group.bcast((ids, rows) if layout.is_leader else None, root=0)
+        requests = np.zeros(len(mine), dtype=_request_dtype(n))
+        requests["E"], requests["micro"] = E, self.micro_index[mine]
+        ids, requests = route_arrays(world, self.ids[mine], requests, leaders)
+        ids, requests = layout.group.bcast((ids, requests) if layout.is_leader else None, root=0)
         t1 = time.perf_counter()
         answer = self.pool.evaluate(
-            ids, [self.names[int(k)] for k in rows[:, n]], np.ascontiguousarray(rows[:, :n])
+            ids,
+            [self.names[int(k)] for k in requests["micro"]],
+            np.ascontiguousarray(requests["E"]).reshape(len(ids), n),
+            self._dt,
         )
         t2 = time.perf_counter()
         world.Barrier()  # the time spent here is load imbalance
         t3 = time.perf_counter()
-        back = np.column_stack(
-            [
-                answer.Sigma,
-                answer.C.reshape(len(ids), n * n),
-                answer.converged,
-                answer.iterations,
-                answer.seconds,
-                answer.shortcut,
-            ]
-        )
+        back = np.zeros(len(ids), dtype=_answer_dtype(n))
+        for key in ("Sigma", "C", "converged", "iterations", "seconds", "shortcut"):
+            back[key] = getattr(answer, key)
         if not layout.is_leader:  # one copy of each answer goes back
             ids, back = ids[:0], back[:0]
         position = np.searchsorted(self.ids, ids)
         back_ids, back = route_arrays(world, ids, back, self.owner[position])
         t4 = time.perf_counter()
         # Per-point work, kept by the leader that evaluated the point; shared once per step.
-        record, where = self._step_record, position
-        record[_SECONDS, where] += answer.seconds[: len(ids)]
-        record[_SHORTCUT, where] = answer.shortcut[: len(ids)]
-        record[_ITERATIONS, where] = answer.iterations[: len(ids)]
-        record[_PLASTIC, where] = answer.plastic_strain[: len(ids)]
+        record, m = self._step_record, len(ids)
+        record["seconds"][position] += answer.seconds[:m]
+        record["shortcut"][position] = answer.shortcut[:m]
+        record["iterations"][position] = answer.iterations[:m]
+        for k, name in enumerate(self.diagnostic_names):
+            record[name][position] = answer.diagnostics[:m, k]
         if layout.is_leader:
             self.stats.step_shortcut += int(answer.shortcut.sum())
             self.stats.step_full += int((~answer.shortcut).sum())
@@ -191,30 +234,27 @@ class FE2Engine:
         self.stats.waiting_seconds += t3 - t2
         self.stats.communication_seconds += (t1 - t0) + (t4 - t3)
         self.stats.evaluations += 1
-        order = np.searchsorted(back_ids, self.problem.point_ids)
-        back = back[order]
-        Sigma = back[:, :n]
-        C = back[:, n : n + n * n].reshape(-1, n, n)
-        ok = bool(np.all(back[:, n + n * n] > 0.5))
-        return Sigma, C, ok
+        back = back[np.searchsorted(back_ids, self.problem.point_ids)]
+        return back["Sigma"], back["C"], bool(np.all(back["converged"]))
 
     # -- load steps ------------------------------------------------------------------------
     def step(self, load_factor: float) -> StepResult:
         """One macro load step; commits all histories if it converged, else discards them."""
-        self._step_record[:] = 0.0
+        self._step_record.clear()
         self.stats.step_shortcut = self.stats.step_full = 0
+        self._dt = (load_factor - self.load_factor) * self.end_time
         saved = self.problem.save_state()
         result = self.problem.solve_step(load_factor, self.constitutive)
         # Each point was evaluated by one group leader (the assignment is fixed within a step),
         # and every other rank holds zeros for it: a sum gathers the step's per-point record.
-        record = np.empty_like(self._step_record)
-        self.layout.world.Allreduce(self._step_record, record, op=MPI.SUM)
-        self.solved = record[_SHORTCUT] < 0.5
-        self.last_iterations = record[_ITERATIONS].astype(np.int64)
-        self.plastic_strain = record[_PLASTIC]
+        record = self._step_record.gathered(self.layout.world)
+        self.solved = record["shortcut"] < 0.5
+        self.last_iterations = record["iterations"].astype(np.int64)
+        self.diagnostics = {name: record[name].copy() for name in self.diagnostic_names}
         if result.converged:
             self.pool.commit()
-            self.costs = np.maximum(record[_SECONDS], 1e-9)
+            self.load_factor = float(load_factor)
+            self.costs = np.maximum(record["seconds"], 1e-9)
             self.stats.full_solves += self.stats.step_full
             self.stats.shortcut_solves += self.stats.step_shortcut
         else:
@@ -244,10 +284,11 @@ class FE2Engine:
             index = int(np.searchsorted(self.ids, point))
             if self.assignment[index] != self.layout.group_index:
                 continue
-            model = self.pool.load(point, self.names[self.micro_index[index]])
-            if hasattr(model, "micro_fields"):
+            name = self.names[self.micro_index[index]]
+            if self.pool.capabilities[name].fields:
+                model = self.pool.load(point, name)
                 path = directory / f"point{point}_step{step}.bp"
-                write_micro_fields(model.micro_fields(), path, float(step))
+                write_micro_fields(model.micro_fields(), path, float(step))  # type: ignore[attr-defined]
 
     def rebalance(self) -> float:
         """Re-assign points to groups by their last step's cost; migrate moved histories.
@@ -286,7 +327,7 @@ class FE2Engine:
         dim = self.problem.dim
         layout = self.layout
         models = self.pool.models
-        portable = {name for name, model in models.items() if hasattr(model, "portable_state")}
+        portable = {name for name, c in self.pool.capabilities.items() if c.portable}
         states = {}
         for point in sorted(self.pool.committed):  # the same order on every rank of the group
             state = self.pool.committed[point]
@@ -323,6 +364,7 @@ class FE2Engine:
         problem.u.x.array[:] = checkpoint.displacement[index].reshape(-1)
         problem.u.x.scatter_forward()
         problem.force_scale = checkpoint.force_scale
+        self.load_factor = float(checkpoint.load_factor)
         order = np.searchsorted(self.ids, checkpoint.point_ids)
         saved_groups = np.empty_like(self.assignment)
         saved_groups[order] = checkpoint.assignment
@@ -335,12 +377,18 @@ class FE2Engine:
         self.costs = np.empty(len(self.ids))
         self.costs[order] = checkpoint.costs
         g = checkpoint.group_size
+        models, capabilities = self.pool.models, self.pool.capabilities
+        fixed = [n for n, c in capabilities.items() if not (c.portable or c.replicated)]
+        if fixed and g != layout.group_size:  # the same verdict on every rank
+            raise CheckpointError(
+                f"microstructure(s) {fixed}: the micro model has no partition-independent state; "
+                f"restart with the RVE group size of the checkpoint ({g})"
+            )
         mine = np.flatnonzero(self.assignment == layout.group_index)
-        models = self.pool.models
         portable = [  # points whose saved pieces are reassembled through their layouts
             i
             for i in mine
-            if hasattr(models[self.names[self.micro_index[i]]], "state_importer")
+            if capabilities[self.names[self.micro_index[i]]].portable
             and int(self.ids[i]) * g in checkpoint.state_parts
         ]
         saved, saved_layouts = read_micro_states(
@@ -364,8 +412,11 @@ class FE2Engine:
                 continue
             name, group = self.names[self.micro_index[index]], int(saved_groups[index])
             model = models[name]
-            if not hasattr(model, "state_importer"):
+            if capabilities[name].replicated:
                 states[point] = pieces[0]  # the same on every rank of its group
+                continue
+            if not capabilities[name].portable:
+                states[point] = pieces[layout.group.rank]  # this rank's own piece (same g)
                 continue
             if (name, group) not in importers:
                 layouts = [saved_layouts[f"{name}/{group}/{rank}"] for rank in range(g)]

@@ -43,8 +43,10 @@ __all__ = [
     "State",
     "check_law",
     "is_linear",
+    "pack_state",
     "strain_size",
     "take_state",
+    "unpack_state",
 ]
 
 #: The strain measures a law can be written in.
@@ -183,3 +185,28 @@ def check_law(law: object, who: str = "law") -> ConstitutiveLaw:
 def take_state(state: State, index: np.ndarray) -> State:
     """The state of the points ``index`` (integer indices or a boolean mask), as copies."""
     return {name: values[index] for name, values in state.items()}
+
+
+def pack_state(shapes: Mapping[str, tuple[int, ...]], state: State) -> np.ndarray:
+    """The state of n points as one ``(n, width)`` array: the variables of ``shapes``, each
+    flattened per point, side by side in the declared order (a compact, law-agnostic form for
+    checkpoints and migration)."""
+    n = len(next(iter(state.values()))) if state else 0
+    columns = [
+        np.asarray(state[name], dtype=float).reshape(n, int(np.prod(shape, dtype=np.int64)))
+        for name, shape in shapes.items()
+    ]
+    return np.hstack(columns) if columns else np.zeros((n, 0))
+
+
+def unpack_state(shapes: Mapping[str, tuple[int, ...]], packed: np.ndarray) -> State:
+    """The inverse of :func:`pack_state` (copies); a ValueError if the width does not fit."""
+    packed = np.asarray(packed, dtype=float)
+    widths = [int(np.prod(shape, dtype=np.int64)) for shape in shapes.values()]
+    if packed.ndim != 2 or packed.shape[1] != sum(widths):
+        raise ValueError(f"packed state of shape {packed.shape}; expected (n, {sum(widths)})")
+    state, start = {}, 0
+    for (name, shape), width in zip(shapes.items(), widths, strict=True):
+        state[name] = packed[:, start : start + width].reshape(len(packed), *shape).copy()
+        start += width
+    return state

@@ -1,4 +1,5 @@
-"""Boundary conditions of the RVE fluctuation as a prolongation matrix P: u_full = P u_reduced.
+"""Boundary conditions of the RVE fluctuation as objects: a prolongation u_full = P u_reduced,
+and for SUBC the mean-strain constraint on the reduced dofs.
 
 Periodic (PBC), affine (KUBC) and minimal-kinematic (SUBC) conditions are all linear maps from a
 reduced set of free dofs to the full dof vector. Each row of P holds at most one 1:
@@ -9,12 +10,18 @@ reduced set of free dofs to the full dof vector. Each row of P holds at most one
 
 The reduced operator is then ``P^T K P`` (PETSc's PtAP), which works on any number of ranks, also
 when a slave and its master are owned by different ranks. This replaces dolfinx_mpc.
+
+SUBC keeps every dof but the rigid motions free and adds the constraint ⟨ε(P x)⟩ = 0 (uniform
+traction), imposed by multipliers (:attr:`BoundaryCondition.mean_strain_constraint`). The
+conditions are registered by name in :data:`fe2x.registry.BOUNDARY_CONDITIONS`. The same objects
+serve scalar spaces (conduction: uniform temperature gradient, uniform flux), where only the
+translation (a constant) is pinned.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Protocol, runtime_checkable
 
 from mpi4py import MPI
 from petsc4py import PETSc
@@ -23,9 +30,18 @@ import dolfinx
 import numpy as np
 
 from fe2x.geometry.periodicity import on_boundary, periodic_images
+from fe2x.registry import BOUNDARY_CONDITIONS
 
-BoundaryCondition = Literal["periodic", "kubc", "subc"]
-BOUNDARY_CONDITIONS: tuple[str, ...] = ("periodic", "kubc", "subc")
+__all__ = [
+    "BOUNDARY_CONDITIONS",
+    "Affine",
+    "BoundaryCondition",
+    "MinimalKinematic",
+    "Periodic",
+    "Prolongation",
+    "boundary_condition",
+    "build_prolongation",
+]
 
 
 @dataclass(frozen=True)
@@ -50,20 +66,21 @@ def _owned_node_coordinates(V: dolfinx.fem.FunctionSpace) -> np.ndarray:
 
 
 def _pinned_components(
-    x: np.ndarray, origin: np.ndarray, lengths: np.ndarray, bc: str, tol: float
+    x: np.ndarray, bs: int, origin: np.ndarray, lengths: np.ndarray, rigid: str, tol: float
 ) -> np.ndarray:
     """Per owned node and component, whether it is pinned against rigid-body motion.
 
-    PBC: the corner node at the origin (all components) removes the translations, the only
-    rigid motions a periodic fluctuation has. SUBC: additionally the rotations, by fixing the
-    normal components at the corners ``origin + L_x e_x`` (y, z) and ``origin + L_y e_y`` (z).
+    ``rigid = "translations"``: the corner node at the origin (all components) removes the
+    translations, the only rigid motions a periodic fluctuation has. ``"motions"``: also the
+    rotations of a vector field, by fixing the normal components at the corners
+    ``origin + L_x e_x`` (y, z) and ``origin + L_y e_y`` (z). ``"none"``: nothing.
     """
     dim = x.shape[1]
-    pinned = np.zeros(x.shape, dtype=bool)
-    if bc == "kubc":
+    pinned = np.zeros((x.shape[0], bs), dtype=bool)
+    if rigid == "none":
         return pinned
-    corners = [(np.zeros(dim), np.ones(dim, dtype=bool))]
-    if bc == "subc":
+    corners = [(np.zeros(dim), np.ones(bs, dtype=bool))]
+    if rigid == "motions" and bs == dim:
         e_x = np.zeros(dim)
         e_x[0] = 1.0
         corners.append((e_x, np.arange(dim) > 0))
@@ -78,22 +95,33 @@ def _pinned_components(
     return pinned
 
 
+def _expected_pins(bs: int, dim: int, rigid: str) -> int:
+    """How many components :func:`_pinned_components` pins in all."""
+    if rigid == "none":
+        return 0
+    if rigid == "motions" and bs == dim:
+        return bs * (bs + 1) // 2
+    return bs
+
+
 def build_prolongation(
     V: dolfinx.fem.FunctionSpace,
     origin: np.ndarray,
     lengths: np.ndarray,
-    bc: BoundaryCondition,
+    periodic: bool,
+    fixed_boundary: bool,
+    rigid: str,
 ) -> Prolongation:
-    """Build P for boundary condition ``bc`` on a box cell ``[origin, origin + lengths]``.
+    """P of a box cell ``[origin, origin + lengths]`` under one kind of constraint.
 
     Args:
-        V: vector Lagrange space of the fluctuation (block size = geometric dimension).
+        V: Lagrange space of the fluctuation (vector, block size = dimension; or scalar).
         origin: lower corner of the cell.
         lengths: edge lengths of the cell.
-        bc: "periodic", "kubc" or "subc".
+        periodic: upper-face dofs are slaves of their lower-face images.
+        fixed_boundary: every boundary dof is fixed (zero fluctuation).
+        rigid: pin ``"translations"``, rigid ``"motions"`` (vector fields) or ``"none"``.
     """
-    if bc not in BOUNDARY_CONDITIONS:
-        raise ValueError(f"unknown boundary condition {bc!r}; allowed: {BOUNDARY_CONDITIONS}")
     comm = V.mesh.comm
     index_map = V.dofmap.index_map
     bs = V.dofmap.index_map_bs
@@ -105,21 +133,19 @@ def build_prolongation(
     tol = 1e-8 * float(np.max(lengths))
 
     boundary = on_boundary(x, origin, lengths, tol)
-    pinned = _pinned_components(x, origin, lengths, bc, tol)
-    if comm.allreduce(int(pinned.sum()), op=MPI.SUM) != {"kubc": 0, "periodic": bs}.get(
-        bc, bs * (bs + 1) // 2
-    ):
+    pinned = _pinned_components(x, bs, origin, lengths, rigid, tol)
+    if comm.allreduce(int(pinned.sum()), op=MPI.SUM) != _expected_pins(bs, x.shape[1], rigid):
         raise ValueError("the cell corners are not mesh nodes; cannot fix rigid-body motion")
 
-    # Owned nodes whose dofs own a reduced column: every node but KUBC boundary nodes and
+    # Owned nodes whose dofs own a reduced column: every node but fixed boundary nodes and
     # periodic slaves. A periodic slave is a boundary node whose master is another node.
     owns_column = ~pinned
-    if bc == "kubc":
+    if fixed_boundary:
         owns_column[boundary] = False
 
     boundary_nodes = np.flatnonzero(boundary)
     master_global = None
-    if bc == "periodic":
+    if periodic:
         # Boundary nodes are a surface set: gather them all, match images, keep own rows.
         counts = comm.allgather(len(boundary_nodes))
         all_x = np.vstack(comm.allgather(x[boundary_nodes])).reshape(-1, x.shape[1])
@@ -138,7 +164,7 @@ def build_prolongation(
     columns = np.full((n_owned, bs), -1, dtype=np.int64)
     columns[owns_column] = column_offset + np.arange(n_local_columns)
 
-    if bc == "periodic":
+    if periodic:
         # The reduced columns of masters, looked up in the gathered boundary set.
         all_columns = np.vstack(comm.allgather(columns[boundary_nodes])).reshape(-1, bs)
         order = np.argsort(all_global)
@@ -161,3 +187,77 @@ def build_prolongation(
     P.assemble()
     pinned_points = np.vstack(comm.allgather(x[pinned.any(axis=1)])).reshape(-1, x.shape[1])
     return Prolongation(P=P, n_reduced=n_reduced, pinned_points=pinned_points)
+
+
+@runtime_checkable
+class BoundaryCondition(Protocol):
+    """A boundary condition of the RVE fluctuation.
+
+    Attributes:
+        name: its registry name (``fe2x.registry.BOUNDARY_CONDITIONS``).
+        mean_strain_constraint: whether the reduced fluctuation must also satisfy
+            ⟨ε(P x)⟩ = 0 by multipliers (SUBC); the multipliers are the macro stress.
+    """
+
+    name: str
+    mean_strain_constraint: bool
+
+    def prolongation(
+        self, V: dolfinx.fem.FunctionSpace, origin: np.ndarray, lengths: np.ndarray
+    ) -> Prolongation:
+        """The map from the free dofs to all dofs of ``V`` on the cell box."""
+        ...
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """PBC: periodic fluctuation, the corner at the origin pinned (translations)."""
+
+    name: str = "periodic"
+    mean_strain_constraint: bool = False
+
+    def prolongation(
+        self, V: dolfinx.fem.FunctionSpace, origin: np.ndarray, lengths: np.ndarray
+    ) -> Prolongation:
+        """Upper-face dofs follow their lower-face images; one corner pinned."""
+        return build_prolongation(V, origin, lengths, True, False, "translations")
+
+
+@dataclass(frozen=True)
+class Affine:
+    """KUBC: zero fluctuation on the whole boundary (the affine macro field there)."""
+
+    name: str = "kubc"
+    mean_strain_constraint: bool = False
+
+    def prolongation(
+        self, V: dolfinx.fem.FunctionSpace, origin: np.ndarray, lengths: np.ndarray
+    ) -> Prolongation:
+        """Every boundary dof fixed."""
+        return build_prolongation(V, origin, lengths, False, True, "none")
+
+
+@dataclass(frozen=True)
+class MinimalKinematic:
+    """SUBC (minimal kinematic): only ⟨ε(w)⟩ = 0; the boundary traction is uniform, Σ·n."""
+
+    name: str = "subc"
+    mean_strain_constraint: bool = True
+
+    def prolongation(
+        self, V: dolfinx.fem.FunctionSpace, origin: np.ndarray, lengths: np.ndarray
+    ) -> Prolongation:
+        """Every dof free but the rigid motions."""
+        return build_prolongation(V, origin, lengths, False, False, "motions")
+
+
+PERIODIC, AFFINE, MINIMAL_KINEMATIC = Periodic(), Affine(), MinimalKinematic()
+
+
+def boundary_condition(bc: str | BoundaryCondition) -> BoundaryCondition:
+    """The boundary condition registered as ``bc`` (or ``bc`` itself, if an object)."""
+    if isinstance(bc, BoundaryCondition):
+        return bc
+    if bc not in BOUNDARY_CONDITIONS:
+        raise ValueError(BOUNDARY_CONDITIONS.unknown(bc))
+    return BOUNDARY_CONDITIONS[bc]

@@ -1,6 +1,24 @@
-"""Unit macro strain fields of an RVE and the corrector solves that condense them."""
+"""The one corrector solve of an RVE: its response to each unit macro strain, condensed.
+
+With the reduced operator J = Pᵀ K P of a stiffness (elastic, or the algorithmic tangent at a
+converged state), the corrector of unit strain e_k solves J x_k = −Pᵀ K u_E,k and gives the
+total field u_k = u_E,k + P x_k; the condensed (homogenized) stiffness is
+C[:, k] = ⟨σ(u_k)⟩ = t · u_k / |Ω| with the stress functionals t_i = ∫ (C ε(v))_i dy.
+
+Under SUBC the fluctuation also satisfies ⟨ε(P x)⟩ = 0 by multipliers λ: with the constraint
+rows G (g_i = Pᵀ ∫ ε(v)_i dy), X = J⁻¹ Gᵀ and the Schur complement S = G X, the field of unit
+strain e_k is u_k = P X M[:, k] (up to a rigid motion) with M = |Ω| S⁻¹, and C = M: the
+multipliers are the macro stress (:class:`SchurComplement`).
+
+The linear RVE (C_eff and its correctors), the nonlinear RVE's consistent tangent and its
+elastic localization (the shortcut) all call :class:`UnitStrainCorrectors`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from petsc4py import PETSc
 
 import numpy as np
 from dolfinx import fem
@@ -8,7 +26,11 @@ from dolfinx import fem
 from fe2x.geometry import RVEMesh
 from fe2x.materials.mandel import mandel_to_tensor
 
-__all__ = ["unit_strain_fields"]
+__all__ = ["LinearSolve", "SchurComplement", "UnitStrainCorrectors", "unit_strain_fields"]
+
+#: ``solve(b, x)``: x = J⁻¹ b with the current reduced operator; raises SolverError on failure.
+#: x holds the initial guess on entry (used by Krylov methods with a nonzero initial guess).
+LinearSolve = Callable[[PETSc.Vec, PETSc.Vec], None]
 
 
 def unit_strain_fields(V: fem.FunctionSpace, cell: RVEMesh) -> list[fem.Function]:
@@ -26,3 +48,126 @@ def unit_strain_fields(V: fem.FunctionSpace, cell: RVEMesh) -> list[fem.Function
         u.interpolate(lambda x, E=E: E @ (x[:dim] - centre[:, None]))
         fields.append(u)
     return fields
+
+
+class SchurComplement:
+    """The SUBC multiplier step of a reduced operator J: X = J⁻¹ Gᵀ and S = G X.
+
+    One solve per constraint row factors it; afterwards :meth:`project` maps a step y onto the
+    constraint, y ← (I − X S⁻¹ G) y, and :meth:`multipliers` gives M = |Ω| S⁻¹.
+
+    Args:
+        rows: the constraint rows g_i (reduced vectors), one per Mandel component.
+    """
+
+    def __init__(self, rows: Sequence[PETSc.Vec]) -> None:
+        self.rows = list(rows)
+        self.X = [g.duplicate() for g in self.rows]
+        self.S = np.full((len(self.rows), len(self.rows)), np.nan)
+        self.version: object = None
+
+    def factor(self, solve: LinearSolve, version: object = None) -> None:
+        """X = J⁻¹ Gᵀ and S = G X for the operator that ``solve`` applies (tagged ``version``).
+
+        On failure X is zeroed (no stale columns survive) and the error propagates.
+        """
+        self.version = None
+        try:
+            for g, X in zip(self.rows, self.X, strict=True):
+                solve(g, X)
+        except Exception:
+            for X in self.X:
+                X.set(0.0)
+            raise
+        self.S = np.array([X.mDot(self.rows) for X in self.X]).T
+        self.version = version
+
+    def project(self, y: PETSc.Vec) -> None:
+        """y ← (I − X S⁻¹ G) y: the step with the multiplier eliminated (G y = 0 after)."""
+        coefficients = np.linalg.solve(self.S, np.asarray(y.mDot(self.rows)))
+        y.maxpy([-float(c) for c in coefficients], self.X)
+
+    def multipliers(self, volume: float) -> np.ndarray:
+        """M = |Ω| S⁻¹: column k holds the multipliers (the macro stress) of unit strain e_k."""
+        return volume * np.linalg.inv(self.S)
+
+    def destroy(self) -> None:
+        """Free the PETSc vectors X."""
+        for X in self.X:
+            X.destroy()
+
+
+class UnitStrainCorrectors:
+    """Corrector solves for every unit macro strain, and the condensed stiffness.
+
+    The correctors x_k are kept between calls (Krylov solves start from the last ones).
+
+    Args:
+        P: the prolongation of the boundary condition.
+        unit: the unit strain fields u_E,k as full vectors.
+        volume: |Ω|.
+        schur: for SUBC, the Schur complement of the operator (factored by the caller, or
+            by :meth:`solve` when stale).
+    """
+
+    def __init__(
+        self,
+        P: PETSc.Mat,
+        unit: Sequence[PETSc.Vec],
+        volume: float,
+        schur: SchurComplement | None = None,
+    ) -> None:
+        self.P, self.unit, self.volume, self.schur = P, list(unit), float(volume), schur
+        self.x = [P.createVecRight() for _ in self.unit]
+        self._full, self._rhs = P.createVecLeft(), P.createVecRight()
+
+    def solve(self, K: PETSc.Mat, solve: LinearSolve, version: object = None) -> None:
+        """The correctors x_k for the stiffness K, whose reduced operator ``solve`` applies.
+
+        SUBC: x_k = X M[:, k] from the Schur complement (refactored unless it is of
+        ``version``); otherwise J x_k = −Pᵀ K u_E,k (x_k zeroed if the solve fails).
+        """
+        if self.schur is not None:
+            if self.schur.version is None or self.schur.version != version:
+                self.schur.factor(solve, version)
+            M = self.schur.multipliers(self.volume)
+            for k, x in enumerate(self.x):
+                x.set(0.0)
+                x.maxpy([float(m) for m in M[:, k]], self.schur.X)
+            return
+        for u_E, x in zip(self.unit, self.x, strict=True):
+            K.mult(u_E, self._full)
+            self.P.multTranspose(self._full, self._rhs)
+            self._rhs.scale(-1.0)
+            try:
+                solve(self._rhs, x)
+            except Exception:
+                x.set(0.0)
+                raise
+
+    def displacement(self, k: int, out: PETSc.Vec) -> PETSc.Vec:
+        """The total field of unit strain e_k: u_E,k + P x_k (SUBC: P x_k, up to rigid motion)."""
+        self.P.mult(self.x[k], out)
+        if self.schur is None:
+            out.axpy(1.0, self.unit[k])
+        return out
+
+    def stiffness(self, stress_functionals: Sequence[PETSc.Vec]) -> np.ndarray:
+        """The condensed stiffness: C[:, k] = t · u_k / |Ω| (SUBC: M = |Ω| S⁻¹ exactly)."""
+        if self.schur is not None:
+            return self.schur.multipliers(self.volume)
+        n = len(self.unit)
+        C = np.empty((n, n))
+        u = self.P.createVecLeft()
+        try:
+            for k in range(n):
+                self.displacement(k, u)
+                C[:, k] = [t.dot(u) for t in stress_functionals]
+        finally:
+            u.destroy()
+        return C / self.volume
+
+    def destroy(self) -> None:
+        """Free the work vectors and correctors."""
+        for v in (*self.x, self._full, self._rhs):
+            v.destroy()

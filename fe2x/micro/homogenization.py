@@ -19,8 +19,8 @@ from fe2x.materials import (
     reuss_bound,
     voigt_bound,
 )
-from fe2x.micro.constraints import BOUNDARY_CONDITIONS
 from fe2x.micro.linear import LinearRVE, UnitStrainResponse
+from fe2x.registry import BOUNDARY_CONDITIONS
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def elastic_bounds(
 def homogenize(
     cell: RVEMesh,
     materials: Mapping[str, ElasticMaterial],
-    bcs: Sequence[str] = BOUNDARY_CONDITIONS,
+    bcs: Sequence[str] = BOUNDARY_CONDITIONS.names(),
     degree: int = 2,
     solver: str = "auto",
     petsc_options: Mapping[str, object] | None = None,

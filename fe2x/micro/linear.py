@@ -25,8 +25,8 @@ from dolfinx import fem
 from fe2x.errors import Fe2xError
 from fe2x.fem.forms import mandel_strain, stiffness_quadrature_degree
 from fe2x.geometry import RVEMesh
-from fe2x.micro.constraints import BoundaryCondition, Prolongation, build_prolongation
-from fe2x.micro.correctors import unit_strain_fields
+from fe2x.micro.constraints import BoundaryCondition, Prolongation, boundary_condition
+from fe2x.micro.correctors import SchurComplement, UnitStrainCorrectors, unit_strain_fields
 from fe2x.micro.solver import choose_solver, create_ksp, rigid_body_modes, solve
 
 logger = logging.getLogger(__name__)
@@ -200,16 +200,23 @@ class LinearRVE:
 
     def solve_unit_strains(
         self,
-        bc: BoundaryCondition,
+        bc: str | BoundaryCondition,
         solver: str = "auto",
         petsc_options: Mapping[str, object] | None = None,
     ) -> UnitStrainResponse:
         """Solve for every unit macro strain under ``bc``; one factorization serves all."""
+        bc = boundary_condition(bc)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        prolongation = build_prolongation(self.V, self.cell.origin, self.cell.lengths, bc)
+        prolongation = bc.prolongation(self.V, self.cell.origin, self.cell.lengths)
         P = prolongation.P
         K_red = self.K.PtAP(P)
+        schur = None
+        if bc.mean_strain_constraint:
+            rows = [P.createVecRight() for _ in self.strain_functionals]
+            for b, g in zip(self.strain_functionals, rows, strict=True):
+                P.multTranspose(b, g)
+            schur = SchurComplement(rows)
         timings["constraints"] = time.perf_counter() - t0
 
         kind = choose_solver(solver, self.dim, self.n_dofs)
@@ -217,45 +224,22 @@ class LinearRVE:
         ksp = create_ksp(
             K_red,
             kind,
-            f"{self.petsc_options_prefix}{bc}_",
+            f"{self.petsc_options_prefix}{bc.name}_",
             petsc_options,
             self._near_null_space(prolongation) if kind == "iterative" else None,
         )
         timings["factorization"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        iterations = []
-        x_red, rhs_red = K_red.createVecRight(), K_red.createVecLeft()
-        full = self.K.createVecLeft()
+        iterations: list[int] = []
+        correctors = UnitStrainCorrectors(
+            P, [u.x.petsc_vec for u in self.unit_strain_fields], self.volume, schur
+        )
+        correctors.solve(self.K, lambda b, x: iterations.append(solve(ksp, b, x)))
         displacements = [fem.Function(self.V, name=f"u_{k}") for k in range(self.n_strain)]
-        if bc == "subc":
-            # Minimal kinematic BC: K u = B_εᵀ λ, B_ε u = |Ω| E. With X = K⁻¹ B_εᵀ and the Schur
-            # complement S = B_ε X, the multiplier is λ = Σ = |Ω| S⁻¹ E: uniform traction Σ·n.
-            X = []
-            for b in self.strain_functionals:
-                P.multTranspose(b, rhs_red)
-                iterations.append(solve(ksp, rhs_red, x_red))
-                X.append(x_red.copy())
-            S = np.array(
-                [[b.dot(self._prolong(P, Xi, full)) for Xi in X] for b in self.strain_functionals]
-            )
-            multipliers = self.volume * np.linalg.inv(S)
-            for k, u in enumerate(displacements):
-                x_red.set(0.0)
-                for i, Xi in enumerate(X):
-                    x_red.axpy(multipliers[i, k], Xi)
-                P.mult(x_red, u.x.petsc_vec)
-                u.x.scatter_forward()
-        else:
-            for k, u in enumerate(displacements):
-                u_E = self.unit_strain_fields[k]
-                self.K.mult(u_E.x.petsc_vec, full)
-                P.multTranspose(full, rhs_red)
-                rhs_red.scale(-1.0)
-                iterations.append(solve(ksp, rhs_red, x_red))
-                P.mult(x_red, u.x.petsc_vec)
-                u.x.petsc_vec.axpy(1.0, u_E.x.petsc_vec)
-                u.x.scatter_forward()
+        for k, u in enumerate(displacements):
+            correctors.displacement(k, u.x.petsc_vec)
+            u.x.scatter_forward()
         timings["solves"] = time.perf_counter() - t0
 
         C_eff = np.column_stack([self.mean_stress(u) for u in displacements])
@@ -275,11 +259,16 @@ class LinearRVE:
             w = fem.Function(self.V, name=f"w_{k}")
             w.x.array[:] = u.x.array - self.unit_strain_fields[k].x.array
             fluctuations.append(w)
+        correctors.destroy()
+        if schur is not None:
+            schur.destroy()
+            for g in schur.rows:
+                g.destroy()
         ksp.destroy()
         K_red.destroy()
         P.destroy()
         return UnitStrainResponse(
-            bc=bc,
+            bc=bc.name,
             C_eff=C_eff,
             displacements=displacements,
             fluctuations=fluctuations,
@@ -290,8 +279,3 @@ class LinearRVE:
             n_reduced=prolongation.n_reduced,
             timings=timings,
         )
-
-    @staticmethod
-    def _prolong(P: PETSc.Mat, x_red: PETSc.Vec, out: PETSc.Vec) -> PETSc.Vec:
-        P.mult(x_red, out)
-        return out

@@ -1,10 +1,46 @@
-"""The micro-model contract that path drivers and the FE² engine rely on, and its result type."""
+"""The micro-model contract, whole: what every micro model does, and the optional capabilities.
+
+The path driver, the pool of an RVE group and the FE² engine see a micro model only through
+:class:`MicroModel`: ``solve(E)`` on a trial history from the committed one, ``commit()``,
+and ``get_state()``/``set_state()`` with an opaque, serialisable state (the same calls serve
+cutback, migration between ranks and restart). What a model may offer besides is a small
+protocol of its own, checked once at set-up (:meth:`Capabilities.of`), never per call:
+
+- :class:`TimeIncrement`: a rate-dependent model is told how long the next increment lasts;
+- :class:`ElasticShortcut`: answer a virgin point without a solve, when that is exact;
+- :class:`Diagnostics`: named scalars of the committed state (e.g. a mean plastic strain),
+  which the engine gathers and the writers write as they get them;
+- :class:`MicroFields`: fields of the committed state for ParaView;
+- :class:`PortableState`: a partition-independent state (a distributed RVE on a checkpoint
+  read by another number of ranks or group size);
+- :class:`ReplicatedState`: a model whose state is the same on every rank of its group (a
+  material point): any rank's copy restores it;
+- :class:`Described`: what the run log and summary say of the model (dofs, volume fractions).
+
+A model that is distributed over its group, has no portable state and is not replicated can
+only be restarted with the group size its checkpoint was written with.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
+
+__all__ = [
+    "Capabilities",
+    "Described",
+    "Diagnostics",
+    "ElasticShortcut",
+    "MicroFields",
+    "MicroModel",
+    "PortableState",
+    "RVEResult",
+    "ReplicatedState",
+    "TimeIncrement",
+]
 
 
 class RVEResult(NamedTuple):
@@ -31,14 +67,11 @@ class RVEResult(NamedTuple):
 
 @runtime_checkable
 class MicroModel(Protocol):
-    """A macro point's micro model: solve on a trial history, commit, swap state in and out.
-
-    The state is opaque and serialisable: the same calls serve cutback, migration between
-    ranks and restart.
-    """
+    """A macro point's micro model: solve on a trial history, commit, swap state in and out."""
 
     def solve(self, E: np.ndarray) -> RVEResult:
-        """Σ and C = dΣ/dE for macro strain E (Mandel), from the committed history."""
+        """Σ and C = dΣ/dE for macro strain E (Mandel) from the committed history; the trial
+        history is kept until :meth:`commit`."""
         ...
 
     def commit(self) -> None:
@@ -46,9 +79,126 @@ class MicroModel(Protocol):
         ...
 
     def get_state(self) -> Any:
-        """A copy of the committed state."""
+        """A copy of the committed state (nested dicts of numpy arrays, or None)."""
         ...
 
     def set_state(self, state: Any) -> None:
-        """Replace the committed state."""
+        """Replace the committed state (the trial one is dropped)."""
         ...
+
+
+@runtime_checkable
+class TimeIncrement(Protocol):
+    """A model whose response depends on time (rate-dependent laws)."""
+
+    def set_time_increment(self, dt: float) -> None:
+        """The next :meth:`MicroModel.solve` goes from the committed state over time ``dt``."""
+        ...
+
+
+@runtime_checkable
+class ElasticShortcut(Protocol):
+    """Answers a point that never left the elastic range without solving, when exact."""
+
+    def elastic_shortcut(self, E: np.ndarray) -> RVEResult | None:
+        """The virgin model's answer at E, or None if it would not stay elastic; it neither
+        reads nor changes the committed state. Collective on the model's communicator."""
+        ...
+
+
+@runtime_checkable
+class Diagnostics(Protocol):
+    """Named scalar diagnostics of the committed state."""
+
+    diagnostic_names: tuple[str, ...]
+
+    def diagnostics(self) -> dict[str, float]:
+        """Each of :attr:`diagnostic_names` for the committed state (collective)."""
+        ...
+
+
+@runtime_checkable
+class MicroFields(Protocol):
+    """Fields of the committed state for output."""
+
+    def micro_fields(self) -> dict[str, Any]:
+        """Name -> DOLFINx function on the model's mesh (collective)."""
+        ...
+
+
+@runtime_checkable
+class PortableState(Protocol):
+    """A distributed state that can be moved to another partition of the model."""
+
+    def state_layout(self) -> dict[str, Any]:
+        """Where this rank's part of a state lies (plain numpy)."""
+        ...
+
+    def portable_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """``state`` (of get_state) in a partition-independent form (collective)."""
+        ...
+
+    def state_importer(
+        self, layouts: Sequence[Mapping[str, Any]]
+    ) -> Callable[[Sequence[Mapping[str, Any]]], Any]:
+        """From the portable pieces of all ranks of another partition to this rank's state."""
+        ...
+
+
+@runtime_checkable
+class ReplicatedState(Protocol):
+    """A model whose state is identical on every rank of its group (``state_replicated``)."""
+
+    state_replicated: bool
+
+
+@runtime_checkable
+class Described(Protocol):
+    """A model that says what it is for the log and the run summary."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready facts, e.g. ``{"dofs": ..., "volume_fractions": {...}}`` (collective)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a micro model offers beyond the contract, found once with ``isinstance``.
+
+    Attributes:
+        timed: it takes the time increment of each solve.
+        shortcut: it has an exact elastic shortcut.
+        diagnostics: the names of its scalar diagnostics (empty: none).
+        fields: it writes micro fields.
+        portable: its state is partition independent.
+        replicated: its state is the same on every rank of its group.
+        described: it describes itself for the log.
+    """
+
+    timed: bool
+    shortcut: bool
+    diagnostics: tuple[str, ...]
+    fields: bool
+    portable: bool
+    replicated: bool
+    described: bool
+
+    @classmethod
+    def of(cls, model: object, name: str = "micro model") -> Capabilities:
+        """The capabilities of ``model``; a TypeError if it is not a :class:`MicroModel`."""
+        if not isinstance(model, MicroModel):
+            missing = [
+                m for m in ("solve", "commit", "get_state", "set_state") if not hasattr(model, m)
+            ]
+            raise TypeError(
+                f"{name}: {type(model).__name__} is not a micro model (missing {missing})"
+            )
+        return cls(
+            timed=isinstance(model, TimeIncrement),
+            shortcut=isinstance(model, ElasticShortcut),
+            diagnostics=tuple(model.diagnostic_names) if isinstance(model, Diagnostics) else (),
+            fields=isinstance(model, MicroFields),
+            portable=isinstance(model, PortableState),
+            replicated=isinstance(model, ReplicatedState) and bool(model.state_replicated),
+            described=isinstance(model, Described),
+        )

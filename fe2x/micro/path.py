@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fe2x.micro.model import MicroModel
+from fe2x.micro.model import MicroModel, TimeIncrement
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +114,9 @@ def drive(
 ) -> PathResult:
     """Follow ``path`` with ``model``, committing its history after every converged step.
 
+    The path's times are physical times: a rate-dependent model
+    (:class:`~fe2x.micro.model.TimeIncrement`) is told each step's duration.
+
     Args:
         model: the micro model (an RVE, or a material point).
         path: the loading path.
@@ -134,6 +137,8 @@ def drive(
         dt, cutbacks = min(dt_full, t_end - t), 0
         while True:
             guess = E + E_rate * dt
+            if isinstance(model, TimeIncrement):  # path times are physical times
+                model.set_time_increment(dt)
             out, E_new, its, micro, why = _solve_mixed(
                 model, guess, path.target(t + dt), s, stress_scale, rtol, max_control_iterations
             )

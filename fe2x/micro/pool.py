@@ -4,7 +4,8 @@ Every rank of an RVE group holds the same pool and calls :meth:`MicroPool.evalua
 same points in the same order (the calls are collective on the group's communicator when its
 RVEs are distributed). A point's history is either ``None`` (never left the elastic range) or
 the opaque state its model returned; states are committed or discarded together with the macro
-step, so a cut-back step leaves nothing behind.
+step, so a cut-back step leaves nothing behind. What each model can do beyond the contract is
+found once, here (:class:`~fe2x.micro.model.Capabilities`).
 """
 
 from __future__ import annotations
@@ -15,19 +16,29 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fe2x.micro.model import MicroModel
+from fe2x.micro.model import Capabilities, MicroModel
+
+__all__ = ["MicroPool", "PoolResponse"]
 
 
 class PoolResponse(NamedTuple):
-    """Responses of a batch of macro points, in the order they were asked for."""
+    """Responses of a batch of macro points, in the order they were asked for.
 
-    Sigma: np.ndarray  # (m, n)
-    C: np.ndarray  # (m, n, n)
-    converged: np.ndarray  # (m,) bool
-    iterations: np.ndarray  # (m,) micro Newton iterations (0 for the elastic shortcut)
-    seconds: np.ndarray  # (m,) wall time of each point
-    shortcut: np.ndarray  # (m,) bool: answered by the elastic shortcut, no solve
-    plastic_strain: np.ndarray  # (m,) RVE average of the equivalent plastic strain (trial)
+    Attributes:
+        Sigma: ``(m, n)`` stresses; C: ``(m, n, n)`` tangents (NaN where not converged).
+        converged: ``(m,)``; iterations: ``(m,)`` micro Newton iterations (0 for the shortcut).
+        seconds: ``(m,)`` wall time of each point; shortcut: ``(m,)`` answered without a solve.
+        diagnostics: ``(m, len(MicroPool.diagnostic_names))`` the models' named diagnostics of
+            the trial state (0 for models without that name).
+    """
+
+    Sigma: np.ndarray
+    C: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    seconds: np.ndarray
+    shortcut: np.ndarray
+    diagnostics: np.ndarray
 
 
 class MicroPool:
@@ -35,45 +46,62 @@ class MicroPool:
 
     Args:
         models: microstructure name -> its micro model, set up once on this group.
-        use_shortcut: answer points that never yielded by the exact elastic shortcut
-            (``model.elastic_shortcut(E)``, when the model has one) instead of a solve.
+        use_shortcut: answer points that never yielded by the exact elastic shortcut of the
+            models that have one, instead of a solve.
     """
 
     def __init__(self, models: Mapping[str, MicroModel], use_shortcut: bool = True) -> None:
         self.models = dict(models)
+        self.capabilities = {name: Capabilities.of(m, name) for name, m in self.models.items()}
         self.use_shortcut = use_shortcut
+        #: The names of every model's diagnostics, in the columns of PoolResponse.diagnostics.
+        self.diagnostic_names = tuple(
+            sorted({d for c in self.capabilities.values() for d in c.diagnostics})
+        )
+        self._columns = {
+            name: [self.diagnostic_names.index(d) for d in c.diagnostics]
+            for name, c in self.capabilities.items()
+        }
         self._initial = {name: model.get_state() for name, model in self.models.items()}
         self.committed: dict[int, Any] = {}
         self.trial: dict[int, Any] = {}
 
-    def evaluate(self, ids: np.ndarray, names: list[str], E: np.ndarray) -> PoolResponse:
+    def evaluate(
+        self, ids: np.ndarray, names: list[str], E: np.ndarray, dt: float = 0.0
+    ) -> PoolResponse:
         """Σ and C of each point ``ids[i]`` of microstructure ``names[i]`` at strain ``E[i]``."""
         m = len(ids)
         n = E.shape[1] if m else 0
         Sigma, C = np.full((m, n), np.nan), np.full((m, n, n), np.nan)
         converged = np.zeros(m, dtype=bool)
         iterations = np.zeros(m, dtype=np.int64)
-        seconds, shortcut, plastic = np.zeros(m), np.zeros(m, dtype=bool), np.zeros(m)
+        seconds, shortcut = np.zeros(m), np.zeros(m, dtype=bool)
+        diagnostics = np.zeros((m, len(self.diagnostic_names)))
         for i, (point, name) in enumerate(zip(ids.tolist(), names, strict=True)):
             t0 = time.perf_counter()
-            model = self.models[name]
-            state = self.committed.get(point)
+            model, capabilities = self.models[name], self.capabilities[name]
             answer = None
-            if state is None and self.use_shortcut and hasattr(model, "elastic_shortcut"):
-                answer = model.elastic_shortcut(E[i])
+            if self.use_shortcut and capabilities.shortcut and self.committed.get(point) is None:
+                answer = model.elastic_shortcut(E[i])  # type: ignore[attr-defined]
                 shortcut[i] = answer is not None
             if answer is None:
+                if capabilities.timed:
+                    model.set_time_increment(dt)  # type: ignore[attr-defined]
                 answer = self.load(point, name).solve(E[i])
                 if answer.converged:
                     model.commit()
                     self.trial[point] = model.get_state()
-                    plastic[i] = getattr(model, "mean_equivalent_plastic_strain", 0.0)
+                    if capabilities.diagnostics:
+                        values = model.diagnostics()  # type: ignore[attr-defined]
+                        diagnostics[i, self._columns[name]] = [
+                            values[d] for d in capabilities.diagnostics
+                        ]
             else:
                 self.trial.pop(point, None)
             Sigma[i], C[i] = answer.Sigma, answer.C
             converged[i], iterations[i] = answer.converged, answer.iterations
             seconds[i] = time.perf_counter() - t0
-        return PoolResponse(Sigma, C, converged, iterations, seconds, shortcut, plastic)
+        return PoolResponse(Sigma, C, converged, iterations, seconds, shortcut, diagnostics)
 
     def load(self, point: int, name: str) -> MicroModel:
         """The model of microstructure ``name`` holding the committed history of ``point``."""

@@ -18,10 +18,10 @@ from fe2x.errors import Fe2xError, GeometryError
 from fe2x.geometry import random_cell
 from fe2x.geometry.packing import ball_volume
 from fe2x.materials import AnisotropicElastic, IsotropicElastic, isotropic_projection
-from fe2x.micro.constraints import BOUNDARY_CONDITIONS
 from fe2x.micro.homogenization import homogenize
 from fe2x.parallel.assignment import assign_lpt
 from fe2x.parallel.layout import split_groups
+from fe2x.registry import BOUNDARY_CONDITIONS
 from fe2x.sve.statistics import (
     PowerLawFit,
     SampleStatistics,
@@ -96,7 +96,7 @@ class SVEStudy:
     materials: Mapping[str, ElasticMaterial]
     min_gap: float = 0.1
     diameter: float = 1.0
-    bcs: Sequence[str] = BOUNDARY_CONDITIONS
+    bcs: Sequence[str] = BOUNDARY_CONDITIONS.names()
     elements_per_diameter: float = 6.0
     degree: int = 2
     geometry_order: int = 2
@@ -130,7 +130,9 @@ class SVEStudy:
         bcs = tuple(self.bcs)
         unknown = [bc for bc in bcs if bc not in BOUNDARY_CONDITIONS]
         if not bcs or unknown or len(set(bcs)) != len(bcs):
-            raise ValueError(f"bcs must be distinct names from {BOUNDARY_CONDITIONS}, got {bcs}")
+            raise ValueError(
+                f"bcs must be distinct names from {BOUNDARY_CONDITIONS.names()}, got {bcs}"
+            )
         object.__setattr__(self, "bcs", bcs)
         for name in ("min_gap",):
             if not getattr(self, name) >= 0:

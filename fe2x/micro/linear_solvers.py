@@ -1,0 +1,258 @@
+"""The linear solvers of the RVE's Newton systems J dx = −R and of its tangent condensation.
+
+Two strategies, by name (:data:`LINEAR_SOLVERS`):
+
+- ``"direct"``: a direct factorization (MUMPS LU) of every Jacobian, whose last factorization
+  also serves the tangent's corrector solves;
+- ``"shared_elastic"``: CG preconditioned by one LU of the elastic reduced stiffness
+  (:class:`ElasticFactorization`), factorized once and shareable between all RVEs of one
+  microstructure; the tangent gets tight Krylov solves started from the last correctors.
+
+Under SUBC the SNES's linear solver applies the Newton step with the multiplier eliminated
+(:class:`ConstrainedNewtonPC`, a PETSc python PC around the inner solver of J).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from petsc4py import PETSc
+
+from fe2x.errors import Fe2xError, SolverError
+from fe2x.micro.correctors import LinearSolve, SchurComplement
+from fe2x.micro.solver import create_ksp
+from fe2x.petsc_setup import merged_options, pushed
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "KRYLOV_OPTIONS",
+    "LINEAR_SOLVERS",
+    "ConstrainedNewtonPC",
+    "ElasticFactorization",
+    "NewtonLinearSolver",
+    "configure_newton",
+]
+
+#: SNES/KSP defaults, overridable through ``petsc_options`` or the options database.
+#: newtonls + backtracking: the full Newton step is tried first and accepted whenever the
+#: residual norm decreases enough, so on good steps it costs exactly what "basic" costs, and it
+#: damps the first iterations after an abrupt elastic-plastic switch.
+DEFAULT_OPTIONS: dict[str, object] = {
+    "snes_type": "newtonls",
+    "snes_linesearch_type": "bt",
+    "snes_rtol": 1e-10,
+    "snes_stol": 1e-12,
+    "snes_max_it": 25,
+    "ksp_type": "preonly",
+    "pc_type": "lu",
+    "pc_factor_mat_solver_type": "mumps",
+}
+
+#: The strategies of the Newton systems' linear solves (see the module notes).
+LINEAR_SOLVERS: tuple[str, ...] = ("direct", "shared_elastic")
+
+#: Krylov defaults of ``"shared_elastic"`` (the tangent needs tight solves). J = Pᵀ K_alg P is
+#: symmetric positive definite for associative J2 plasticity: CG. Eisenstat–Walker loosens the
+#: Newton solves early on (not the tangent's, nor under SUBC).
+KRYLOV_OPTIONS: dict[str, object] = {
+    "snes_ksp_ew": True,
+    "ksp_type": "cg",
+    "ksp_norm_type": "unpreconditioned",
+    "ksp_rtol": 1e-10,
+    "ksp_atol": 1e-50,
+    "ksp_max_it": 1000,
+}
+
+
+class ElasticFactorization:
+    """One LU factorization of the elastic reduced stiffness Pᵀ K_el P, shared by RVEs.
+
+    It preconditions the Krylov solves of ``"shared_elastic"``. All RVEs of one
+    microstructure, boundary condition, degree and elastic moduli may share it (pass
+    ``rve.elastic_factorization`` to the next constructor); it is factorized once and never
+    changes, so it survives every solve, commit and state swap.
+
+    Args:
+        K_el: the elastic reduced stiffness (a copy is kept).
+        bc: name of the boundary condition it was built for.
+        petsc_options_prefix: prefix of its LU KSP's options.
+    """
+
+    def __init__(self, K_el: PETSc.Mat, bc: str, petsc_options_prefix: str) -> None:
+        t0 = time.perf_counter()
+        self.A = K_el.copy()
+        self.bc = bc
+        self.norm = self.A.norm(PETSc.NormType.FROBENIUS)
+        self.ksp = create_ksp(self.A, "direct", petsc_options_prefix)
+        self.setup_time = time.perf_counter() - t0
+        self.applications = 0
+
+    def matches(self, K_el: PETSc.Mat, bc: str) -> bool:
+        """Whether this factorization belongs to an RVE with elastic reduced stiffness K_el."""
+        if bc != self.bc or K_el.getSizes() != self.A.getSizes():
+            return False
+        return abs(K_el.norm(PETSc.NormType.FROBENIUS) - self.norm) <= 1e-12 * self.norm
+
+    def apply(self, pc: PETSc.PC, x: PETSc.Vec, y: PETSc.Vec) -> None:
+        """PETSc python-PC interface: y = K_el⁻¹ x."""
+        self.ksp.solve(x, y)
+        self.applications += 1
+
+
+class ConstrainedNewtonPC:
+    """Newton step of the bordered SUBC system with the multiplier eliminated: y = Π J⁻¹ b.
+
+    [J −Gᵀ; G 0] [dx; dλ] = [b; 0] gives dx = (I − X S⁻¹ G) J⁻¹ b with X = J⁻¹ Gᵀ (one
+    back-substitution per constraint row and Jacobian, :class:`SchurComplement`). The step lies
+    in ker G and does not depend on λ, so Newton runs on x alone (SNES with its line search).
+
+    Args:
+        inner: the KSP that solves with J.
+        schur: the Schur complement of the constraint rows, refactored with each Jacobian.
+        version: the Jacobian's current version (tags the factored Schur complement).
+    """
+
+    def __init__(
+        self, inner: PETSc.KSP, schur: SchurComplement, version: Callable[[], int]
+    ) -> None:
+        self.inner, self.schur, self._version = inner, schur, version
+        self.failed = False
+        self.warm_start = False  # Krylov inner solver: start X from the last Jacobian's
+
+    def solve(self, b: PETSc.Vec, y: PETSc.Vec) -> None:
+        """y = J⁻¹ b with the inner solver; a failure is remembered and raised."""
+        self.inner.solve(b, y)
+        if self.inner.getConvergedReason() < 0:
+            self.failed = True
+            raise SolverError("RVE linear solve (SUBC inner) failed")
+
+    def factor(self, J: PETSc.Mat) -> None:
+        """X = J⁻¹ Gᵀ and S = G X for the Jacobian J."""
+        self.inner.setOperators(J)
+        self.inner.setInitialGuessNonzero(self.warm_start)
+        try:
+            self.schur.factor(self.solve, self._version())
+        finally:
+            self.inner.setInitialGuessNonzero(False)
+
+    def setUp(self, pc: PETSc.PC) -> None:
+        """PETSc python-PC interface: factor for the new operator."""
+        self.factor(pc.getOperators()[1])
+
+    def apply(self, pc: PETSc.PC, b: PETSc.Vec, y: PETSc.Vec) -> None:
+        """PETSc python-PC interface: the constrained Newton step."""
+        self.solve(b, y)
+        self.schur.project(y)
+
+
+@dataclass
+class NewtonLinearSolver:
+    """The configured linear solvers of one RVE problem.
+
+    Attributes:
+        strategy: ``"direct"`` or ``"shared_elastic"``.
+        elastic: the shared elastic factorization (``"shared_elastic"`` only).
+        constrained: the SUBC Newton PC (SUBC only).
+        tangent_ksp: the KSP of the tangent's corrector solves.
+        user_atol: whether the user set ``snes_atol`` (else the problem scales it).
+    """
+
+    strategy: str
+    elastic: ElasticFactorization | None
+    constrained: ConstrainedNewtonPC | None
+    tangent_ksp: PETSc.KSP
+    user_atol: bool
+
+    def tangent_solve(self) -> LinearSolve:
+        """``solve(b, x)`` with the tangent's KSP, raising SolverError on failure."""
+        ksp = self.tangent_ksp
+
+        def solve(b: PETSc.Vec, x: PETSc.Vec) -> None:
+            ksp.solve(b, x)
+            if ksp.getConvergedReason() < 0:
+                raise SolverError("RVE tangent condensation: the linear solve failed")
+
+        return solve
+
+
+def configure_newton(
+    snes: PETSc.SNES,
+    J: PETSc.Mat,
+    strategy: str,
+    petsc_options_prefix: str,
+    petsc_options: Mapping[str, object] | None,
+    schur: SchurComplement | None,
+    jacobian_version: Callable[[], int],
+    bc: str,
+    elastic_factorization: ElasticFactorization | None,
+) -> NewtonLinearSolver:
+    """Set ``snes`` up with fe2x's defaults for ``strategy`` and the user's options.
+
+    ``J`` must hold the elastic reduced stiffness when ``"shared_elastic"`` builds its own
+    factorization (right after set-up). Under SUBC (``schur`` given) the ksp/pc options go to
+    the inner solver of J (prefix ``<prefix>inner_``). ``jacobian_version`` must not keep
+    its owner alive (PETSc holds the PC contexts in C; see ``petsc_setup.weak_method``).
+    """
+    if strategy not in LINEAR_SOLVERS:
+        raise ValueError(f"unknown linear_solver {strategy!r}; allowed: {LINEAR_SOLVERS}")
+    if elastic_factorization is not None and strategy != "shared_elastic":
+        raise ValueError("elastic_factorization is only used with 'shared_elastic'")
+    elastic = None
+    if strategy == "shared_elastic":
+        if elastic_factorization is None:
+            elastic = ElasticFactorization(J, bc, f"{petsc_options_prefix}elastic_")
+        elif not elastic_factorization.matches(J, bc):
+            raise Fe2xError(
+                "elastic_factorization belongs to another microstructure, boundary "
+                "condition, degree or elastic moduli"
+            )
+        else:
+            elastic = elastic_factorization
+    defaults = dict(DEFAULT_OPTIONS)
+    if elastic is not None:
+        for key in ("ksp_type", "pc_type", "pc_factor_mat_solver_type"):
+            defaults.pop(key)
+        defaults.update(KRYLOV_OPTIONS)
+    merged = merged_options(petsc_options_prefix, defaults, petsc_options)
+    user_atol = "snes_atol" in merged or PETSc.Options().hasName(f"{petsc_options_prefix}snes_atol")
+    linear_prefix = f"{petsc_options_prefix}inner_" if schur is not None else petsc_options_prefix
+    options = {
+        f"{linear_prefix if key.startswith(('ksp_', 'pc_')) else petsc_options_prefix}{key}": v
+        for key, v in merged.items()
+    }
+    constrained = None
+    with pushed(options):
+        snes.setFromOptions()
+        linear = snes.getKSP()
+        if schur is not None:
+            linear.setType("preonly")
+            inner = PETSc.KSP().create(snes.getComm())
+            inner.setOptionsPrefix(linear_prefix)
+            inner.setFromOptions()
+            constrained = ConstrainedNewtonPC(inner, schur, jacobian_version)
+            linear.getPC().setType("python")
+            linear.getPC().setPythonContext(constrained)
+            linear = inner
+        else:
+            linear.setFromOptions()
+        if elastic is not None:
+            linear.getPC().setType("python")
+            linear.getPC().setPythonContext(elastic)
+    tangent_ksp = snes.getKSP() if constrained is None else constrained.inner
+    if elastic is not None and constrained is not None:
+        constrained.warm_start = True
+    elif elastic is not None:
+        # Its own KSP: the SNES's carries Eisenstat–Walker's loose tolerances (a pre-solve
+        # hook), and this one starts from the last correctors.
+        newton_ksp = snes.getKSP()
+        tangent_ksp = PETSc.KSP().create(snes.getComm())
+        tangent_ksp.setOperators(J)
+        tangent_ksp.setType(newton_ksp.getType())
+        tangent_ksp.setNormType(newton_ksp.getNormType())
+        tangent_ksp.setTolerances(*newton_ksp.getTolerances())
+        tangent_ksp.getPC().setType("python")
+        tangent_ksp.getPC().setPythonContext(elastic)
+        tangent_ksp.setInitialGuessNonzero(True)
+    return NewtonLinearSolver(strategy, elastic, constrained, tangent_ksp, user_atol)

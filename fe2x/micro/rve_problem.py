@@ -1,0 +1,466 @@
+"""The nonlinear RVE problem: forms, residual, Jacobian and Newton (PETSc SNES) on the fluctuation.
+
+With u = E·(y − y_c) + P x (P the boundary-condition prolongation, x the reduced fluctuation
+dofs), Newton solves R(x) = Pᵀ ∫ σ(ε(u)) : ε(v) dy = 0 with the Jacobian
+Pᵀ (∫ ε(du) : C_alg : ε(v) dy) P; stress and algorithmic tangent come from the laws of the
+phases at all quadrature points at once (:class:`~fe2x.fem.quadrature_laws.QuadratureLaws`).
+The homogenized consistent tangent is the condensation of the converged C_alg field
+(:class:`~fe2x.micro.correctors.UnitStrainCorrectors`).
+
+SUBC (minimal kinematic) adds the constraint ⟨ε(P x)⟩ = 0, G x = 0 with G = B_ε P, and
+multipliers λ (= Σ): R = Pᵀ ∫ σ : ε(v) dy − Gᵀ λ with the least-squares λ (the part of Pᵀ f
+orthogonal to range Gᵀ), and the SNES's preconditioner solves the bordered system by Schur
+complement. Why SNES rather than an own loop: the same line search, tolerances, reasons,
+history and substepping as PBC/KUBC, and bt's slope Fᵀ J y is exact here because F ⊥ range Gᵀ.
+
+This class holds no history: the micro model (:class:`~fe2x.micro.nonlinear.NonlinearRVE`)
+says from which state (``base``), at which macro strain and over which time step to solve.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from mpi4py import MPI
+from petsc4py import PETSc
+
+import dolfinx.fem.petsc
+import numpy as np
+import ufl
+from dolfinx import fem
+
+from fe2x.errors import Fe2xError, SolverError
+from fe2x.fem.forms import mandel_strain, stiffness_quadrature_degree
+from fe2x.fem.quadrature import QuadratureRule, tag_of_cells
+from fe2x.fem.quadrature_laws import PhaseStates, QuadratureLaws
+from fe2x.geometry import RVEMesh
+from fe2x.materials.law import ConstitutiveLaw
+from fe2x.micro.constraints import BoundaryCondition, boundary_condition
+from fe2x.micro.correctors import SchurComplement, UnitStrainCorrectors, unit_strain_fields
+from fe2x.micro.linear_solvers import ElasticFactorization, configure_newton
+from fe2x.petsc_setup import reason_name, weak_method
+
+__all__ = ["ATOL_REL", "NewtonOutcome", "RVEProblem"]
+
+logger = logging.getLogger(__name__)
+
+#: Absolute residual tolerance relative to the elastic nodal-force scale ‖K_el u_E‖ · |E|∞.
+ATOL_REL = 1e-12
+
+
+class NewtonOutcome(NamedTuple):
+    """One Newton solve: whether it converged, the SNES reason, iterations and ‖R‖ history."""
+
+    converged: bool
+    reason: str
+    iterations: int
+    history: np.ndarray
+
+
+def _phase_points(cell: RVEMesh, rule: QuadratureRule) -> dict[str, np.ndarray]:
+    """The owned quadrature points of each phase (owned cells only: assembly integrates those)."""
+    tag = tag_of_cells(cell.cell_tags, rule.n_cells)
+    if np.any(tag < 0):
+        raise Fe2xError(f"{int(np.sum(tag < 0))} cell(s) have no phase tag")
+    tag = np.repeat(tag, rule.n_q)
+    return {name: np.flatnonzero(tag == value) for name, value in cell.phases.items()}
+
+
+def _point_parameters(
+    cell: RVEMesh, laws: Mapping[str, ConstitutiveLaw], points: Mapping[str, np.ndarray], nq: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per phase, the per-point parameters its law reads, from the cell data of the mesh."""
+    data = cell.cell_data or {}
+    parameters: dict[str, dict[str, np.ndarray]] = {}
+    for name, law in laws.items():
+        parameters[name] = {}
+        for key in getattr(law, "parameter_shapes", {}):
+            if key not in data:
+                raise Fe2xError(f"phase {name!r}: its law needs the cell data {key!r}")
+            parameters[name][key] = np.asarray(data[key])[points[name] // nq]
+    return parameters
+
+
+class RVEProblem:
+    """Newton on the reduced fluctuation of an RVE with small-strain laws per phase.
+
+    Set up once (space, quadrature fields, compiled forms, P, matrix structure, SNES); then
+    :meth:`newton` from any base state, :meth:`averages` and :meth:`tangent` at the
+    converged point.
+
+    Args:
+        cell: mesh, phase tags and box of the cell.
+        laws: phase name -> constitutive law (2D is plane strain).
+        bc: boundary condition (name or object, :mod:`fe2x.micro.constraints`).
+        degree: Lagrange degree of the displacement.
+        petsc_options_prefix: prefix of this problem's SNES/KSP options (unique per RVE).
+        petsc_options: SNES/KSP options overriding fe2x's defaults.
+        linear_solver: ``"direct"`` or ``"shared_elastic"`` (:mod:`fe2x.micro.linear_solvers`).
+        elastic_factorization: with ``"shared_elastic"``, another RVE's to reuse.
+    """
+
+    def __init__(
+        self,
+        cell: RVEMesh,
+        laws: Mapping[str, ConstitutiveLaw],
+        bc: str | BoundaryCondition,
+        degree: int,
+        petsc_options_prefix: str,
+        petsc_options: Mapping[str, object] | None = None,
+        linear_solver: str = "direct",
+        elastic_factorization: ElasticFactorization | None = None,
+    ) -> None:
+        t0 = time.perf_counter()
+        self.bc = boundary_condition(bc)
+        mesh = cell.mesh
+        self.cell = cell
+        self.dim = dim = mesh.topology.dim
+        self.n_strain = n = 3 if dim == 2 else 6
+        geometry_degree = mesh.geometry.cmaps[0].degree
+        if degree < geometry_degree:
+            raise Fe2xError(
+                f"displacement degree {degree} is below the geometry order {geometry_degree}: "
+                "it cannot represent the affine macro field on curved cells; raise the degree "
+                "or use geometry_order = 1"
+            )
+        self.V = fem.functionspace(mesh, ("Lagrange", degree, (dim,)))
+        # Quadrature: the same degree as the linear RVE, so elastic answers coincide.
+        self.rule = rule = QuadratureRule(
+            mesh, stiffness_quadrature_degree(mesh.basix_cell(), degree, geometry_degree)
+        )
+        self._sigma_q = rule.function((n,), "sigma")
+        self._C_q = rule.function((n, n), "C_alg")
+        self.points = _phase_points(cell, rule)
+        self.laws = self._bind_laws(laws)
+        self.volume = self.comm.allreduce(fem.assemble_scalar(fem.form(1.0 * rule.dx)), MPI.SUM)
+        self._compile_forms()
+        self.timings = {"forms": time.perf_counter() - t0}
+
+        t0 = time.perf_counter()
+        self._P = self.bc.prolongation(self.V, cell.origin, cell.lengths)
+        P = self._P.P
+        self.unit = unit_strain_fields(self.V, cell)
+        self._b = dolfinx.fem.petsc.create_vector(self.V)
+        self._tangent_vecs = [dolfinx.fem.petsc.create_vector(self.V) for _ in self.unit]
+        self._K = dolfinx.fem.petsc.create_matrix(self._a)
+        self._f = P.createVecRight()
+        self.E = np.zeros(n)
+        self.dt = 0.0
+        self.base: PhaseStates = self.laws.committed
+        self._x_eval: np.ndarray | None = None
+        self._C_at_jacobian: np.ndarray | None = None
+        self._jacobian_version = 0
+        zero = P.createVecRight()
+        if not self._update(zero):
+            raise SolverError("RVE set-up: the constitutive update failed at zero strain")
+        zero.destroy()
+        self._assemble_K()
+        self._J = self._K.PtAP(P)
+        self._f_ref = self._elastic_residual_scale()
+        self._g: list[PETSc.Vec] = []
+        self.schur: SchurComplement | None = None
+        if self.bc.mean_strain_constraint:  # rows of G = B_ε P: g_i = Pᵀ ∫ ε(v)_i dy
+            for form in self._strain_functional_forms:
+                b = self._assemble_vector(dolfinx.fem.petsc.create_vector(self.V), form)
+                self._g.append(P.createVecRight())
+                P.multTranspose(b, self._g[-1])
+            self._GGt_inv = np.linalg.inv(np.array([g.mDot(self._g) for g in self._g]))
+            self.schur = SchurComplement(self._g)
+        self.timings["constraints"] = time.perf_counter() - t0
+
+        self._snes = PETSc.SNES().create(self.comm)
+        self._snes.setOptionsPrefix(petsc_options_prefix)
+        self._snes.setFunction(weak_method(self._residual), self._f)
+        self._snes.setJacobian(weak_method(self._jacobian), self._J)
+        self._snes.setConvergenceHistory(length=1000, reset=True)
+        me = weakref.ref(self)  # the PC contexts must not keep this problem alive
+        self.solver = configure_newton(
+            self._snes,
+            self._J,
+            linear_solver,
+            petsc_options_prefix,
+            petsc_options,
+            self.schur,
+            lambda: me()._jacobian_version,
+            self.bc.name,
+            elastic_factorization,
+        )
+        if self.solver.elastic is not None and elastic_factorization is None:
+            self.timings["elastic_factorization"] = self.solver.elastic.setup_time
+        self.correctors = UnitStrainCorrectors(
+            P, [u.x.petsc_vec for u in self.unit], self.volume, self.schur
+        )
+        self.newton_seconds = 0.0
+        self.newton_iterations = 0
+
+    def _bind_laws(self, laws: Mapping[str, ConstitutiveLaw]) -> QuadratureLaws:
+        rule, n = self.rule, self.n_strain
+        stress = rule.point_rows(self._sigma_q, n)
+        tangent = rule.point_rows(self._C_q, n * n)
+        views = stress.base is not None and tangent.base is not None
+        self._rows = None if views else rule.rows(self._sigma_q)
+        out = (stress, tangent.reshape(-1, n, n)) if views else None
+        parameters = _point_parameters(self.cell, laws, self.points, rule.n_q)
+        bound = QuadratureLaws(laws, self.points, self.dim, rule.n_points, parameters, out)
+        self._write_fields(bound)
+        return bound
+
+    def _write_fields(self, laws: QuadratureLaws) -> None:
+        """Copy the evaluator's stress and tangent into the quadrature functions (unless they
+        are views of them already)."""
+        if self._rows is not None:
+            n = self.n_strain
+            self._sigma_q.x.array.reshape(-1, n)[self._rows] = laws.stress
+            self._C_q.x.array.reshape(-1, n * n)[self._rows] = laws.tangent.reshape(-1, n * n)
+
+    def _compile_forms(self) -> None:
+        n, dim, dx = self.n_strain, self.dim, self.rule.dx
+        self.u = fem.Function(self.V, name="u")
+        du, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        eps_v, eps_du = mandel_strain(v, dim), mandel_strain(du, dim)
+        eps_u = mandel_strain(self.u, dim)
+        self._strain = self.rule.expression(eps_u)
+        self._L = fem.form(ufl.inner(self._sigma_q, eps_v) * dx)
+        self._a = fem.form(ufl.inner(ufl.dot(self._C_q, eps_du), eps_v) * dx)
+        self._tangent_forms = [fem.form(ufl.dot(self._C_q, eps_v)[i] * dx) for i in range(n)]
+        self._strain_functional_forms = [fem.form(eps_v[i] * dx) for i in range(n)]
+        # ⟨σ⟩, ⟨ε⟩ and ⟨σ : ε⟩ in one assembly of n + n + 1 scalars
+        self._average_forms = [
+            *(fem.form(self._sigma_q[i] * dx) for i in range(n)),
+            *(fem.form(eps_u[i] * dx) for i in range(n)),
+            fem.form(ufl.inner(self._sigma_q, eps_u) * dx),
+        ]
+
+    # -- read-only PETSc/MPI objects -------------------------------------------------------
+    @property
+    def comm(self) -> MPI.Comm:
+        """Communicator of the cell's mesh."""
+        return self.cell.mesh.comm
+
+    @property
+    def snes(self) -> PETSc.SNES:
+        """The Newton solver on the reduced fluctuation."""
+        return self._snes
+
+    @property
+    def ksp(self) -> PETSc.KSP:
+        """The SNES's linear solver (its factorization serves the tangent condensation)."""
+        return self._snes.getKSP()
+
+    @property
+    def linear_ksp(self) -> PETSc.KSP:
+        """The KSP that solves with J (for SUBC the inner one, under the Schur complement)."""
+        constrained = self.solver.constrained
+        return constrained.inner if constrained is not None else self.ksp
+
+    @property
+    def J(self) -> PETSc.Mat:
+        """Reduced Jacobian Pᵀ K_alg P."""
+        return self._J
+
+    @property
+    def P(self) -> PETSc.Mat:
+        """Prolongation u_fluct = P x."""
+        return self._P.P
+
+    @property
+    def n_dofs(self) -> int:
+        """Global number of displacement dofs (before the constraint)."""
+        return self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
+
+    @property
+    def n_reduced(self) -> int:
+        """Global number of free fluctuation dofs."""
+        return self._P.n_reduced
+
+    # -- set-up helpers --------------------------------------------------------------------
+    def _elastic_residual_scale(self) -> float:
+        """max_k ‖K_el u_E,k‖ (unconstrained): the size of the nodal forces per unit strain.
+
+        Unlike ‖Pᵀ K u_E‖ it does not vanish for a homogeneous cell.
+        """
+        full = self._K.createVecLeft()
+        scale = 0.0
+        for u_E in self.unit:
+            self._K.mult(u_E.x.petsc_vec, full)
+            scale = max(scale, full.norm())
+        full.destroy()
+        return scale
+
+    def _assemble_vector(self, b: PETSc.Vec, L: fem.Form) -> PETSc.Vec:
+        with b.localForm() as b_local:
+            b_local.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(b, L)
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        return b
+
+    def _stress_functionals(self) -> list[PETSc.Vec]:
+        """t_i = ∫ (C_alg ε(v))_i dy with the current tangent field (kept vectors, overwritten)."""
+        return [
+            self._assemble_vector(b, L)
+            for b, L in zip(self._tangent_vecs, self._tangent_forms, strict=True)
+        ]
+
+    def elastic_operators(self) -> tuple[PETSc.Mat, list[PETSc.Vec]]:
+        """K_el and the stress functionals with every point's elastic (virgin) stiffness, as
+        new objects for the caller to destroy; the tangent field is restored afterwards."""
+        n = self.n_strain
+        C_field = self._C_q.x.array
+        saved = C_field.copy()
+        try:
+            C_el = self.laws.elastic_stiffness().reshape(-1, n * n)
+            C_field.reshape(-1, n * n)[self.rule.rows(self._C_q)] = C_el
+            K = dolfinx.fem.petsc.create_matrix(self._a)
+            dolfinx.fem.petsc.assemble_matrix(K, self._a)
+            K.assemble()
+            tangent = [v.copy() for v in self._stress_functionals()]
+        finally:
+            C_field[:] = saved
+        return K, tangent
+
+    # -- fields ----------------------------------------------------------------------------
+    def displacement(self, x: PETSc.Vec, E: np.ndarray, out: PETSc.Vec) -> PETSc.Vec:
+        """u = Σ_k E_k u_E,k + P x (no ghost update)."""
+        self.P.mult(x, out)
+        out.maxpy([float(e) for e in E], [f.x.petsc_vec for f in self.unit])
+        return out
+
+    def strains_of(self, u: PETSc.Vec) -> np.ndarray:
+        """Mandel strain ``(n_points, n)`` of the displacement ``u`` at the owned points
+        (:attr:`u` is used as scratch and restored)."""
+        saved = self.u.x.array.copy()
+        try:
+            u.copy(self.u.x.petsc_vec)
+            self.u.x.scatter_forward()
+            return self.rule.evaluate(self._strain, self.n_strain)
+        finally:
+            self.u.x.array[:] = saved
+
+    # -- constitutive update and assembly --------------------------------------------------
+    def _update(self, x: PETSc.Vec) -> bool:
+        """u = Σ_k E_k u_E,k + P x; σ, C_alg at all points from :attr:`base` over :attr:`dt`.
+
+        Returns False on every rank if a law fails on any; the fields may then be stale (the
+        next evaluation rewrites them).
+        """
+        self.displacement(x, self.E, self.u.x.petsc_vec)
+        self.u.x.scatter_forward()
+        eps = self.rule.evaluate(self._strain, self.n_strain)
+        try:
+            self.laws.evaluate(eps, self.base, self.dt)
+            ok = True
+        except SolverError as error:
+            logger.debug("constitutive update failed: %s", error)
+            ok = False
+        if not self.comm.allreduce(ok, op=MPI.LAND):  # every rank takes the same branch
+            self._x_eval = None
+            return False
+        self._write_fields(self.laws)
+        self._x_eval = x.array_r.copy()
+        return True
+
+    def _assemble_K(self) -> None:
+        self._K.zeroEntries()
+        dolfinx.fem.petsc.assemble_matrix(self._K, self._a)
+        self._K.assemble()
+        self._C_at_jacobian = self._C_q.x.array.copy()
+        self._jacobian_version += 1
+
+    def _ensure_evaluated(self, x: PETSc.Vec) -> bool:
+        same = self._x_eval is not None and np.array_equal(self._x_eval, x.array_r)
+        if self.comm.allreduce(same, op=MPI.LAND):  # a collective decision: _update is
+            return True
+        return self._update(x)
+
+    def _residual(self, snes: PETSc.SNES, x: PETSc.Vec, f: PETSc.Vec) -> None:
+        """f = Pᵀ ∫ σ : ε(v) dy (SUBC: minus Gᵀ λ)."""
+        t0 = time.perf_counter()
+        if not self._update(x):  # an infinite residual stops SNES (no domain-error call in
+            f.set(np.inf)  # petsc4py 3.25); every rank gets here together
+            return
+        self._assemble_vector(self._b, self._L)
+        self.P.multTranspose(self._b, f)
+        if self._g:  # SUBC: F = Pᵀ f − Gᵀ λ, λ = (G Gᵀ)⁻¹ G Pᵀ f
+            multipliers = self._GGt_inv @ np.asarray(f.mDot(self._g))
+            f.maxpy([-float(m) for m in multipliers], self._g)
+        self._tick("residual", t0)
+
+    def _jacobian(self, snes: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, Jp: PETSc.Mat) -> None:
+        """J = Pᵀ (∫ ε(du) : C_alg : ε(v) dy) P, reusing the structure of PtAP."""
+        t0 = time.perf_counter()
+        if not self._ensure_evaluated(x):  # the residual already stopped SNES
+            return
+        self._assemble_K()
+        self._K.PtAP(self.P, result=J)
+        self._tick("jacobian", t0)
+
+    def _tick(self, key: str, t0: float) -> None:
+        self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - t0
+
+    # -- Newton ----------------------------------------------------------------------------
+    def newton(
+        self, x: PETSc.Vec, E: np.ndarray, base: PhaseStates, dt: float, strain_scale: float
+    ) -> NewtonOutcome:
+        """One SNES solve for macro strain ``E`` from ``base`` over ``dt``, starting at and
+        updating ``x``. On success the laws' trial state belongs to the converged x."""
+        self.E, self.base, self.dt = E, base, dt
+        if not self.solver.user_atol:
+            self._snes.setTolerances(atol=ATOL_REL * self._f_ref * max(strain_scale, 1e-300))
+        constrained = self.solver.constrained
+        if constrained is not None:
+            constrained.failed = False
+        t0 = time.perf_counter()
+        try:
+            self._snes.solve(None, x)
+            reason = self._snes.getConvergedReason()
+        except PETSc.Error as error:
+            logger.debug("SNES raised: %s", error)
+            reason = PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN
+            if constrained is not None and constrained.failed:
+                reason = PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE
+        iterations = self._snes.getIterationNumber()
+        self.newton_seconds += time.perf_counter() - t0
+        self.newton_iterations += max(iterations, 1)
+        history = np.array(self._snes.getConvergenceHistory()[0][: iterations + 1], dtype=float)
+        converged = reason > 0 and self._ensure_evaluated(x)
+        return NewtonOutcome(
+            converged, reason_name(PETSc.SNES.ConvergedReason, reason), iterations, history
+        )
+
+    def averages(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """⟨σ⟩, ⟨ε⟩ and ⟨σ : ε⟩ at the last evaluated point (one collective)."""
+        n = self.n_strain
+        local = np.array([fem.assemble_scalar(form) for form in self._average_forms], float)
+        total = np.empty_like(local)
+        self.comm.Allreduce(local, total, op=MPI.SUM)
+        total /= self.volume
+        return total[:n], total[n : 2 * n], float(total[2 * n])
+
+    def tangent(self) -> np.ndarray:
+        """The consistent homogenized tangent at the last evaluated (converged) point.
+
+        The factorization of the last Jacobian is reused; it is refreshed only if C_alg
+        differs from the one it was built with (then one refactorization). With
+        "shared_elastic" these are tight Krylov solves started from the last correctors.
+        """
+        t0 = time.perf_counter()
+        changed = not np.array_equal(self._C_at_jacobian, self._C_q.x.array)
+        if self.comm.allreduce(changed, op=MPI.LOR):  # collective: reassembly is
+            self._assemble_K()
+            self._K.PtAP(self.P, result=self._J)
+        constrained = self.solver.constrained
+        if constrained is not None and self.schur.version != self._jacobian_version:
+            constrained.factor(self._J)
+        self.correctors.solve(self._K, self.solver.tangent_solve(), self._jacobian_version)
+        C = self.correctors.stiffness([] if self.schur is not None else self._stress_functionals())
+        self._tick("tangent", t0)
+        return C
+
+    @property
+    def time_per_iteration(self) -> float:
+        """Mean wall time of one Newton iteration so far (s)."""
+        return self.newton_seconds / max(self.newton_iterations, 1)
