@@ -38,6 +38,9 @@ class Registry(Mapping[str, Any]):
             self._entries[name] = entry
         return entry
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries  # without importing the entry
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 

@@ -1,17 +1,29 @@
-"""gmsh builders and readers of periodic box cells (RVEs) as DOLFINx meshes."""
+"""gmsh builders and readers of periodic box cells (RVEs) as DOLFINx meshes.
 
-from fe2x.geometry.cells import inclusion_cell, laminate_cell, random_cell
-from fe2x.geometry.mesh_file import RVEMesh, read_cell
-from fe2x.geometry.packing import random_sequential_addition
-from fe2x.geometry.periodicity import on_boundary, periodic_images
+The names are loaded on first use, so that pure-numpy pieces (e.g.
+:mod:`fe2x.geometry.packing`) can be imported without gmsh or DOLFINx (config reading must
+not load them).
+"""
 
-__all__ = [
-    "RVEMesh",
-    "inclusion_cell",
-    "laminate_cell",
-    "on_boundary",
-    "periodic_images",
-    "random_cell",
-    "random_sequential_addition",
-    "read_cell",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "RVEMesh": "fe2x.geometry.mesh_file",
+    "read_cell": "fe2x.geometry.mesh_file",
+    "inclusion_cell": "fe2x.geometry.cells",
+    "laminate_cell": "fe2x.geometry.cells",
+    "random_cell": "fe2x.geometry.cells",
+    "random_sequential_addition": "fe2x.geometry.packing",
+    "on_boundary": "fe2x.geometry.periodicity",
+    "periodic_images": "fe2x.geometry.periodicity",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """``fe2x.geometry.<name>`` from the module that defines it, imported when first asked."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'fe2x.geometry' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

@@ -25,6 +25,7 @@ from fe2x.fem.quadrature_laws import PhaseStates
 from fe2x.geometry import RVEMesh
 from fe2x.materials.law import ConstitutiveLaw, pack_state, unpack_state
 from fe2x.micro import portable_state
+from fe2x.micro.cell_fields import committed_cell_fields
 from fe2x.micro.constraints import BoundaryCondition
 from fe2x.micro.elastic_shortcut import ElasticLocalization
 from fe2x.micro.linear_solvers import ElasticFactorization
@@ -365,34 +366,9 @@ class NonlinearRVE:
         return self.diagnostics().get("equivalent_plastic_strain", 0.0)
 
     def micro_fields(self) -> dict[str, fem.Function]:
-        """Cell-wise (DG0) fields of the committed state, for output (e.g. ParaView).
-
-        Every output field of the laws (e.g. ``"equivalent_plastic_strain"``, 0 in phases
-        without it) and ``"von_mises_stress"`` of the committed stress (in 2D plane strain
-        with σ33), as cell means of the point values weighted by quadrature weight × |det J|,
-        i.e. L2 projections onto DG0. The committed stress is re-evaluated from the committed
-        strain and state with no time step, so the fields follow :meth:`set_state`. New
-        functions on every call. Collective.
-        """
-        problem = self.problem
-        rule = problem.rule
+        """Cell-wise (DG0) fields of the committed state, for output (e.g. ParaView): every
+        output field of the laws and the von Mises stress (:func:`~fe2x.micro.cell_fields.
+        committed_cell_fields`). New functions on every call. Collective."""
         if self._dg0 is None:
             self._dg0 = fem.functionspace(self.cell.mesh, ("DG", 0))
-        u = problem.P.createVecLeft()
-        eps = problem.strains_of(problem.displacement(self._x_committed, self._E_committed, u))
-        u.destroy()
-        sigma = problem.laws.stresses(eps, problem.laws.committed)
-        dev = sigma.copy()
-        dev[:, :3] -= sigma[:, :3].mean(axis=1, keepdims=True)
-        values = dict(problem.laws.outputs())
-        values["von_mises_stress"] = np.sqrt(1.5 * np.einsum("ij,ij->i", dev, dev))
-        w = rule.point_weights().reshape(-1, rule.n_q)
-        cell_volume = w.sum(axis=1)
-        dofs = self._dg0.dofmap.list[: rule.n_cells, 0]
-        fields = {}
-        for name, point_values in values.items():
-            f = fem.Function(self._dg0, name=name)
-            f.x.array[dofs] = (w * point_values.reshape(-1, rule.n_q)).sum(axis=1) / cell_volume
-            f.x.scatter_forward()
-            fields[name] = f
-        return fields
+        return committed_cell_fields(self.problem, self._x_committed, self._E_committed, self._dg0)

@@ -1,47 +1,39 @@
-"""Statistical volume elements: ensembles of random cells, their statistics and RVE size."""
+"""Statistical volume elements: ensembles of random cells, their statistics and RVE size.
 
-from fe2x.sve.ensemble import (
-    PROPERTIES,
-    Realization,
-    SVEError,
-    SVEResult,
-    SVEStudy,
-    run_sve_study,
-    task_seed,
-)
-from fe2x.sve.statistics import (
-    PowerLawFit,
-    SampleStatistics,
-    confidence_interval,
-    fit_power_law,
-    integral_range,
-    kanit_variance,
-    point_variance,
-    realizations_needed,
-    relative_error,
-    rve_volume,
-    sample_statistics,
-    size_for_one_realization,
-)
+Names are loaded on first use: the study settings (:mod:`fe2x.sve.study`) are read with a
+config, which must not load DOLFINx or PETSc.
+"""
 
-__all__ = [
-    "PROPERTIES",
-    "PowerLawFit",
-    "Realization",
-    "SVEError",
-    "SVEResult",
-    "SVEStudy",
-    "SampleStatistics",
-    "confidence_interval",
-    "fit_power_law",
-    "integral_range",
-    "kanit_variance",
-    "point_variance",
-    "realizations_needed",
-    "relative_error",
-    "run_sve_study",
-    "rve_volume",
-    "sample_statistics",
-    "size_for_one_realization",
-    "task_seed",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "PROPERTIES": "fe2x.sve.ensemble",
+    "Realization": "fe2x.sve.ensemble",
+    "SVEError": "fe2x.sve.ensemble",
+    "SVEResult": "fe2x.sve.ensemble",
+    "run_sve_study": "fe2x.sve.ensemble",
+    "task_seed": "fe2x.sve.ensemble",
+    "SVEStudy": "fe2x.sve.study",
+    "PowerLawFit": "fe2x.sve.statistics",
+    "SampleStatistics": "fe2x.sve.statistics",
+    "confidence_interval": "fe2x.sve.statistics",
+    "fit_power_law": "fe2x.sve.statistics",
+    "integral_range": "fe2x.sve.statistics",
+    "kanit_variance": "fe2x.sve.statistics",
+    "point_variance": "fe2x.sve.statistics",
+    "realizations_needed": "fe2x.sve.statistics",
+    "relative_error": "fe2x.sve.statistics",
+    "rve_volume": "fe2x.sve.statistics",
+    "sample_statistics": "fe2x.sve.statistics",
+    "size_for_one_realization": "fe2x.sve.statistics",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """``fe2x.sve.<name>`` from the module that defines it, imported when first asked."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'fe2x.sve' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

@@ -6,8 +6,7 @@ import gc
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from mpi4py import MPI
@@ -16,12 +15,10 @@ import numpy as np
 
 from fe2x.errors import Fe2xError, GeometryError
 from fe2x.geometry import random_cell
-from fe2x.geometry.packing import ball_volume
 from fe2x.materials import AnisotropicElastic, IsotropicElastic, isotropic_projection
 from fe2x.micro.homogenization import homogenize
 from fe2x.parallel.assignment import assign_lpt
 from fe2x.parallel.layout import split_groups
-from fe2x.registry import BOUNDARY_CONDITIONS
 from fe2x.sve.statistics import (
     PowerLawFit,
     SampleStatistics,
@@ -33,6 +30,7 @@ from fe2x.sve.statistics import (
     sample_statistics,
     size_for_one_realization,
 )
+from fe2x.sve.study import SVEStudy
 
 __all__ = [
     "PROPERTIES",
@@ -58,109 +56,6 @@ _MAX_ATTEMPTS = 5
 
 class SVEError(Fe2xError, RuntimeError):
     """A realization of the SVE study failed on some group (raised on every rank)."""
-
-
-@dataclass(frozen=True)
-class SVEStudy:
-    """Settings of an SVE study: random equal inclusions at a fixed volume fraction.
-
-    Lengths are in units of the inclusion diameter, so the cell edge is ``size * diameter``.
-    The number of inclusions of a cell is ``round(vf L^d / |ball(d/2)|)`` (at least 1), and
-    their radius is set so the volume fraction is exactly ``volume_fraction`` (it stays within
-    a few per cent of ``diameter / 2`` once a cell holds several inclusions).
-
-    Attributes:
-        dim: 2 (plane strain) or 3.
-        sizes: cell edges L / diameter, increasing.
-        realizations: realizations per size (one number for all sizes, or one per size).
-        volume_fraction: inclusion volume fraction.
-        materials: phase name ("matrix", "inclusion") -> elastic material.
-        min_gap: least surface-to-surface gap between inclusions, over the diameter.
-        diameter: inclusion diameter (length unit of the cells).
-        bcs: boundary conditions, any of "periodic", "kubc", "subc".
-        elements_per_diameter: mesh resolution; the mesh size is ``diameter / this``.
-        degree: Lagrange degree of the displacement.
-        geometry_order: 1 (straight) or 2 (curved) element geometry.
-        seed: base seed (≥ 0); each realization derives its own by :func:`task_seed`.
-        group_size: ranks per RVE group (one realization at a time per group).
-        precision: relative precision ε_rel for the realization count (Kanit et al. 2003).
-        confidence: level of the Student-t confidence intervals.
-        solver: "auto", "direct" or "iterative" (see :func:`fe2x.micro.homogenization.homogenize`).
-        petsc_options: PETSc options overriding the solver defaults.
-    """
-
-    dim: int
-    sizes: Sequence[float]
-    realizations: int | Sequence[int]
-    volume_fraction: float
-    materials: Mapping[str, ElasticMaterial]
-    min_gap: float = 0.1
-    diameter: float = 1.0
-    bcs: Sequence[str] = BOUNDARY_CONDITIONS.names()
-    elements_per_diameter: float = 6.0
-    degree: int = 2
-    geometry_order: int = 2
-    seed: int = 0
-    group_size: int = 1
-    precision: float = 0.01
-    confidence: float = 0.95
-    solver: str = "auto"
-    petsc_options: Mapping[str, object] | None = field(default=None)
-
-    def __post_init__(self) -> None:
-        if self.dim not in (2, 3):
-            raise ValueError(f"dim must be 2 or 3, got {self.dim}")
-        sizes = tuple(float(s) for s in self.sizes)
-        if not sizes or any(not s > 0 for s in sizes) or list(sizes) != sorted(set(sizes)):
-            raise ValueError(f"sizes must be positive and strictly increasing, got {sizes}")
-        object.__setattr__(self, "sizes", sizes)
-        counts = self.realizations
-        counts = (counts,) * len(sizes) if isinstance(counts, int) else tuple(counts)
-        if len(counts) != len(sizes) or any(int(n) != n or n < 1 for n in counts):
-            raise ValueError(
-                f"realizations must be a positive integer or one per size ({len(sizes)}), "
-                f"got {self.realizations}"
-            )
-        object.__setattr__(self, "realizations", tuple(int(n) for n in counts))
-        if not 0.0 < self.volume_fraction < 1.0:
-            raise ValueError(f"volume_fraction must be in (0, 1), got {self.volume_fraction}")
-        missing = {"matrix", "inclusion"} - set(self.materials)
-        if missing:
-            raise ValueError(f"materials must name 'matrix' and 'inclusion'; missing {missing}")
-        bcs = tuple(self.bcs)
-        unknown = [bc for bc in bcs if bc not in BOUNDARY_CONDITIONS]
-        if not bcs or unknown or len(set(bcs)) != len(bcs):
-            raise ValueError(
-                f"bcs must be distinct names from {BOUNDARY_CONDITIONS.names()}, got {bcs}"
-            )
-        object.__setattr__(self, "bcs", bcs)
-        for name in ("min_gap",):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("diameter", "elements_per_diameter", "precision"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0.0 < self.confidence < 1.0:
-            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
-        if int(self.seed) != self.seed or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
-        if int(self.group_size) != self.group_size or self.group_size < 1:
-            raise ValueError(f"group_size must be a positive integer, got {self.group_size}")
-
-    @property
-    def mesh_size(self) -> float:
-        """Largest element size, ``diameter / elements_per_diameter``."""
-        return self.diameter / self.elements_per_diameter
-
-    def n_inclusions(self, size: float) -> int:
-        """Inclusions in a cell of edge ``size`` diameters: ``round(vf L^d / |ball(1/2)|)``, ≥ 1."""
-        return max(1, round(self.volume_fraction * size**self.dim / ball_volume(self.dim, 0.5)))
-
-    def radius(self, size: float) -> float:
-        """Inclusion radius (length units) giving exactly ``volume_fraction`` at this size."""
-        unit = ball_volume(self.dim, 1.0)
-        V = (size * self.diameter) ** self.dim
-        return (self.volume_fraction * V / (self.n_inclusions(size) * unit)) ** (1.0 / self.dim)
 
 
 class Realization(NamedTuple):

@@ -1,0 +1,131 @@
+"""The ``[materials.<phase>]`` tables: one declared table per material model, building its law.
+
+A new constitutive law becomes configurable with one :class:`MaterialTable` subclass (its keys
+and ``build``) registered in :data:`MATERIAL_MODELS`, e.g. from a plug-in or a test::
+
+    MATERIAL_MODELS.register("maxwell", MaxwellTable)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from fe2x.config.schema import REQUIRED, Context, Table, option
+from fe2x.errors import ConfigError, MaterialError
+from fe2x.materials.elastic import AnisotropicElastic, IsotropicElastic
+from fe2x.materials.j2 import J2Plasticity
+from fe2x.materials.law import ConstitutiveLaw, is_linear
+from fe2x.registry import Registry
+
+__all__ = [
+    "MATERIAL_MODELS",
+    "ElasticTable",
+    "J2Table",
+    "MaterialTable",
+    "build_laws",
+    "check_phases",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaterialTable(Table):
+    """Keys every material table has: its model."""
+
+    model: str = option("elastic", doc="the constitutive model")
+
+    def build(self, name: str) -> ConstitutiveLaw:
+        """The law of phase ``name`` (a MaterialError if its constants are not physical)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class ElasticTable(MaterialTable):
+    """Linear elasticity: isotropic (E, nu) or anisotropic (C_mandel)."""
+
+    TAG_VALUE: ClassVar[str] = "elastic"
+    E: float | None = option(None, doc="Young's modulus, E > 0")
+    nu: float | None = option(None, doc="Poisson ratio, -1 < nu < 0.5")
+    C_mandel: tuple[tuple[float, ...], ...] | None = option(
+        None,
+        doc="symmetric positive definite 6x6 stiffness in Mandel notation (2D cells use its "
+        "plane-strain part)",
+        expect="a 6x6 array of numbers",
+    )
+
+    def validate(self, ctx: Context, where: str) -> None:
+        """Either E and nu, or C_mandel."""
+        iso = [k for k in ("E", "nu") if getattr(self, k) is not None]
+        if iso and self.C_mandel is not None:
+            ctx.fail(f"[{where}] give either E and nu (isotropic) or C_mandel, not both")
+        if self.C_mandel is None and len(iso) != 2:
+            missing = "E and nu" if not iso else ("nu" if iso == ["E"] else "E")
+            ctx.fail(f"[{where}] missing {missing}: an elastic phase needs E and nu, or C_mandel")
+
+    def build(self, name: str) -> IsotropicElastic | AnisotropicElastic:
+        if self.C_mandel is not None:
+            return AnisotropicElastic(self.C_mandel, name=name)
+        return IsotropicElastic(self.E, self.nu, name=name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class J2Table(MaterialTable):
+    """Von Mises plasticity with linear or Voce isotropic and linear kinematic hardening."""
+
+    TAG_VALUE: ClassVar[str] = "j2"
+    E: float = option(REQUIRED, doc="Young's modulus")
+    nu: float = option(REQUIRED, doc="Poisson ratio")
+    sigma_y: float = option(REQUIRED, doc="initial yield stress")
+    hardening: str = option(
+        "linear",
+        doc="isotropic hardening: `linear` R = H p, or `voce` R = Q (1 - exp(-b p)) + H p",
+    )
+    H: float = option(0.0, doc="linear isotropic hardening modulus")
+    Q: float = option(0.0, doc="Voce saturation stress")
+    b: float = option(0.0, doc="Voce rate")
+    H_kin: float = option(0.0, doc="linear kinematic (Prager) hardening modulus")
+
+    def build(self, name: str) -> J2Plasticity:
+        return J2Plasticity(
+            self.E, self.nu, self.sigma_y, self.hardening, self.H, self.Q, self.b, self.H_kin, name
+        )
+
+
+#: Material models by the value of ``[materials.<phase>] model``.
+MATERIAL_MODELS = Registry("material model", {"elastic": ElasticTable, "j2": J2Table})
+
+
+def build_laws(
+    ctx: Context, tables: Mapping[str, MaterialTable], where: str, linear_only: bool = False
+) -> dict[str, ConstitutiveLaw]:
+    """The law of every phase; non-physical constants (and, for ``linear_only`` jobs, laws
+    that are not linear elastic) give one-line ConfigErrors."""
+    laws = {}
+    for name, table in tables.items():
+        try:
+            laws[name] = table.build(name)
+        except MaterialError as error:
+            raise ConfigError(f"{ctx.path}: [{where}] {error}") from None
+        if linear_only and not is_linear(laws[name]):
+            ctx.fail(
+                f"[{where}.{name}] model = {table.model!r} is not linear elastic: this job "
+                "homogenizes linear phases (use fe2x rve-path or fe2x run for this model)"
+            )
+    return laws
+
+
+def check_phases(
+    ctx: Context, expected: tuple[str, ...] | None, materials: Mapping[str, object], where: str
+) -> None:
+    """The materials must name exactly the phases of a built-in cell (None: a mesh file's)."""
+    if expected is None:
+        return
+    missing = [p for p in expected if p not in materials]
+    extra = [m for m in materials if m not in expected]
+    if missing or extra:
+        ctx.fail(
+            f"[{where}] must define exactly the phases {list(expected)}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unknown {extra}" if extra else "")
+        )

@@ -1,0 +1,258 @@
+"""The ``fe2x run`` job: macro specimen, RVE groups, adaptive load steps and result files."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from mpi4py import MPI
+
+from fe2x.config import RunConfig, as_dict
+from fe2x.errors import ConfigError, SolverError
+from fe2x.fem.quadrature import tag_of_cells
+from fe2x.io.checkpoint import CheckpointError
+from fe2x.io.results import write_json
+from fe2x.jobs import checkpointing
+from fe2x.jobs.cells import warn_if_volume_lost
+from fe2x.jobs.observers import (
+    Checkpointer,
+    ConvergedStep,
+    Diagnostician,
+    FieldWriter,
+    HistoryWriter,
+    Interrupted,
+    MicroFieldWriter,
+    StepLog,
+    StepObserver,
+    StopRequest,
+)
+from fe2x.macro.fe2 import FE2Engine, StepAbandoned
+from fe2x.macro.problem import DirichletSpec, MacroProblem, StepResult, TractionSpec
+from fe2x.macro.stepping import SteppingResult, run_load_steps
+from fe2x.parallel.layout import check_launch, split_groups
+
+__all__ = ["REQUEUE_STATUS", "Interrupted", "run_fe2"]
+
+logger = logging.getLogger(__name__)
+
+REQUEUE_STATUS = 75  # EX_TEMPFAIL: "checkpointed, run me again with --restart"
+
+
+def _point_microstructures(config: RunConfig, specimen: Any, problem: MacroProblem) -> list[str]:
+    """The microstructure name of every owned macro point, from the cell regions."""
+    if len(config.micro) == 1 and not next(iter(config.micro.values())).regions:
+        return [next(iter(config.micro))] * problem.n_points
+    by_region = {r: name for name, m in config.micro.items() for r in m.regions}
+    unknown = [r for r in by_region if r not in specimen.regions]
+    if unknown:
+        raise ConfigError(
+            f"{config.path}: unknown region(s) {unknown}; the specimen has {list(specimen.regions)}"
+        )
+    nq = problem.points_per_cell
+    tags = tag_of_cells(specimen.cell_tags, problem.n_points // nq, default=0)
+    name_of_tag = {tag: by_region.get(region) for region, tag in specimen.regions.items()}
+    names = [name_of_tag.get(int(t)) for t in tags]
+    if any(n is None for n in names):
+        missing = sorted({r for r, t in specimen.regions.items() if name_of_tag[t] is None})
+        raise ConfigError(f"{config.path}: region(s) {missing} have no microstructure")
+    return [n for n in names for _ in range(nq)]
+
+
+def _macro_problem(config: RunConfig, specimen: Any) -> MacroProblem:
+    """The macro problem on the specimen, with the config's boundary conditions."""
+    dirichlet, tractions = [], []
+    for spec in config.boundaries:
+        if spec.name not in specimen.boundaries:
+            raise ConfigError(
+                f"{config.path}: [[boundary]] {spec.name!r} is not a boundary of the specimen; "
+                f"it has {list(specimen.boundaries)}"
+            )
+        tag = specimen.boundaries[spec.name]
+        dirichlet += [DirichletSpec(tag, c, v) for c, v in spec.displacement.items()]
+        if spec.traction is not None:
+            tractions.append(TractionSpec(tag, spec.traction))
+    return MacroProblem(
+        specimen.mesh,
+        specimen.facet_tags,
+        config.macro.dim,
+        degree=config.macro.degree,
+        dirichlet=dirichlet,
+        tractions=tractions,
+    )
+
+
+def _describe_models(config: RunConfig, engine: FE2Engine) -> dict[str, Any]:
+    """What each micro model says of itself (dofs, volume fractions), logged (collective)."""
+    described = {}
+    comm = engine.layout.world
+    for name, model in engine.pool.models.items():  # the same names in every group
+        if not engine.pool.capabilities[name].described:
+            continue
+        described[name] = facts = model.describe()  # type: ignore[attr-defined]
+        fractions = facts.get("volume_fractions", {})
+        text = ", ".join(f"{k} {v:.4f}" for k, v in fractions.items())
+        logger.info("RVE %s: %d dofs, volume fractions %s", name, facts.get("dofs", 0), text)
+        cell = getattr(config.micro[name], "cell", None)
+        if cell is not None and fractions:
+            warn_if_volume_lost(cell, fractions, comm)
+    return described
+
+
+def _run_summary(
+    result: SteppingResult,
+    config: RunConfig,
+    engine: FE2Engine,
+    models: dict,
+    per_step: list,
+    times: dict[str, float],
+) -> dict:
+    """summary.json of an FE² run: outcome, layout, per-step records, counts, and ``times``
+    followed by the split of the work (collective; per-rank maxima, the critical path of each
+    part, except the sum of the micro solves)."""
+    comm, layout, problem, stats = engine.layout.world, engine.layout, engine.problem, engine.stats
+    timings = problem.timings
+
+    def total(value: float) -> float:
+        return comm.allreduce(value, op=MPI.SUM)
+
+    def slowest(value: float) -> float:
+        return comm.allreduce(value, op=MPI.MAX)
+
+    return {
+        "completed": result.completed,
+        "message": result.message,
+        "n_ranks": comm.size,
+        "group_size": layout.group_size,
+        "n_groups": layout.n_groups,
+        "macro_points": engine.n_points,
+        "microstructures": engine.names,
+        "rves": models,
+        "steps": per_step,
+        "cutbacks": result.cutbacks,
+        "rve_full_solves": total(stats.full_solves),
+        "rve_shortcut_solves": total(stats.shortcut_solves),
+        "micro_newton_iterations": total(stats.micro_iterations),
+        "migrated_points": stats.migrated_points,
+        "timings": {
+            **times,
+            "micro_solves": slowest(stats.micro_seconds),
+            "micro_solves_sum": total(stats.micro_seconds),
+            "waiting": slowest(stats.waiting_seconds),
+            "communication": slowest(stats.communication_seconds),
+            "macro_assembly": slowest(
+                timings["residual"] + timings["jacobian"] - timings["constitutive"]
+            ),
+            "macro_solve": slowest(timings["solve"] - timings["residual"] - timings["jacobian"]),
+        },
+        "config": as_dict(config),
+    }
+
+
+def run_fe2(
+    config: RunConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD, restart: bool = False
+) -> SteppingResult:
+    """The FE² job: macro specimen, RVE groups, adaptive load steps and result files.
+
+    Writes ``out/history.csv`` after every converged step, macro fields under ``out/fields``,
+    and ``out/summary.json`` and ``out/load_displacement.png`` at the end; a run that cannot
+    proceed keeps these for its last converged step and raises SolverError. Checkpoints go to
+    ``out/checkpoint.h5`` as the config asks, and when SIGTERM or SIGUSR1 arrives: the run then
+    abandons the step in progress at its next micro evaluation (or, arriving after the last
+    one, finishes it), writes one of the last converged step and raises :class:`Interrupted`.
+    With ``restart`` the run continues from the checkpoint in ``out``.
+    """
+    check_launch(comm)
+    if restart and not comm.bcast(checkpointing.has_checkpoint(out)):
+        raise CheckpointError(f"no checkpoint at {out / checkpointing.CHECKPOINT}")
+    t_start = time.perf_counter()
+    specimen = config.macro.build(comm)
+    problem = _macro_problem(config, specimen)
+    layout = split_groups(comm, config.group_size)
+    stop = StopRequest()
+    t0 = time.perf_counter()
+    engine = FE2Engine(
+        problem,
+        layout,
+        _point_microstructures(config, specimen, problem),
+        config.micro_factories(),
+        balance=config.balance,
+        shortcut=config.elastic_shortcut,
+        stop_requested=lambda: stop.requested,
+        end_time=config.end_time,
+    )
+    setup_seconds = time.perf_counter() - t0
+    logger.info(
+        "FE²: %d macro points, %d RVE group(s) of %d rank(s), microstructures %s",
+        engine.n_points,
+        layout.n_groups,
+        layout.group_size,
+        engine.names,
+    )
+    models = _describe_models(config, engine)
+    rows: list[list[float]] = []
+    start, increment, first_step = 0.0, None, 1
+    if restart:
+        checkpoint = checkpointing.restore_latest(engine, out, config.digest)
+        rows = [[int(r[0]), *r[1:]] for r in checkpoint.history]
+        start, increment, first_step = (
+            checkpoint.load_factor,
+            checkpoint.increment,
+            checkpoint.step + 1,
+        )
+        logger.info("restarting after step %d at load factor %.6g", checkpoint.step, start)
+    diagnostician = Diagnostician(config, engine, specimen)
+    log = StepLog(engine, diagnostician)
+    last = (first_step - 1, start, increment or 1.0 / config.steps)
+    checkpointer = Checkpointer(config, engine, out, rows, stop, last)
+    field_dir = out / ("fields" if first_step == 1 else f"fields_from_step{first_step}")
+    history = HistoryWriter(config, engine, specimen, out, rows)
+    observers: list[StepObserver] = [
+        history,
+        diagnostician,
+        *([FieldWriter(engine, field_dir)] if config.write_fields else []),
+        MicroFieldWriter(config, engine, out),
+        log,
+        checkpointer,
+    ]
+    clock = [time.perf_counter()]
+
+    def after_step(number: int, step: StepResult, cutbacks: int, increment: float) -> None:
+        converged = ConvergedStep(number, step, cutbacks, increment, time.perf_counter() - clock[0])
+        for observer in observers:
+            observer.after_step(converged)
+        clock[0] = time.perf_counter()
+
+    try:
+        with stop:
+            result = run_load_steps(
+                engine.step,
+                config.steps,
+                config.max_cutbacks,
+                before_step=engine.rebalance,
+                after_step=after_step,
+                start=start,
+                increment=increment,
+                first_step=first_step,
+            )
+    except StepAbandoned:
+        checkpointer.save_last()
+        number = checkpointer.last[0]
+        raise Interrupted(
+            f"stopped by a signal during step {number + 1}, which was abandoned; checkpoint of "
+            f"step {number} written, continue with `fe2x run CONFIG --restart {out}`"
+        ) from None
+    finally:
+        for observer in observers:
+            observer.close()
+    history.plot()
+    times = {"total": time.perf_counter() - t_start, "setup_micro": setup_seconds}
+    summary = _run_summary(result, config, engine, models, log.records, times)
+    write_json(comm, out / "summary.json", summary)
+    # The RVEs' PETSc objects keep their own duplicate of the group communicator; freeing ours
+    # keeps MPI's communicator ids from running out when a program runs many FE² jobs.
+    layout.free()
+    if not result.completed:
+        raise SolverError(f"the FE² run stopped: {result.message} (results so far in {out})")
+    return result
