@@ -10,6 +10,7 @@ import dolfinx
 import numpy as np
 import pytest
 import ufl
+from test_voxels import check_voxels
 
 from fe2x.errors import GeometryError
 from fe2x.geometry.packing import periodic_distances
@@ -21,7 +22,6 @@ from fe2x.geometry.tessellation import (
     voxel_centres,
     voxel_measures,
 )
-from test_voxels import check_voxels
 
 COMMS = [MPI.COMM_WORLD, MPI.COMM_SELF]
 
@@ -49,9 +49,7 @@ def test_labels_match_brute_force(dim):
     seeds = random_seeds(dim, L, 9, seed=11)
     assert np.array_equal(grain_labels(shape, L, seeds), brute_force_labels(shape, L, seeds))
     w = np.random.default_rng(5).random(9) * 0.05
-    assert np.array_equal(
-        grain_labels(shape, L, seeds, w), brute_force_labels(shape, L, seeds, w)
-    )
+    assert np.array_equal(grain_labels(shape, L, seeds, w), brute_force_labels(shape, L, seeds, w))
 
 
 def test_laguerre_with_equal_weights_is_voronoi():
@@ -191,9 +189,7 @@ def test_polycrystal_cell_any_rank_count(comm):
 def test_polycrystal_per_grain_phases_and_laguerre():
     L = np.ones(2)
     w = np.linspace(0.0, 0.02, 5)
-    rve = polycrystal_cell(
-        MPI.COMM_WORLD, 2, L, 5, 16, seed=1, weights=w, per_grain_phases=True
-    )
+    rve = polycrystal_cell(MPI.COMM_WORLD, 2, L, 5, 16, seed=1, weights=w, per_grain_phases=True)
     assert rve.phases == {f"grain{g}": g + 1 for g in range(5)}
     labels = grain_labels((16, 16), L, random_seeds(2, L, 5, 1), w)
     check_voxels(rve, labels, {g: g + 1 for g in range(5)}, {GRAIN: labels})
