@@ -249,3 +249,31 @@ def test_voxelized_sphere_volume_converges():
     rate = np.polyfit(np.log(sizes[1:]), np.log(errors[1:]), 1)[0]
     assert rate > 1.0
     assert errors[-1] < 2e-3
+
+
+@pytest.mark.parametrize(("dim", "axis"), [(2, 1), (3, 0)])
+def test_voxel_laminate_homogenizes_to_closed_form(dim, axis):
+    """A voxel cell plugs into the periodic RVE solver: a voxel laminate (layer interfaces on
+    the cell faces, as the seam check allows) gives the exact laminate stiffness."""
+    from reference import laminate_stiffness
+
+    from fe2x.materials import IsotropicElastic
+    from fe2x.micro.homogenization import homogenize
+
+    layers = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2])  # fractions 0.3, 0.4, 0.3 along axis
+    shape = [3, 2, 2][:dim]
+    shape[axis] = layers.size
+    labels = np.moveaxis(np.broadcast_to(layers, (*np.delete(shape, axis), layers.size)), -1, axis)
+    lengths = np.array([1.0, 0.8, 0.6][:dim])
+    cell = voxel_cell(MPI.COMM_WORLD, labels, lengths, phases={0: "a", 1: "b", 2: "c"})
+    materials = {
+        "a": IsotropicElastic(3.0e9, 0.35),
+        "b": IsotropicElastic(70.0e9, 0.2),
+        "c": IsotropicElastic(10.0e9, 0.3),
+    }
+    result = homogenize(cell, materials, bcs=("periodic",), degree=1)
+    rows = {2: {0: (0, 2), 1: (1, 2)}, 3: {0: (0, 4, 5), 1: (1, 3, 5), 2: (2, 3, 4)}}[dim][axis]
+    stiffness = [materials[p].stiffness(dim) for p in ("a", "b", "c")]
+    expected = laminate_stiffness([0.3, 0.4, 0.3], stiffness, rows)
+    C = result.C_eff["periodic"]
+    assert np.linalg.norm(C - expected) / np.linalg.norm(expected) < 1e-10

@@ -30,6 +30,7 @@ __all__ = [
     "cell_measures",
     "grain_labels",
     "random_seeds",
+    "voxel_centres",
     "voxel_measures",
 ]
 

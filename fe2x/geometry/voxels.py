@@ -113,10 +113,6 @@ class SeamCheck(NamedTuple):
         )
 
 
-def _layer_mismatch(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.count_nonzero(a != b)) / a.size
-
-
 def _seam_check(layers: np.ndarray, axis: int, interior: np.ndarray) -> SeamCheck:
     """SeamCheck of ``layers`` (axis moved first) given its interior mismatch per layer pair."""
     first, last = layers[0].ravel(), layers[-1].ravel()
