@@ -42,7 +42,17 @@ PLANE_STRAIN_ENTRIES = (0, 1, 3, 4)
 #: the logarithm switch to their Taylor series (relative error below 1e-12 either side).
 _SERIES_SPREAD = 1e-3
 
-_SYM_PAIRS = np.array([3 * j + i for i in range(3) for j in range(3)])  # ij -> ji in a 9-vector
+#: The 10 index triples a <= b <= c (the second divided differences are symmetric), and the
+#: triple of each of the 27 (a, b, c) in row-major order.
+_TRIPLES = np.array([(a, b, c) for a in range(3) for b in range(a, 3) for c in range(b, 3)]).T
+_TRIPLE_OF = np.array(
+    [
+        [tuple(t) for t in _TRIPLES.T].index(tuple(sorted((a, b, c))))
+        for a in range(3)
+        for b in range(3)
+        for c in range(3)
+    ]
+)
 
 
 def flatten(T: np.ndarray) -> np.ndarray:
@@ -229,12 +239,11 @@ def log_strain(F: np.ndarray) -> LogStrain:
     with its first and second derivative coefficients (:class:`LogStrain`)."""
     c, N = np.linalg.eigh(np.swapaxes(F, 1, 2) @ F)
     e = (N * (0.5 * np.log(c))[:, None, :]) @ np.swapaxes(N, 1, 2)
-    ca, cb = c[:, :, None], c[:, None, :]
-    d1 = 2.0 * log_divided_difference(ca, cb)
-    d2 = 4.0 * log_second_divided_difference(
-        c[:, :, None, None], c[:, None, :, None], c[:, None, None, :]
-    )
-    return LogStrain(e, N, c, d1, d2)
+    n = c.shape[0]
+    d1 = 2.0 * log_divided_difference(c[:, :, None], c[:, None, :])
+    a, b, m = _TRIPLES
+    d2 = 4.0 * log_second_divided_difference(c[:, a], c[:, b], c[:, m])[:, _TRIPLE_OF]
+    return LogStrain(e, N, c, d1, d2.reshape(n, 3, 3, 3))
 
 
 def _basis_change(N: np.ndarray) -> np.ndarray:
@@ -242,12 +251,6 @@ def _basis_change(N: np.ndarray) -> np.ndarray:
     ``{N_a}`` is ``Rᵀ X R``."""
     n = N.shape[0]
     return (N[:, :, None, :, None] * N[:, None, :, None, :]).reshape(n, 9, 9)
-
-
-def _minor_symmetric(X: np.ndarray) -> np.ndarray:
-    """``X`` ``(n, 9, 9)`` averaged over the swaps ``ij -> ji`` and ``kl -> lk``."""
-    X = 0.5 * (X + X[:, _SYM_PAIRS, :])
-    return 0.5 * (X + X[:, :, _SYM_PAIRS])
 
 
 def log_stress_to_pk2(
@@ -273,11 +276,14 @@ def log_stress_to_pk2(
     S = N @ (d1 * T_hat) @ np.swapaxes(N, 1, 2)
     w = d1.reshape(n, 9)
     D_hat = w[:, :, None] * (np.swapaxes(R, 1, 2) @ dT_de @ R) * w[:, None, :]
-    # T : d²e, term Σ_ab T_ab d2_ajb dE_aj dE'_jb -> L1[a, j, j, b] = T_ab d2_ajb; the other
-    # term is its major transpose
-    L1 = np.zeros((n, 3, 3, 3, 3))
+    # T : d²e = Σ_abj V_ajb (dE_aj dE'_jb + dE'_aj dE_jb), V_ajb = T_ab d2_ajb symmetric in
+    # (a, b); its minor-symmetric form puts V/2 at (a,j,j,b), (j,a,j,b), (a,j,b,j), (j,a,b,j)
+    L = np.zeros((n, 3, 3, 3, 3))
     for j in range(3):
-        L1[:, :, j, j, :] = T_hat * d2[:, :, j, :]
-    L1 = L1.reshape(n, 9, 9)
-    C_hat = D_hat + _minor_symmetric(L1 + np.swapaxes(L1, 1, 2))
+        V = 0.5 * T_hat * d2[:, :, j, :]
+        L[:, :, j, j, :] += V
+        L[:, j, :, j, :] += V
+        L[:, :, j, :, j] += V
+        L[:, j, :, :, j] += V
+    C_hat = D_hat + L.reshape(n, 9, 9)
     return S, R @ C_hat @ np.swapaxes(R, 1, 2)
