@@ -6,6 +6,7 @@ tangent at ``F = I`` is the isotropic small-strain stiffness of the same ``E, ν
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,7 +32,7 @@ _I9 = np.eye(3).reshape(9)
 
 
 @dataclass(frozen=True)
-class _IsotropicHyperelastic:
+class _IsotropicHyperelastic(ABC):
     """Shared part of the isotropic hyperelastic laws: constants, contract, no state.
 
     Attributes:
@@ -59,7 +60,12 @@ class _IsotropicHyperelastic:
         ``E = 9 K G / (3 K + G)``, ``ν = (3 K − 2 G) / (2 (3 K + G))``."""
         who = f"{cls.__name__} {name!r}" if name else cls.__name__
         for key, value in (("K", K), ("G", G)):
-            if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
+            if not (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and np.isfinite(value)
+                and value > 0
+            ):
                 raise MaterialError(f"{who}: {key} = {value!r} must lie in (0, inf)")
         return cls(9.0 * K * G / (3.0 * K + G), (3.0 * K - 2.0 * G) / (2.0 * (3.0 * K + G)), name)
 
@@ -97,8 +103,9 @@ class _IsotropicHyperelastic:
         P, A = self._response(F)
         return LawResponse(flatten(P), A, {})
 
+    @abstractmethod
     def _response(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """``P (n, 3, 3)`` and ``A (n, 9, 9)`` at the deformation gradients ``F (n, 3, 3)``."""
 
 
 @dataclass(frozen=True)
