@@ -33,7 +33,6 @@ CU = {"C11": 168.4e3, "C12": 121.4e3, "C44": 75.4e3}  # copper, MPa
 XI0, GAMMA_DOT_0 = 31.0, 1e-3
 HARDENING = {"h0": 1000.0, "xi_inf": 63.0, "a": 2.25, "q_latent": 1.4}
 S2 = math.sqrt(2.0)
-RNG = np.random.default_rng(3)
 
 
 def to_mandel(A: np.ndarray) -> np.ndarray:
@@ -94,7 +93,7 @@ def test_slip_systems(lattice):
         > 0.1
     )
     # Schmid tensors: P : (d ⊗ d) = (d . m)(d . n), and P is traceless
-    d = RNG.standard_normal(3)
+    d = np.random.default_rng(11).standard_normal(3)
     d /= np.linalg.norm(d)
     assert np.allclose(s.schmid @ to_mandel(np.outer(d, d)), (s.m @ d) * (s.n @ d))
     assert np.allclose(s.schmid[:, :3].sum(axis=1), 0.0)
@@ -145,6 +144,20 @@ def test_cubic_stiffness_and_its_rotation():
     assert np.allclose(crystal_module._mandel_rotations(R), rotation_mandel(R), atol=1e-15)
 
 
+@pytest.mark.parametrize("lattice, rank", [("fcc", 4), ("bcc", 6)])  # one per slip plane
+def test_interaction_matrix_and_its_low_rank_factors(lattice, rank):
+    cp = law(lattice=lattice, **HARDENING)
+    s = slip_systems(lattice)
+    q = cp.interaction
+    for a in range(12):
+        for b in range(12):
+            same_plane = abs(abs(s.n[a] @ s.n[b]) - 1) < 1e-12
+            assert q[a, b] == (1.0 if same_plane else HARDENING["q_latent"])
+    t = cp.tables
+    assert t.U.shape == (12, rank) and np.allclose(t.W @ t.U.T, q, atol=1e-13)
+    assert law(lattice=lattice).tables.U.shape == (12, 0)  # no hardening: 6 unknowns
+
+
 # -- the contract, inputs and errors -----------------------------------------------------------
 def test_contract_and_capabilities():
     cp = law(**HARDENING)
@@ -161,10 +174,10 @@ def test_contract_and_capabilities():
 def test_dt_zero_is_elastic_and_inputs_are_not_modified():
     cp = law(**HARDENING)
     R = random_orientations(5, 1)
-    eps = 3e-3 * RNG.standard_normal((5, 6))
+    eps = 3e-3 * np.random.default_rng(12).standard_normal((5, 6))
     state = cp.update(eps, cp.initial_state(5), 1.0, orient(R)).state
     copy = {k: v.copy() for k, v in state.items()}
-    eps2 = eps + 1e-3 * RNG.standard_normal((5, 6))
+    eps2 = eps + 1e-3 * np.random.default_rng(13).standard_normal((5, 6))
     sigma, C, trial = cp.update(eps2, state, 0.0, orient(R))
     C_el = cp.elastic_stiffness(orient(R))
     assert np.allclose(sigma, np.einsum("pij,pj->pi", C_el, eps2 - state["eps_p"]), rtol=1e-13)
@@ -225,6 +238,55 @@ def test_local_newton_failure_raises(monkeypatch):
     eps = np.tile([2e-2, -1e-2, -1e-2, 0, 0, 0], (3, 1))
     with pytest.raises(SolverError, match="local Newton did not converge at 3 point"):
         cp.update(eps, cp.initial_state(3), 1.0, orient(random_orientations(3, 2)))
+
+
+@pytest.mark.parametrize("n", [5.0, 100.0])
+def test_large_steps_satisfy_the_backward_euler_equations(n):
+    """A 2 % strain step from the virgin state and a 1 % reversal (some 30 yield strains each)
+    at random orientations: the returned state solves the discrete equations, checked here
+    from the definitions (σ = C (ε − ε_p), Δγ = dt γ̇₀ |τ/ξ|ⁿ sign τ, the hardening update)."""
+    cp = law(n=n, **HARDENING)
+    m, dt = 50, 2.0
+    R = random_orientations(m, 17)
+    s = slip_systems("fcc")
+    q = np.where(s.coplanar, 1.0, HARDENING["q_latent"])
+    direction = np.random.default_rng(14).standard_normal((m, 6))
+    direction /= np.linalg.norm(direction, axis=1)[:, None]
+    state = cp.initial_state(m)
+    for eps in (2e-2 * direction, 1e-2 * direction):
+        sigma, _, new = cp.update(eps, state, dt, orient(R))
+        C = cp.elastic_stiffness(orient(R))
+        assert np.allclose(
+            sigma, np.einsum("pij,pj->pi", C, eps - new["eps_p"]), rtol=0, atol=1e-9 * XI0
+        )
+        dgamma = dt * new["gamma_dot"]
+        for p in range(m):
+            tau = s.schmid @ mandel_rotation(R[p]).T @ sigma[p]
+            xi = new["xi"][p]
+            law_rate = dt * GAMMA_DOT_0 * np.abs(tau / xi) ** n * np.sign(tau)
+            assert np.allclose(dgamma[p], law_rate, rtol=1e-8, atol=1e-14)
+            u = 1 - xi / HARDENING["xi_inf"]
+            h = HARDENING["h0"] * np.abs(u) ** HARDENING["a"] * np.sign(u)
+            assert np.allclose(xi, state["xi"][p] + q @ (h * np.abs(dgamma[p])), rtol=1e-10)
+            eps_p = state["eps_p"][p] + mandel_rotation(R[p]) @ (s.schmid.T @ dgamma[p])
+            assert np.allclose(new["eps_p"][p], eps_p, rtol=0, atol=1e-14)
+        assert np.allclose(new["gamma"], state["gamma"] + np.abs(dgamma))
+        assert np.all(new["gamma_sum"] > state["gamma_sum"] + 1e-3)
+        state = new
+
+
+def test_load_continuation_rescues_the_local_newton(monkeypatch):
+    """At n = 100 a 2 % step from the virgin state defeats plain Newton at some orientations;
+    the continuation in the trial strain solves the same equations there."""
+    cp = law(n=100.0, **HARDENING)
+    R = random_orientations(50, 17)
+    direction = np.random.default_rng(3).standard_normal((50, 6))
+    eps = 2e-2 * direction / np.linalg.norm(direction, axis=1)[:, None]
+    out = crystal_module.crystal_update(cp, eps, cp.initial_state(50), 2.0, orient(R))
+    monkeypatch.setattr(crystal_module, "CONTINUATION_STAGES", ())
+    with pytest.raises(SolverError, match="did not converge"):
+        cp.update(eps, cp.initial_state(50), 2.0, orient(R))
+    assert out.iterations.max() > crystal_module.NEWTON_MAXIT / 4
 
 
 # -- single slip: the ODE ------------------------------------------------------------------
@@ -301,7 +363,8 @@ def test_single_slip_follows_the_ode(hardening):
     if not hardening:
         assert math.isclose(y4[-1, 0], XI0 * (rate / GAMMA_DOT_0) ** (1 / n), rel_tol=1e-8)
     else:
-        assert np.all(richardson[-1, 1:] > XI0 + 0.1)  # it did harden, latent more than self
+        xi_end = richardson[-1, 1:]  # it did harden, latent (q = 1.4) more than coplanar
+        assert np.all(xi_end > XI0 + 0.1) and xi_end[~s.coplanar[0]].min() > xi_end[0]
 
 
 # -- uniaxial tension under uniaxial stress ------------------------------------------------
@@ -385,8 +448,8 @@ def test_rotating_crystal_and_load_together_rotates_the_response():
     R = random_orientations(m, 4)
     Rp = random_orientations(1, 9)[0]
     Qp = mandel_rotation(Rp)
-    eps1 = 4e-3 * RNG.standard_normal((m, 6))
-    eps2 = eps1 + 2e-3 * RNG.standard_normal((m, 6))
+    eps1 = 4e-3 * np.random.default_rng(15).standard_normal((m, 6))
+    eps2 = eps1 + 2e-3 * np.random.default_rng(16).standard_normal((m, 6))
     s1 = cp.update(eps1, cp.initial_state(m), 1.0, orient(R)).state
     sigma, C, s2 = cp.update(eps2, s1, 0.7, orient(R))
     turned = orient(Rp @ R)
@@ -414,13 +477,21 @@ def fd_tangent(cp, eps, state, dt, params, h):
 
 
 @pytest.mark.parametrize("lattice", ["fcc", "bcc"])
-@pytest.mark.parametrize("n", [10.0, 50.0])
-def test_consistent_tangent_is_the_derivative_of_the_update(lattice, n):
-    cp = law(lattice=lattice, n=n, **HARDENING)
+@pytest.mark.parametrize(
+    "n, hardening",
+    [
+        (10.0, HARDENING),
+        (12.5, {**HARDENING, "q_latent": 1.0, "a": 1.0}),  # q of rank 1, non-integer n
+        (50.0, {**HARDENING, "q_latent": 0.0, "xi_inf": math.inf}),  # linear, planes only
+        (20.0, {}),  # no hardening: the σ block alone
+    ],
+)
+def test_consistent_tangent_is_the_derivative_of_the_update(lattice, n, hardening):
+    cp = law(lattice=lattice, n=n, **hardening)
     m = 5
     R = np.concatenate([random_orientations(m - 1, 6), np.eye(3)[None]])
     params = orient(R)
-    direction = RNG.standard_normal((m, 6))
+    direction = np.random.default_rng(17).standard_normal((m, 6))
     direction /= np.linalg.norm(direction, axis=1)[:, None]
     virgin = cp.initial_state(m)
     cases = {
@@ -493,7 +564,7 @@ def test_runs_through_quadrature_laws_with_per_point_orientations(dim):
     assert not laws.has_elastic_limit
     assert set(laws.output_names) == {"accumulated_slip", "mean_slip_resistance"}
     rows = [0, 1, 5] if dim == 2 else list(range(6))
-    eps = 4e-3 * RNG.standard_normal((n_pts, len(rows)))
+    eps = 4e-3 * np.random.default_rng(18).standard_normal((n_pts, len(rows)))
     laws.evaluate(eps, dt=1.0)
     full = np.zeros((grains.size, 6))
     full[:, rows] = eps[grains]

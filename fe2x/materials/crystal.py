@@ -18,10 +18,14 @@ strain)::
     r_σ = S σ + Σ_α Δγ_α P_α − ε_e*                         (strain)
     r_ξ = ξ_α − ξ_α,n − Σ_β h_αβ(ξ_β) |Δγ_β|                (stress)
 
-solved by Newton with a backtracking line search on ``|r|²`` from the elastic predictor scaled
-onto the Schmid polytope (the largest ``|τ_α|/ξ_α`` is at most 1), which is robust up to large
-``n``. The consistent tangent follows from the same Jacobian ``J = ∂r/∂x`` at the solution:
-``∂r/∂ε = (−I, 0)``, so ``dσ/dε`` is the σ block of ``J⁻¹ (I, 0)ᵀ``.
+solved by Newton with a backtracking (Armijo) line search on ``½ |r|²``. The start is, per
+point, the better of the elastic predictor scaled onto the Schmid polytope (the largest
+``|τ_α|/ξ_α`` at most 1; robust up to large ``n``, where the unscaled predictor makes the
+Jacobian hopelessly ill-conditioned) and the last step's slip rates continued over ``dt``
+(two or three iterations in steady flow). Each Newton system is reduced exactly to ``6 + r``
+unknowns through the low rank ``r`` of the interaction matrix (:func:`_reduced_jacobian`).
+The consistent tangent follows from the same Jacobian at the solution: ``∂r/∂ε = (−I, 0)``,
+so ``dσ/dε`` is the σ block of ``J⁻¹ (I, 0)ᵀ``.
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ LATTICES: dict[str, tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...
 RTOL = 1e-11
 NEWTON_MAXIT = 60
 LINE_SEARCH_MAXIT = 40
+#: Stage counts of the load continuation tried, in turn, where the local Newton fails.
+CONTINUATION_STAGES = (4, 16, 64)
 #: An orientation must satisfy max |R Rᵀ − I| <= ORIENTATION_ATOL and det R > 0.
 ORIENTATION_ATOL = 1e-8
 
@@ -162,10 +168,13 @@ class CrystalPlasticity:
 
     Per-point parameter ``orientation`` ``(3, 3)``: the rotation crystal → sample. State per
     point: plastic strain ``eps_p`` (Mandel, sample frame), slip resistances ``xi`` ``(N,)``,
-    accumulated slip per system ``gamma`` ``(N,)`` (``∫|γ̇_α| dt``) and in total ``gamma_sum``.
+    accumulated slip per system ``gamma`` ``(N,)`` (``∫|γ̇_α| dt``) and in total ``gamma_sum``,
+    and the slip rates of the last step ``gamma_dot`` ``(N,)`` (signed; the next step starts
+    from them).
 
     There is no :class:`~fe2x.materials.law.ElasticLimit`: the power law has no elastic range
-    (every ``τ_α ≠ 0`` slips), so an elastic shortcut would never be exact.
+    (every ``τ_α ≠ 0`` slips, if at a negligible rate far below ξ_α), so an elastic shortcut
+    would never be exact, and any threshold on the rate would be the user's, not the law's.
 
     Attributes:
         C11, C12, C44: cubic elastic constants (C11 − C12 > 0, C44 > 0, C11 + 2 C12 > 0).
@@ -277,12 +286,12 @@ class CrystalPlasticity:
 
     @property
     def state_shapes(self) -> Mapping[str, tuple[int, ...]]:
-        """Plastic strain, slip resistances, accumulated slip per system and in total."""
+        """Plastic strain, slip resistances, accumulated slip (per system, total), slip rates."""
         N = self.systems.m.shape[0]
         return {"eps_p": (6,), "xi": (N,), "gamma": (N,), "gamma_sum": (), "gamma_dot": (N,)}
 
     def initial_state(self, n: int) -> State:
-        """Virgin state: no plastic strain or slip, ``ξ = ξ₀`` on every system."""
+        """Virgin state: no plastic strain, slip or slip rate, ``ξ = ξ₀`` on every system."""
         N = self.systems.m.shape[0]
         return {
             "eps_p": np.zeros((n, 6)),
@@ -345,8 +354,23 @@ class CrystalPlasticity:
         if math.isinf(self.xi_inf):
             return np.full_like(xi, self.h0), np.zeros_like(xi)
         u = 1.0 - xi / self.xi_inf
-        ua = np.abs(u) ** (self.a - 1.0)
+        ua = _power(np.abs(u), self.a - 1.0)
         return self.h0 * ua * u, -self.h0 * self.a * ua / self.xi_inf
+
+
+def _power(x: np.ndarray, e: float) -> np.ndarray:
+    """``x ** e`` for ``x >= 0``; by repeated squaring when ``e`` is a whole number up to 64,
+    several times faster than ``np.power`` (n = 20 is the common rate exponent)."""
+    if e != int(e) or not 0 <= e <= 64:
+        return np.power(x, e)
+    k, result, base = int(e), np.ones_like(x), x
+    while k:
+        if k & 1:
+            result *= base
+        k >>= 1
+        if k:
+            base = base * base
+    return result
 
 
 class CrystalUpdate(NamedTuple):
@@ -412,7 +436,7 @@ def _flow(law: CrystalPlasticity, k: float, sigma: np.ndarray, xi: np.ndarray) -
     """Δγ = k |τ/ξ|ⁿ sign τ with k = dt γ̇₀, and the hardening moduli."""
     tau = sigma @ law.systems.schmid.T
     x = np.abs(tau) / xi
-    p = x ** (law.n - 1.0)
+    p = _power(x, law.n - 1.0)
     abs_dgamma = k * p * x
     h, dh = law.hardening(xi)
     return _Flow(tau, np.copysign(abs_dgamma, tau), abs_dgamma, (law.n * k) * p / xi, h, dh)
@@ -446,7 +470,8 @@ def _reduced_jacobian(
         [ A                  Pᵀ diag(b) W     ] [δσ]   [−r_σ + Pᵀ (b ∘ r_ξ)]
         [ −Uᵀ diag(c) P      I − Uᵀ diag(d) W ] [g ] = [−Uᵀ (d ∘ r_ξ)      ]
 
-    (second block row divided by ``scale``), exact, and small: ``r <= 5`` (FCC) or 7 (BCC).
+    (second block row divided by ``scale``), exact, and small: q = q_latent 1 1ᵀ + (1 − q_latent) E
+    with E the same-plane indicator has rank r = 4 (FCC) or 6 (BCC), one per slip plane.
     """
     m = xi.shape[0]
     r = t.U.shape[1]
@@ -486,44 +511,143 @@ def _start(
     law: CrystalPlasticity,
     sigma_tr: np.ndarray,
     xi_n: np.ndarray,
-    gamma_dot_n: np.ndarray,
-    dt: float,
+    dgamma: np.ndarray,
+    k: float,
     eps_e: np.ndarray,
     scale: float,
 ) -> tuple[np.ndarray, _Flow, np.ndarray]:
-    """The start of the local Newton: per point the better (smaller ``|r|``) of the elastic
-    predictor scaled so that max ``|τ_α|/ξ_α <= 1``, and the last slip rates continued."""
+    """The start of the local Newton, its flow and residual: per point the better (smaller
+    ``|r|``) of the elastic predictor scaled so that max ``|τ_α|/ξ_α <= 1``, and the slip
+    increments ``dgamma`` guessed (the last slip rates times dt)."""
     P = law.systems.schmid
-    k = dt * law.gamma_dot_0
     ratio = (np.abs(sigma_tr @ P.T) / xi_n).max(axis=1)
-    x = np.concatenate([sigma_tr / np.maximum(ratio, 1.0)[:, None], xi_n], axis=1)
-    f = _flow(law, k, x[:, :6], xi_n)
-    r = _residual(law, f, x[:, :6], xi_n, eps_e, xi_n, scale)
-    moving = np.flatnonzero(np.any(gamma_dot_n != 0.0, axis=1))
-    if moving.size:
-        dgamma = dt * gamma_dot_n[moving]
-        h, _ = law.hardening(xi_n[moving])
-        x_c = np.concatenate(
-            [
-                sigma_tr[moving] - (dgamma @ P) @ law.C_crystal,
-                xi_n[moving] + (h * np.abs(dgamma)) @ law.interaction.T,
-            ],
-            axis=1,
-        )
-        f_c = _flow(law, k, x_c[:, :6], x_c[:, 6:])
-        r_c = _residual(law, f_c, x_c[:, :6], x_c[:, 6:], eps_e[moving], xi_n[moving], scale)
-        better = (_merit(r_c) < _merit(r[moving])) & (x_c[:, 6:] > 0.0).all(axis=1)
-        pts = moving[better]
-        x[pts], r[pts] = x_c[better], r_c[better]
-        for full, part in zip(f, f_c, strict=True):
-            full[pts] = part[better]
-    return x, f, r
+    sigma = sigma_tr / np.maximum(ratio, 1.0)[:, None]
+    f = _flow(law, k, sigma, xi_n)
+    r = _residual(law, f, sigma, xi_n, eps_e, xi_n, scale)
+    sigma_c = sigma_tr - (dgamma @ P) @ law.C_crystal
+    xi_c = xi_n + (f.h * np.abs(dgamma)) @ law.interaction.T
+    f_c = _flow(law, k, sigma_c, xi_c)
+    r_c = _residual(law, f_c, sigma_c, xi_c, eps_e, xi_n, scale)
+    better = ((_merit(r_c) < _merit(r)) & (xi_c > 0.0).all(axis=1))[:, None]
+    x = np.where(
+        better, np.concatenate([sigma_c, xi_c], axis=1), np.concatenate([sigma, xi_n], axis=1)
+    )
+    f = _Flow(*(np.where(better, c, s) for c, s in zip(f_c, f, strict=True)))
+    return x, f, np.where(better, r_c, r)
 
 
 def _merit(r: np.ndarray) -> np.ndarray:
     """½ |r|² per point, inf where r is not finite."""
     phi = 0.5 * np.einsum("pi,pi->p", r, r)
     return np.where(np.isfinite(phi), phi, np.inf)
+
+
+class _Solution(NamedTuple):
+    """Local solutions of ``m`` points (rows where ``failed`` is True are not solutions)."""
+
+    x: np.ndarray  # (σ, ξ) in the crystal frame (m, 6 + N)
+    C_alg: np.ndarray  # dσ/dε in the crystal frame (m, 6, 6)
+    dgamma: np.ndarray  # Δγ (m, N)
+    iterations: np.ndarray  # Newton iterations (m,)
+    failed: np.ndarray  # (m,) bool
+
+
+def _newton(
+    law: CrystalPlasticity,
+    x: np.ndarray,
+    f: _Flow,
+    r: np.ndarray,
+    eps_e: np.ndarray,
+    xi_n: np.ndarray,
+    k: float,
+    tol: np.ndarray,
+) -> _Solution:
+    """Newton from ``x`` (with its flow ``f`` and residual ``r``) with a backtracking (Armijo)
+    line search on ``½ |r|²``, until ``max |r| <= tol`` per point; a point fails after
+    :data:`NEWTON_MAXIT` iterations or when no step along its Newton direction decreases
+    ``|r|`` (the direction of an ill-conditioned Jacobian far from the solution)."""
+    scale, tables = float(law.C44), law.tables
+    m = x.shape[0]
+    x = x.copy()
+    C_alg, dgamma = np.empty((m, 6, 6)), np.empty_like(xi_n)
+    iterations, failed = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=bool)
+    active = np.arange(m)
+    for it in range(NEWTON_MAXIT + 1):
+        K, b, d = _reduced_jacobian(law, tables, f, x[active, 6:], scale)
+        done = np.abs(r).max(axis=1) <= tol[active]
+        if it == NEWTON_MAXIT:
+            failed[active[~done]] = True
+        if done.any():
+            idx = active[done]
+            rhs = np.zeros((idx.size, K.shape[1], 6))
+            rhs[:, :6, :] = np.eye(6)  # ∂r/∂ε = (−I, 0): the same system gives dσ/dε
+            C_alg[idx] = np.linalg.solve(K[done], rhs)[:, :6, :]
+            iterations[idx] = it
+            dgamma[idx] = f.dgamma[done]
+            keep = ~done
+            active, K, b, d, r = active[keep], K[keep], b[keep], d[keep], r[keep]
+            f = _Flow(*(a[keep] for a in f))
+        if active.size == 0 or it == NEWTON_MAXIT:
+            break
+        step = _newton_step(law, tables, K, b, d, r, scale)
+        x_a, phi0 = x[active], _merit(r)
+        alpha = np.ones(active.size)
+        trying = np.arange(active.size)
+        for _ in range(LINE_SEARCH_MAXIT):
+            pts = active[trying]
+            x_t = x_a[trying] + alpha[trying, None] * step[trying]
+            f_t = _flow(law, k, x_t[:, :6], x_t[:, 6:])
+            r_t = _residual(law, f_t, x_t[:, :6], x_t[:, 6:], eps_e[pts], xi_n[pts], scale)
+            phi = np.where((x_t[:, 6:] > 0.0).all(axis=1), _merit(r_t), np.inf)
+            ok = phi <= (1.0 - 2.0 * _ARMIJO * alpha[trying]) * phi0[trying]
+            if trying.size == active.size and ok.all():  # the full step everywhere
+                x[active], r, f = x_t, r_t, f_t
+                trying = trying[:0]
+                break
+            accepted = trying[ok]
+            x[active[accepted]], r[accepted] = x_t[ok], r_t[ok]
+            for full, part in zip(f, f_t, strict=True):
+                full[accepted] = part[ok]
+            trying = trying[~ok]
+            if trying.size == 0:
+                break
+            alpha[trying] *= 0.5
+        if trying.size:  # no descent: these points fail, the others go on
+            failed[active[trying]] = True
+            keep = np.ones(active.size, dtype=bool)
+            keep[trying] = False
+            active, r = active[keep], r[keep]
+            f = _Flow(*(a[keep] for a in f))
+            if active.size == 0:
+                break
+    return _Solution(x, C_alg, dgamma, iterations, failed)
+
+
+def _continuation(
+    law: CrystalPlasticity,
+    stages: int,
+    sigma_tr: np.ndarray,
+    eps_e: np.ndarray,
+    xi_n: np.ndarray,
+    k: float,
+    tol: np.ndarray,
+) -> _Solution:
+    """The same local problem solved through the trial strains ``λ ε_e*``, λ = 1/stages, ...,
+    1, each from the solution of the last: a homotopy for points whose Newton fails from the
+    start (huge increments at large n). The last stage is the problem itself, so the solution
+    and its tangent are exact; a point fails if any stage fails."""
+    scale = float(law.C44)
+    zero = np.zeros_like(xi_n)
+    x, f, r = _start(law, sigma_tr / stages, xi_n, zero, k, eps_e / stages, scale)
+    iterations = np.zeros(x.shape[0], dtype=np.int64)
+    failed = np.zeros(x.shape[0], dtype=bool)
+    for j in range(1, stages + 1):
+        if j > 1:
+            f = _flow(law, k, x[:, :6], x[:, 6:])
+            r = _residual(law, f, x[:, :6], x[:, 6:], j / stages * eps_e, xi_n, scale)
+        sol = _newton(law, x, f, r, j / stages * eps_e, xi_n, k, tol)
+        x, iterations, failed = sol.x, iterations + sol.iterations, failed | sol.failed
+    return sol._replace(iterations=iterations, failed=failed)
 
 
 def crystal_update(
@@ -568,60 +692,34 @@ def crystal_update(
         return CrystalUpdate(np.einsum("pij,pj->pi", Q, sigma), C, new_state, iterations)
 
     scale = float(law.C44)
-    tables = law.tables
     tol = RTOL * (law.xi0 / scale + np.abs(eps_e).max(axis=1))
-    C_alg = np.empty((n_pts, 6, 6))
-    active = np.arange(n_pts)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        x, f, r = _start(law, sigma, xi_n, state["gamma_dot"], dt, eps_e, scale)
-        for it in range(NEWTON_MAXIT + 1):
-            K, b, d = _reduced_jacobian(law, tables, f, x[active, 6:], scale)
-            done = np.abs(r).max(axis=1) <= tol[active]
-            if done.any():
-                idx = active[done]
-                rhs = np.zeros((idx.size, K.shape[1], 6))
-                rhs[:, :6, :] = np.eye(6)  # ∂r/∂ε = (−I, 0): the same system gives dσ/dε
-                C_alg[idx] = np.linalg.solve(K[done], rhs)[:, :6, :]
-                iterations[idx] = it
-                keep = ~done
-                active, K, b, d, r = active[keep], K[keep], b[keep], d[keep], r[keep]
-                f = _Flow(*(a[keep] for a in f))
-            if active.size == 0 or it == NEWTON_MAXIT:
+        x, f, r = _start(law, sigma, xi_n, dt * state["gamma_dot"], k, eps_e, scale)
+        x, C_alg, dgamma, iterations, failed = _newton(law, x, f, r, eps_e, xi_n, k, tol)
+        for stages in CONTINUATION_STAGES:
+            if not failed.any():
                 break
-            step = _newton_step(law, tables, K, b, d, r, scale)
-            x_a, phi0 = x[active], _merit(r)
-            alpha = np.ones(active.size)
-            trying = np.arange(active.size)
-            for _ in range(LINE_SEARCH_MAXIT):
-                pts = active[trying]
-                x_t = x_a[trying] + alpha[trying, None] * step[trying]
-                f_t = _flow(law, k, x_t[:, :6], x_t[:, 6:])
-                r_t = _residual(law, f_t, x_t[:, :6], x_t[:, 6:], eps_e[pts], xi_n[pts], scale)
-                phi = np.where((x_t[:, 6:] > 0.0).all(axis=1), _merit(r_t), np.inf)
-                ok = phi <= (1.0 - 2.0 * _ARMIJO * alpha[trying]) * phi0[trying]
-                accepted = trying[ok]
-                x[active[accepted]], r[accepted] = x_t[ok], r_t[ok]
-                for full, part in zip(f, f_t, strict=True):
-                    full[accepted] = part[ok]
-                trying = trying[~ok]
-                if trying.size == 0:
-                    break
-                alpha[trying] *= 0.5
-            if trying.size:
-                break  # no descent along the Newton direction: reported below
-    if active.size:
+            idx = np.flatnonzero(failed)
+            x_c, C_c, dg_c, its_c, fail_c = _continuation(
+                law, stages, sigma[idx], eps_e[idx], xi_n[idx], k, tol[idx]
+            )
+            ok = idx[~fail_c]
+            x[ok], C_alg[ok], dgamma[ok] = x_c[~fail_c], C_c[~fail_c], dg_c[~fail_c]
+            iterations[idx] += its_c
+            failed[ok] = False
+    if failed.any():
         raise SolverError(
-            f"{law._who}: local Newton did not converge at {active.size} point(s) "
-            f"(dt = {dt:g}, largest scaled residual {np.abs(r).max():.3g}); cut the step"
+            f"{law._who}: local Newton did not converge at {int(failed.sum())} point(s) "
+            f"(dt = {dt:g}; load continuation tried in {CONTINUATION_STAGES} stages); "
+            "cut the step"
         )
-    sigma_c, xi = x[:, :6], x[:, 6:]
-    f = _flow(law, k, sigma_c, xi)
+    abs_dgamma = np.abs(dgamma)
     new_state = {
-        "eps_p": state["eps_p"] + np.einsum("pij,pj->pi", Q, f.dgamma @ law.systems.schmid),
-        "xi": xi,
-        "gamma": state["gamma"] + f.abs_dgamma,
-        "gamma_sum": state["gamma_sum"] + f.abs_dgamma.sum(axis=1),
-        "gamma_dot": f.dgamma / dt,
+        "eps_p": state["eps_p"] + np.einsum("pij,pj->pi", Q, dgamma @ law.systems.schmid),
+        "xi": x[:, 6:],
+        "gamma": state["gamma"] + abs_dgamma,
+        "gamma_sum": state["gamma_sum"] + abs_dgamma.sum(axis=1),
+        "gamma_dot": dgamma / dt,
     }
-    sigma_s = np.einsum("pij,pj->pi", Q, sigma_c)
+    sigma_s = np.einsum("pij,pj->pi", Q, x[:, :6])
     return CrystalUpdate(sigma_s, Q @ C_alg @ Qt, new_state, iterations)
