@@ -87,7 +87,8 @@ LATTICES: dict[str, tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...
     ),
 }
 
-#: Local Newton: converged when every scaled residual is below RTOL (see ``_tolerance``).
+#: The local Newton has converged at a point when its scaled residual (strain units) satisfies
+#: max |r| <= RTOL (ξ₀ / C44 + max |ε_e*|); NEWTON_MAXIT iterations, LINE_SEARCH_MAXIT halvings.
 RTOL = 1e-11
 NEWTON_MAXIT = 60
 LINE_SEARCH_MAXIT = 40
@@ -660,9 +661,9 @@ def crystal_update(
     """Stress, consistent tangent and trial state of every point at ``strain`` after ``dt``.
 
     Rotates the strain into each crystal frame, solves the local backward-Euler problem of
-    the module notes by Newton with a backtracking (Armijo) line search on ``½ |r|²``, and
-    rotates stress and tangent back. ``dt = 0`` gives the elastic response from ``state``.
-    ``state`` is not modified.
+    the module notes (:func:`_newton`; where that fails, :func:`_continuation`), and rotates
+    stress and tangent back. ``dt = 0`` gives the elastic response from ``state``. ``state``
+    is not modified.
 
     Raises:
         MaterialError: missing or invalid orientations.
@@ -680,6 +681,8 @@ def crystal_update(
         bad = int(np.count_nonzero(~np.isfinite(eps).all(axis=1)))
         raise SolverError(f"{law._who}: strain is not finite at {bad} point(s)")
     Q = law.orientation_mandel(parameters)
+    if Q.shape[0] != n_pts:
+        raise MaterialError(f"{law._who}: {Q.shape[0]} orientation(s) given for {n_pts} point(s)")
     Qt = np.swapaxes(Q, 1, 2)
     eps_e = np.einsum("pji,pj->pi", Q, eps - state["eps_p"])  # trial elastic strain, crystal
     xi_n = state["xi"]
