@@ -89,7 +89,9 @@ def test_anisotropic_refused():
     C = Q @ orthotropic_stiffness(CFRP) @ Q.T
     defect, _ = orthotropy_defect(C)
     assert defect > 0.1
-    with pytest.raises(MaterialError, match=r"not orthotropic in the cell axes: coupling .* = 0\.\d+"):
+    with pytest.raises(
+        MaterialError, match=r"not orthotropic in the cell axes: coupling .* = 0\.\d+"
+    ):
         engineering_constants(C)
 
 
@@ -99,9 +101,11 @@ def test_plane_strain_moduli():
     ps = plane_strain_constants(plane_strain(orthotropic_stiffness(c)))
     assert ps.E1_ps == pytest.approx(c.E1 / (1 - c.nu13 * c.nu31), rel=1e-12)
     assert ps.E2_ps == pytest.approx(c.E2 / (1 - c.nu23 * c.nu32), rel=1e-12)
-    assert ps.nu12_ps == pytest.approx((c.nu12 + c.nu13 * c.nu32) / (1 - c.nu13 * c.nu31), rel=1e-12)
+    assert ps.nu12_ps == pytest.approx(
+        (c.nu12 + c.nu13 * c.nu32) / (1 - c.nu13 * c.nu31), rel=1e-12
+    )
     assert ps.G12 == pytest.approx(c.G12, rel=1e-12)
-    with pytest.raises(MaterialError, match="plane-strain .* does not determine the 3D"):
+    with pytest.raises(MaterialError, match=r"plane-strain .* does not determine the 3D"):
         engineering_constants(plane_strain(orthotropic_stiffness(c)))
 
 

@@ -21,9 +21,7 @@ ORTHOTROPY_TOL = 1e-3
 of an orthotropic cell shows couplings of the order of its discretization error."""
 
 # Mandel index pairs (I, J) that vanish for a stiffness orthotropic in the cell axes.
-_FORBIDDEN_3D = tuple(
-    [(i, j) for i in range(3) for j in range(3, 6)] + [(3, 4), (3, 5), (4, 5)]
-)
+_FORBIDDEN_3D = tuple([(i, j) for i in range(3) for j in range(3, 6)] + [(3, 4), (3, 5), (4, 5)])
 _FORBIDDEN_2D = ((0, 2), (1, 2))
 _SHEAR_ROWS = {(1, 2): 3, (0, 2): 4, (0, 1): 5}
 
@@ -189,7 +187,9 @@ def orthotropic_stiffness(constants: EngineeringConstants) -> np.ndarray:
 def _stiffness(C: npt.ArrayLike) -> np.ndarray:
     C = np.asarray(C, dtype=float)
     if C.shape not in ((6, 6), (3, 3)):
-        raise MaterialError(f"expected a 6x6 (3D) or 3x3 (plane strain) Mandel stiffness, got {C.shape}")
+        raise MaterialError(
+            f"expected a 6x6 (3D) or 3x3 (plane strain) Mandel stiffness, got {C.shape}"
+        )
     if not np.all(np.isfinite(C)):
         raise MaterialError("the stiffness has non-finite entries")
     return C
