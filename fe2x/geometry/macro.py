@@ -15,7 +15,7 @@ import gmsh
 import numpy as np
 
 from fe2x.errors import GeometryError
-from fe2x.geometry.mesh_file import _OPTIONS, build_on_root
+from fe2x.geometry.mesh_file import _OPTIONS, build_on_root, mesh_format
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,9 @@ _REFINEMENT = 1.0 / 3.0
 _TOL = 1e-5
 # Most sampling points per curve (or per surface direction) of a distance field.
 _MAX_SAMPLING = 100
+
+_MACRO_FORMATS = {".msh": "gmsh"}
+"""Mesh files :func:`read_macro` accepts."""
 
 DimTag = tuple[int, int]
 Box = np.ndarray  # a gmsh bounding box (xmin, ymin, zmin, xmax, ymax, zmax)
@@ -470,7 +473,9 @@ def three_point_bending(
 def read_macro(comm: MPI.Comm, path: str | Path) -> MacroMesh:
     """Read a macro mesh from a gmsh .msh file with named physical groups.
 
-    The mesh dimension is the model's top dimension. Physical groups of that dimension are
+    The file is read as a mesh only: its extension must be .msh and it must start with
+    ``$MeshFormat`` (a gmsh script, e.g. a .geo file renamed, is refused, never run). The mesh
+    dimension is the model's top dimension. Physical groups of that dimension are
     regions and those one below are boundaries, both named by their physical names
     (``region<tag>``/``boundary<tag>`` when unnamed). Without region groups all cells form
     region ``body`` (tag 1). Exterior facets left untagged are only logged.
@@ -483,13 +488,15 @@ def read_macro(comm: MPI.Comm, path: str | Path) -> MacroMesh:
         The MacroMesh on every rank of ``comm``.
 
     Raises:
-        GeometryError: Missing or unreadable file, no boundary groups, duplicate names.
+        GeometryError: Missing, non-.msh or unreadable file, no boundary groups, duplicate
+            names.
     """
     path = Path(path)
 
     def work() -> _ModelInfo:
         if not path.is_file():
             raise GeometryError(f"mesh file not found: {path}")
+        mesh_format(path, _MACRO_FORMATS)
         try:
             gmsh.merge(str(path))
         except Exception as e:

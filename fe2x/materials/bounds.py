@@ -1,6 +1,8 @@
-"""Classical bounds on effective elastic moduli: Voigt, Reuss and Hashin–Shtrikman–Walpole.
+"""Classical bounds on effective moduli and conductivities: Voigt, Reuss, Wiener, Hashin–Shtrikman.
 
 References:
+    Wiener, O. (1912) Abh. Math.-Phys. Kl. Königl. Sächs. Ges. 32, 509–604 (conductivity).
+    Hashin, Z. & Shtrikman, S. (1962) J. Appl. Phys. 33, 3125–3131 (conductivity).
     Hashin, Z. & Shtrikman, S. (1963) J. Mech. Phys. Solids 11, 127–140.
     Hashin, Z. (1965) J. Mech. Phys. Solids 13, 119–134 (transverse, fibre composites).
     Walpole, L. J. (1966) J. Mech. Phys. Solids 14, 151–162 (N phases, any ordering).
@@ -137,3 +139,62 @@ def isotropic_projection(C: npt.ArrayLike, dim: int) -> tuple[float, float]:
         return K, float((np.trace(C) - 3.0 * K) / 10.0)
     κ = float((C[0, 0] + C[1, 1] + 2.0 * C[0, 1]) / 4.0)
     return κ, float((np.trace(C) - 2.0 * κ) / 4.0)
+
+
+def _conductivities(f: np.ndarray, conductivities: npt.ArrayLike) -> np.ndarray:
+    k = np.asarray(conductivities, dtype=float).reshape(-1)
+    if k.size != f.size:
+        raise ValueError(f"{f.size} fractions but {k.size} conductivities")
+    if not np.all(np.isfinite(k)) or np.any(k < 0.0):
+        raise MaterialError(f"conductivities {k.tolist()} must be finite and >= 0")
+    return k
+
+
+def wiener_bounds(fractions: npt.ArrayLike, conductivities: npt.ArrayLike) -> tuple[float, float]:
+    """Wiener bounds (Σ f_i/k_i)⁻¹ ≤ k_eff ≤ Σ f_i k_i on any effective conductivity.
+
+    A laminate attains them: the harmonic mean across its layers, the arithmetic one along.
+
+    Args:
+        fractions: Volume fractions f_i >= 0, Σ f_i = 1.
+        conductivities: Phase conductivities k_i >= 0 (isotropic phases).
+
+    Returns:
+        (lower, upper).
+    """
+    f = _fractions(fractions)
+    k = _conductivities(f, conductivities)
+    present = f > 0.0
+    f, k = f[present], k[present]
+    with np.errstate(divide="ignore"):
+        harmonic = 1.0 / np.sum(f / k)
+    return float(harmonic), float(np.sum(f * k))
+
+
+def hashin_shtrikman_conductivity(
+    fractions: npt.ArrayLike, conductivities: npt.ArrayLike, dim: int
+) -> tuple[float, float]:
+    """Hashin–Shtrikman bounds on the conductivity of an isotropic N-phase composite.
+
+    k_HS = [Σ f_i/(k_i + (d−1) k_0)]⁻¹ − (d−1) k_0 with k_0 = k_min (lower) and k_max (upper),
+    over the phases with f_i > 0, in d = 2 or 3 dimensions; the coated-sphere (3D) and
+    coated-cylinder (2D) assemblages attain them (Hashin & Shtrikman 1962).
+
+    Args:
+        fractions: Volume fractions f_i >= 0, Σ f_i = 1.
+        conductivities: Phase conductivities k_i >= 0 (isotropic phases).
+        dim: 2 or 3.
+
+    Returns:
+        (lower, upper).
+    """
+    if dim not in (2, 3):
+        raise ValueError(f"dim = {dim!r} must be 2 or 3")
+    f = _fractions(fractions)
+    k = _conductivities(f, conductivities)
+    present = f > 0.0
+    f, k = f[present], k[present]
+    return (
+        _hs_mean(f, k, (dim - 1) * float(k.min())),
+        _hs_mean(f, k, (dim - 1) * float(k.max())),
+    )
