@@ -15,6 +15,13 @@ _WHERE = {
     "laminate_cell": "fe2x.geometry.cells",
     "random_cell": "fe2x.geometry.cells",
     "random_sequential_addition": "fe2x.geometry.packing",
+    "voxel_cell": "fe2x.geometry.voxels",
+    "check_periodic_labels": "fe2x.geometry.voxels",
+    "read_labels": "fe2x.geometry.images",
+    "polycrystal_cell": "fe2x.geometry.polycrystal",
+    "grain_labels": "fe2x.geometry.tessellation",
+    "random_seeds": "fe2x.geometry.tessellation",
+    "cell_measures": "fe2x.geometry.tessellation",
     "on_boundary": "fe2x.geometry.periodicity",
     "periodic_images": "fe2x.geometry.periodicity",
 }
