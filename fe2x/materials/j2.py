@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar, NamedTuple
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -33,8 +34,6 @@ YIELD_RTOL = 1e-12
 
 _SQRT_3_2 = math.sqrt(1.5)
 _PLANE = [0, 1, 5]
-_DIAG = [7 * i for i in range(6)]  # flat (6 * i + j) indices of a 6x6 matrix
-_VOL_BLOCK = [6 * i + j for i in range(3) for j in range(3)]
 _NEWTON_RTOL = 1e-13
 _NEWTON_MAXIT = 50
 
@@ -289,59 +288,137 @@ def return_mapping(law: J2Plasticity, eps: npt.ArrayLike, state: J2State) -> J2U
     Raises:
         SolverError: non-finite strain, or the Voce Newton iteration did not converge.
     """
-    eps = np.asarray(eps, dtype=float)
+    eps = np.ascontiguousarray(eps, dtype=float)
     if eps.ndim != 2 or eps.shape[1] != 6 or eps.shape[0] != state.n:
         raise ValueError(f"return_mapping: eps shape {eps.shape}; expected ({state.n}, 6)")
-    if not np.isfinite(eps).all():
+    n = eps.shape[0]
+    sigma, C_alg = np.empty((n, 6)), np.empty((n, 6, 6))
+    eps_p, beta, p = np.empty((n, 6)), np.empty((n, 6)), np.empty(n)
+    plastic = np.empty(n, dtype=np.bool_)
+    status = _radial_return(
+        eps,
+        np.ascontiguousarray(state.eps_p, dtype=float),
+        np.ascontiguousarray(state.beta, dtype=float),
+        np.ascontiguousarray(state.p, dtype=float),
+        law.G,
+        law.K,
+        law.sigma_y,
+        law.H,
+        law.Q if law.hardening == "voce" else 0.0,
+        law.b if law.hardening == "voce" else 0.0,
+        law.H_kin,
+        law.elastic_stiffness(),
+        _NEWTON_MAXIT,
+        sigma,
+        C_alg,
+        eps_p,
+        beta,
+        p,
+        plastic,
+    )
+    if status == _NOT_FINITE:
         bad = int(np.count_nonzero(~np.isfinite(eps).all(axis=1)))
         raise SolverError(f"J2 return mapping: strain is not finite at {bad} point(s)")
-    G, K = law.G, law.K
-    C_el = law.elastic_stiffness()
-
-    eps_e = eps - state.eps_p
-    tr = eps_e[:, :3].sum(axis=1)
-    s = 2.0 * G * eps_e
-    s[:, :3] -= (2.0 * G / 3.0) * tr[:, None]
-    xi = s - state.beta
-    q = _SQRT_3_2 * np.sqrt(np.einsum("ij,ij->i", xi, xi))
-    radius = law.sigma_y + law.R(state.p)
-    plastic = q - radius > YIELD_RTOL * radius
-
-    sigma = s
-    sigma[:, :3] += (K * tr)[:, None]
-    if not plastic.any():
-        C_alg = np.empty((eps.shape[0], 6, 6))
-        C_alg[...] = C_el
-        return J2Update(sigma, C_alg, state.copy(), plastic)
-
-    idx = np.flatnonzero(plastic)
-    q_i, p_i = q[idx], state.p[idx]
-    dp = _solve_dp(law, q_i, p_i)
-    n = xi[idx] / (q_i / _SQRT_3_2)[:, None]
-    deps_p = (_SQRT_3_2 * dp)[:, None] * n
-
-    eps_p, beta, p = state.eps_p.copy(), state.beta.copy(), state.p.copy()
-    eps_p[idx] += deps_p
-    beta[idx] += (2.0 / 3.0 * law.H_kin) * deps_p
-    p[idx] += dp
-    sigma[idx] -= 2.0 * G * deps_p
-
-    # C_alg = 3 K P_vol + (2 G - a) P_dev + c n n = g I + (K - g / 3) 1 1 + c n n, g = 2 G - a
-    h = 3.0 * G + law.H_kin + law.dR(p_i + dp)
-    a = 6.0 * G**2 * dp / q_i
-    c = a - 6.0 * G**2 / h
-    g = 2.0 * G - a
-    C_p = np.multiply((c[:, None] * n)[:, :, None], n[:, None, :])
-    flat = C_p.reshape(-1, 36)
-    flat[:, _DIAG] += g[:, None]
-    flat[:, _VOL_BLOCK] += (K - g / 3.0)[:, None]
-    if idx.size == eps.shape[0]:
-        C_alg = C_p
-    else:
-        C_alg = np.empty((eps.shape[0], 6, 6))
-        C_alg[...] = C_el
-        C_alg[idx] = C_p
+    if status > 0:
+        raise SolverError(
+            f"J2 return mapping ({law.name or 'J2Plasticity'}): Voce Newton for dp did not "
+            f"converge at {status} point(s) in {_NEWTON_MAXIT} iterations (huge strain?)"
+        )
     return J2Update(sigma, C_alg, J2State(eps_p, beta, p), plastic)
+
+
+_NOT_FINITE = -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _radial_return(
+    eps,
+    eps_p0,
+    beta0,
+    p0,
+    G,
+    K,
+    sigma_y,
+    H,
+    Q,
+    b,
+    H_kin,
+    C_el,
+    max_it,
+    sigma,
+    C,
+    eps_p,
+    beta,
+    p,
+    plastic,
+):  # pragma: no cover (compiled; its results are what the tests check)
+    """The return mapping point by point (compiled): fills the outputs; returns 0, the number
+    of points where the Voce Newton did not converge, or ``_NOT_FINITE``."""
+    n = eps.shape[0]
+    failed = 0
+    h_el = 3.0 * G + H_kin
+    for k in range(n):
+        for i in range(6):
+            if not np.isfinite(eps[k, i]):
+                return _NOT_FINITE
+        tr = eps[k, 0] - eps_p0[k, 0] + eps[k, 1] - eps_p0[k, 1] + eps[k, 2] - eps_p0[k, 2]
+        xi = np.empty(6)
+        q2 = 0.0
+        for i in range(6):
+            s = 2.0 * G * (eps[k, i] - eps_p0[k, i])
+            if i < 3:
+                s -= 2.0 * G / 3.0 * tr
+            sigma[k, i] = s + (K * tr if i < 3 else 0.0)
+            xi[i] = s - beta0[k, i]
+            q2 += xi[i] * xi[i]
+        q = np.sqrt(1.5 * q2)
+        R0 = Q * -np.expm1(-b * p0[k]) + H * p0[k]
+        radius = sigma_y + R0
+        for i in range(6):
+            eps_p[k, i] = eps_p0[k, i]
+            beta[k, i] = beta0[k, i]
+        p[k] = p0[k]
+        plastic[k] = q - radius > YIELD_RTOL * radius
+        C[k] = C_el
+        if not plastic[k]:
+            continue
+        # dp solves q - h_el dp - sigma_y - R(p + dp) = 0 (closed form if Q = 0, else Newton)
+        if Q == 0.0:
+            dp = (q - sigma_y - H * p0[k]) / (h_el + H)
+        else:
+            dp = 0.0
+            converged = False
+            for _ in range(max_it):
+                pk = p0[k] + dp
+                g = q - h_el * dp - sigma_y - (Q * -np.expm1(-b * pk) + H * pk)
+                if abs(g) <= _NEWTON_RTOL * q:
+                    converged = True
+                    break
+                dp += g / (h_el + Q * b * np.exp(-b * pk) + H)
+            if not converged:
+                failed += 1
+                continue
+        pk = p0[k] + dp
+        dR = Q * b * np.exp(-b * pk) + H
+        norm = q / np.sqrt(1.5)
+        a = 6.0 * G * G * dp / q
+        c = a - 6.0 * G * G / (h_el + dR)
+        g2 = 2.0 * G - a
+        for i in range(6):
+            ni = xi[i] / norm
+            de = np.sqrt(1.5) * dp * ni
+            eps_p[k, i] += de
+            beta[k, i] += 2.0 / 3.0 * H_kin * de
+            sigma[k, i] -= 2.0 * G * de
+            for j in range(6):
+                # C_alg = g I + (K - g / 3) 1 1 + c n n, g = 2 G - a
+                C[k, i, j] = (
+                    c * ni * xi[j] / norm
+                    + (g2 if i == j else 0.0)
+                    + ((K - g2 / 3.0) if (i < 3 and j < 3) else 0.0)
+                )
+        p[k] = pk
+    return failed
 
 
 def plane_strain_strain(eps2: npt.ArrayLike) -> np.ndarray:
@@ -367,21 +444,3 @@ def plane_strain_reduce(sigma: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, n
     The tangent block needs no condensation because ``e33 = e23 = e13 = 0`` are prescribed.
     """
     return sigma[:, _PLANE], C[:, _PLANE][:, :, _PLANE]
-
-
-def _solve_dp(law: J2Plasticity, q: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Plastic multiplier ``dp`` with ``q - (3 G + H_kin) dp - sigma_y - R(p + dp) = 0``."""
-    h_el = 3.0 * law.G + law.H_kin
-    if law.hardening == "linear":
-        return (q - law.sigma_y - law.R(p)) / (h_el + law.H)
-    dp = np.zeros_like(q)
-    for _ in range(_NEWTON_MAXIT):
-        g = q - h_el * dp - law.sigma_y - law.R(p + dp)
-        if np.all(np.abs(g) <= _NEWTON_RTOL * q):
-            return dp
-        dp = dp + g / (h_el + law.dR(p + dp))
-    bad = int(np.count_nonzero(~(np.abs(g) <= _NEWTON_RTOL * q)))
-    raise SolverError(
-        f"J2 return mapping ({law.name or 'J2Plasticity'}): Voce Newton for dp did not converge "
-        f"at {bad} point(s) in {_NEWTON_MAXIT} iterations (huge strain?)"
-    )

@@ -3,7 +3,7 @@
 With the reduced operator J = Pᵀ K P of a stiffness (elastic, or the algorithmic tangent at a
 converged state), the corrector of unit strain e_k solves J x_k = −Pᵀ K u_E,k and gives the
 total field u_k = u_E,k + P x_k; the condensed (homogenized) stiffness is
-C[:, k] = ⟨σ(u_k)⟩ = t · u_k / |Ω| with the stress functionals t_i = ∫ (C ε(v))_i dy.
+C[:, k] = ⟨σ(u_k)⟩ = ⟨C (e_k + ε(P x_k))⟩.
 
 Under SUBC the fluctuation also satisfies ⟨ε(P x)⟩ = 0 by multipliers λ: with the constraint
 rows G (g_i = Pᵀ ∫ ε(v)_i dy), X = J⁻¹ Gᵀ and the Schur complement S = G X, the field of unit
@@ -17,6 +17,7 @@ elastic localization (the shortcut) all call :class:`UnitStrainCorrectors`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from petsc4py import PETSc
 
@@ -26,7 +27,14 @@ from dolfinx import fem
 from fe2x.geometry import RVEMesh
 from fe2x.materials.mandel import mandel_to_tensor
 
-__all__ = ["LinearSolve", "SchurComplement", "UnitStrainCorrectors", "unit_strain_fields"]
+__all__ = [
+    "CondensedColumn",
+    "CorrectorLoad",
+    "LinearSolve",
+    "SchurComplement",
+    "UnitStrainCorrectors",
+    "unit_strain_fields",
+]
 
 #: ``solve(b, x)``: x = J⁻¹ b with the current reduced operator; raises SolverError on failure.
 #: x holds the initial guess on entry (used by Krylov methods with a nonzero initial guess).
@@ -97,35 +105,50 @@ class SchurComplement:
             X.destroy()
 
 
+#: ``rhs(C, k, out)``: out = −Pᵀ K(C) u_E,k, the corrector load of unit strain e_k.
+CorrectorLoad = Callable[[Any, int, PETSc.Vec], None]
+#: ``column(C, k, x_k)``: C_hom[:, k] = ⟨C (e_k + ε(P x_k))⟩, the condensed column.
+CondensedColumn = Callable[[Any, int, PETSc.Vec], np.ndarray]
+
+
 class UnitStrainCorrectors:
     """Corrector solves for every unit macro strain, and the condensed stiffness.
 
+    What the stiffness is (a tangent field at quadrature points, constant phase stiffnesses,
+    ...) is the caller's: it comes in through ``rhs`` and ``column``, and is passed on as C.
     The correctors x_k are kept between calls (Krylov solves start from the last ones).
 
     Args:
         P: the prolongation of the boundary condition.
-        unit: the unit strain fields u_E,k as full vectors.
+        n: the number of unit strains (Mandel components).
         volume: |Ω|.
-        schur: for SUBC, the Schur complement of the operator (factored by the caller, or
-            by :meth:`solve` when stale).
+        rhs: the corrector load of each unit strain.
+        column: the condensed column of each unit strain (None: only correctors wanted).
+        schur: for SUBC, the Schur complement of the operator (factored by the caller, or by
+            :meth:`solve` when stale).
+        unit: the unit strain fields u_E,k as full vectors, for :meth:`displacement`.
     """
 
     def __init__(
         self,
         P: PETSc.Mat,
-        unit: Sequence[PETSc.Vec],
+        n: int,
         volume: float,
+        rhs: CorrectorLoad,
+        column: CondensedColumn | None = None,
         schur: SchurComplement | None = None,
+        unit: Sequence[PETSc.Vec] = (),
     ) -> None:
-        self.P, self.unit, self.volume, self.schur = P, list(unit), float(volume), schur
-        self.x = [P.createVecRight() for _ in self.unit]
-        self._full, self._rhs = P.createVecLeft(), P.createVecRight()
+        self.P, self.volume, self.schur = P, float(volume), schur
+        self._rhs, self._column, self.unit = rhs, column, list(unit)
+        self.x = [P.createVecRight() for _ in range(n)]
+        self._b = P.createVecRight()
 
-    def solve(self, K: PETSc.Mat, solve: LinearSolve, version: object = None) -> None:
-        """The correctors x_k for the stiffness K, whose reduced operator ``solve`` applies.
+    def solve(self, C: Any, solve: LinearSolve, version: object = None) -> None:
+        """The correctors x_k of the stiffness C, whose reduced operator ``solve`` applies.
 
         SUBC: x_k = X M[:, k] from the Schur complement (refactored unless it is of
-        ``version``); otherwise J x_k = −Pᵀ K u_E,k (x_k zeroed if the solve fails).
+        ``version``); otherwise J x_k = rhs_k (x_k zeroed if the solve fails).
         """
         if self.schur is not None:
             if self.schur.version is None or self.schur.version != version:
@@ -135,12 +158,10 @@ class UnitStrainCorrectors:
                 x.set(0.0)
                 x.maxpy([float(m) for m in M[:, k]], self.schur.X)
             return
-        for u_E, x in zip(self.unit, self.x, strict=True):
-            K.mult(u_E, self._full)
-            self.P.multTranspose(self._full, self._rhs)
-            self._rhs.scale(-1.0)
+        for k, x in enumerate(self.x):
+            self._rhs(C, k, self._b)
             try:
-                solve(self._rhs, x)
+                solve(self._b, x)
             except Exception:
                 x.set(0.0)
                 raise
@@ -152,22 +173,15 @@ class UnitStrainCorrectors:
             out.axpy(1.0, self.unit[k])
         return out
 
-    def stiffness(self, stress_functionals: Sequence[PETSc.Vec]) -> np.ndarray:
-        """The condensed stiffness: C[:, k] = t · u_k / |Ω| (SUBC: M = |Ω| S⁻¹ exactly)."""
+    def stiffness(self, C: Any) -> np.ndarray:
+        """The condensed stiffness: columns ⟨C (e_k + ε(P x_k))⟩ (SUBC: M = |Ω| S⁻¹ exactly)."""
         if self.schur is not None:
             return self.schur.multipliers(self.volume)
-        n = len(self.unit)
-        C = np.empty((n, n))
-        u = self.P.createVecLeft()
-        try:
-            for k in range(n):
-                self.displacement(k, u)
-                C[:, k] = [t.dot(u) for t in stress_functionals]
-        finally:
-            u.destroy()
-        return C / self.volume
+        if self._column is None:
+            raise ValueError("these correctors were made without a condensed column")
+        return np.column_stack([self._column(C, k, x) for k, x in enumerate(self.x)])
 
     def destroy(self) -> None:
         """Free the work vectors and correctors."""
-        for v in (*self.x, self._full, self._rhs):
+        for v in (*self.x, self._b):
             v.destroy()

@@ -17,7 +17,7 @@ from petsc4py import PETSc
 import numpy as np
 
 from fe2x.errors import SolverError
-from fe2x.micro.correctors import SchurComplement, UnitStrainCorrectors
+from fe2x.micro.correctors import SchurComplement
 from fe2x.micro.model import RVEResult
 from fe2x.micro.rve_problem import RVEProblem
 from fe2x.micro.solver import create_ksp
@@ -28,9 +28,9 @@ __all__ = ["ElasticLocalization"]
 class ElasticLocalization:
     """C_el and A at the points of the non-linear phases of a virgin RVE (built collectively).
 
-    The corrector solves use the elastic Jacobian in matrices and a solver of their own (or the
+    The corrector solves use the elastic Jacobian in a matrix and a solver of their own (or the
     shared elastic factorization, which is that very LU), so nothing of the Newton machinery
-    (C_alg field, J, factorizations, u) changes.
+    (J, its factorization, the correctors of the tangent) changes.
 
     Args:
         problem: the RVE problem; its laws must all have an elastic stiffness.
@@ -42,9 +42,9 @@ class ElasticLocalization:
         self.problem = problem
         laws = problem.laws
         n = problem.n_strain
-        K, tangent = problem.elastic_operators()
-        P = problem.P
-        J = K.PtAP(P)
+        C_el = laws.elastic_stiffness()
+        J = problem.ops.new_jacobian()
+        problem.ops.jacobian(C_el, J)
         shared = problem.solver.elastic
         ksp = shared.ksp if shared is not None else create_ksp(J, "direct", petsc_options_prefix)
 
@@ -54,24 +54,21 @@ class ElasticLocalization:
                 raise SolverError("RVE elastic localization: the linear solve failed")
 
         schur = SchurComplement(problem.schur.rows) if problem.schur is not None else None
-        correctors = UnitStrainCorrectors(
-            P, [u.x.petsc_vec for u in problem.unit], problem.volume, schur
-        )
-        u_k = P.createVecLeft()
+        correctors = problem.unit_correctors(schur)
         try:
-            correctors.solve(K, solve)
-            self.C = correctors.stiffness(tangent)  # as the tangent: the two agree to round-off
+            self.C = problem.condense(C_el, solve, correctors, None)  # as the tangent's
             A = np.empty((problem.rule.n_points, n, n))
+            # P x_k is the fluctuation of e_k, or under SUBC the whole field (up to rigid motion)
+            affine = np.eye(n) if schur is None else np.zeros((n, n))
             for k in range(n):
-                A[:, :, k] = problem.strains_of(correctors.displacement(k, u_k))
+                A[:, :, k] = problem.strains(correctors.x[k], affine[k])
         finally:
             if shared is None:
                 ksp.destroy()
             correctors.destroy()
             if schur is not None:
                 schur.destroy()
-            for obj in (K, J, u_k, *tangent):
-                obj.destroy()
+            J.destroy()
         self.phases = laws.nonlinear_phases
         self.localization = {name: A[laws.points[name]] for name in self.phases}
         problem.timings["elastic_localization"] = time.perf_counter() - t0

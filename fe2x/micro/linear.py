@@ -232,10 +232,16 @@ class LinearRVE:
 
         t0 = time.perf_counter()
         iterations: list[int] = []
-        correctors = UnitStrainCorrectors(
-            P, [u.x.petsc_vec for u in self.unit_strain_fields], self.volume, schur
-        )
-        correctors.solve(self.K, lambda b, x: iterations.append(solve(ksp, b, x)))
+        unit = [u.x.petsc_vec for u in self.unit_strain_fields]
+        full = self.K.createVecLeft()
+
+        def rhs(_: object, k: int, out: PETSc.Vec) -> None:  # −Pᵀ K u_E,k
+            self.K.mult(unit[k], full)
+            P.multTranspose(full, out)
+            out.scale(-1.0)
+
+        correctors = UnitStrainCorrectors(P, self.n_strain, self.volume, rhs, None, schur, unit)
+        correctors.solve(None, lambda b, x: iterations.append(solve(ksp, b, x)))
         displacements = [fem.Function(self.V, name=f"u_{k}") for k in range(self.n_strain)]
         for k, u in enumerate(displacements):
             correctors.displacement(k, u.x.petsc_vec)
@@ -260,6 +266,7 @@ class LinearRVE:
             w.x.array[:] = u.x.array - self.unit_strain_fields[k].x.array
             fluctuations.append(w)
         correctors.destroy()
+        full.destroy()
         if schur is not None:
             schur.destroy()
             for g in schur.rows:

@@ -247,7 +247,7 @@ class NonlinearRVE:
         if n_sub > 1:
             reason = f"converged in {n_sub} substeps"
         self._trial, self._E_trial = base, E.copy()
-        Sigma, mean_strain, energy = self.problem.averages()
+        Sigma, mean_strain, energy = self.problem.averages(self._x)
         denominator = max(np.linalg.norm(Sigma) * np.linalg.norm(mean_strain), 1e-300)
         hill_mandel = float(abs(energy - Sigma @ mean_strain) / denominator)
         C = self.problem.tangent()

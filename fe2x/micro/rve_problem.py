@@ -1,11 +1,12 @@
-"""The nonlinear RVE problem: forms, residual, Jacobian and Newton (PETSc SNES) on the fluctuation.
+"""The nonlinear RVE problem: residual, Jacobian and Newton (PETSc SNES) on the fluctuation.
 
 With u = E·(y − y_c) + P x (P the boundary-condition prolongation, x the reduced fluctuation
 dofs), Newton solves R(x) = Pᵀ ∫ σ(ε(u)) : ε(v) dy = 0 with the Jacobian
 Pᵀ (∫ ε(du) : C_alg : ε(v) dy) P; stress and algorithmic tangent come from the laws of the
-phases at all quadrature points at once (:class:`~fe2x.fem.quadrature_laws.QuadratureLaws`).
+phases at all quadrature points at once (:class:`~fe2x.fem.quadrature_laws.QuadratureLaws`),
+and the three operators (strains, residual, Jacobian) from :mod:`fe2x.micro.rve_operators`.
 The homogenized consistent tangent is the condensation of the converged C_alg field
-(:class:`~fe2x.micro.correctors.UnitStrainCorrectors`).
+(:meth:`RVEProblem.condense`, the one corrector routine of :mod:`fe2x.micro.correctors`).
 
 SUBC (minimal kinematic) adds the constraint ⟨ε(P x)⟩ = 0, G x = 0 with G = B_ε P, and
 multipliers λ (= Σ): R = Pᵀ ∫ σ : ε(v) dy − Gᵀ λ with the least-squares λ (the part of Pᵀ f
@@ -28,17 +29,19 @@ from typing import NamedTuple
 from mpi4py import MPI
 from petsc4py import PETSc
 
-import dolfinx.fem.petsc
 import numpy as np
+from dolfinx import fem
 
-from fe2x.errors import SolverError
-from fe2x.fem.quadrature_laws import PhaseStates
+from fe2x.errors import Fe2xError, SolverError
+from fe2x.fem.forms import stiffness_quadrature_degree
+from fe2x.fem.quadrature import QuadratureRule, tag_of_cells
+from fe2x.fem.quadrature_laws import PhaseStates, QuadratureLaws
 from fe2x.geometry import RVEMesh
 from fe2x.materials.law import ConstitutiveLaw
 from fe2x.micro.constraints import BoundaryCondition, boundary_condition
-from fe2x.micro.correctors import SchurComplement, UnitStrainCorrectors
+from fe2x.micro.correctors import LinearSolve, SchurComplement, UnitStrainCorrectors
 from fe2x.micro.linear_solvers import ElasticFactorization, configure_newton
-from fe2x.micro.rve_fields import RVEFields
+from fe2x.micro.rve_operators import rve_operators
 from fe2x.petsc_setup import reason_name, weak_method
 
 __all__ = ["ATOL_REL", "NewtonOutcome", "RVEProblem"]
@@ -58,10 +61,34 @@ class NewtonOutcome(NamedTuple):
     history: np.ndarray
 
 
-class RVEProblem(RVEFields):
+def _phase_points(cell: RVEMesh, rule: QuadratureRule) -> dict[str, np.ndarray]:
+    """The owned quadrature points of each phase (owned cells only: assembly integrates those)."""
+    tag = tag_of_cells(cell.cell_tags, rule.n_cells)
+    if np.any(tag < 0):
+        raise Fe2xError(f"{int(np.sum(tag < 0))} cell(s) have no phase tag")
+    tag = np.repeat(tag, rule.n_q)
+    return {name: np.flatnonzero(tag == value) for name, value in cell.phases.items()}
+
+
+def _point_parameters(
+    cell: RVEMesh, laws: Mapping[str, ConstitutiveLaw], points: Mapping[str, np.ndarray], nq: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per phase, the per-point parameters its law reads, from the cell data of the mesh."""
+    data = cell.cell_data or {}
+    parameters: dict[str, dict[str, np.ndarray]] = {}
+    for name, law in laws.items():
+        parameters[name] = {}
+        for key in getattr(law, "parameter_shapes", {}):
+            if key not in data:
+                raise Fe2xError(f"phase {name!r}: its law needs the cell data {key!r}")
+            parameters[name][key] = np.asarray(data[key])[points[name] // nq]
+    return parameters
+
+
+class RVEProblem:
     """Newton on the reduced fluctuation of an RVE with small-strain laws per phase.
 
-    Set up once (space, quadrature fields, compiled forms, P, matrix structure, SNES); then
+    Set up once (space, quadrature rule, operators, P, matrix pattern, SNES); then
     :meth:`newton` from any base state, :meth:`averages` and :meth:`tangent` at the
     converged point.
 
@@ -87,37 +114,69 @@ class RVEProblem(RVEFields):
         linear_solver: str = "direct",
         elastic_factorization: ElasticFactorization | None = None,
     ) -> None:
-        super().__init__(cell, laws, degree)
+        t0 = time.perf_counter()
         self.bc = boundary_condition(bc)
-        n = self.n_strain
+        self.cell, mesh = cell, cell.mesh
+        self.dim = dim = mesh.topology.dim
+        self.n_strain = n = 3 if dim == 2 else 6
+        geometry_degree = mesh.geometry.cmaps[0].degree
+        if degree < geometry_degree:
+            raise Fe2xError(
+                f"displacement degree {degree} is below the geometry order {geometry_degree}: "
+                "it cannot represent the affine macro field on curved cells; raise the degree "
+                "or use geometry_order = 1"
+            )
+        self.V = fem.functionspace(mesh, ("Lagrange", degree, (dim,)))
+        # Quadrature: the same degree as the linear RVE, so elastic answers coincide.
+        self.rule = rule = QuadratureRule(
+            mesh, stiffness_quadrature_degree(mesh.basix_cell(), degree, geometry_degree)
+        )
+        self.points = _phase_points(cell, rule)
+        parameters = _point_parameters(cell, laws, self.points, rule.n_q)
+        self.laws = QuadratureLaws(laws, self.points, dim, rule.n_points, parameters)
+        self.weights = rule.point_weights()
+        self.volume = self.comm.allreduce(float(self.weights.sum()), op=MPI.SUM)
+        self.timings = {"forms": time.perf_counter() - t0}
+
         t0 = time.perf_counter()
         self._P = self.bc.prolongation(self.V, cell.origin, cell.lengths)
-        P = self._P.P
-        self._f = P.createVecRight()
-        self.E = np.zeros(n)
-        self.dt = 0.0
+        self.ops = rve_operators(self.V, rule, self.P)
+        self._J = self.ops.new_jacobian()
+        self._f = self.P.createVecRight()
+        self.E, self.dt = np.zeros(n), 0.0
         self.base: PhaseStates = self.laws.committed
         self._x_eval: np.ndarray | None = None
-        zero = P.createVecRight()
+        self._C_at_jacobian: np.ndarray | None = None
+        self._jacobian_version = 0
+        zero = self.P.createVecRight()
         if not self._update(zero):
             raise SolverError("RVE set-up: the constitutive update failed at zero strain")
         zero.destroy()
-        self._assemble_K()
-        self._J = self._K.PtAP(P)
-        self._f_ref = self._elastic_residual_scale()
+        self._assemble_jacobian()
+        C_el = self.laws.tangent
+        self._f_ref = max(self.ops.force_norm(C_el[:, :, k]) for k in range(n))
         self._g: list[PETSc.Vec] = []
         self.schur: SchurComplement | None = None
         if self.bc.mean_strain_constraint:  # rows of G = B_ε P: g_i = Pᵀ ∫ ε(v)_i dy
-            for form in self._strain_functional_forms:
-                b = self._assemble_vector(dolfinx.fem.petsc.create_vector(self.V), form)
-                self._g.append(P.createVecRight())
-                P.multTranspose(b, self._g[-1])
+            for i in range(n):
+                self._g.append(self.P.createVecRight())
+                self.ops.residual(np.broadcast_to(np.eye(n)[i], (rule.n_points, n)), self._g[-1])
             self._GGt_inv = np.linalg.inv(np.array([g.mDot(self._g) for g in self._g]))
             self.schur = SchurComplement(self._g)
         self.timings["constraints"] = time.perf_counter() - t0
+        self._set_up_snes(petsc_options_prefix, petsc_options, linear_solver, elastic_factorization)
+        self.correctors = self.unit_correctors(self.schur)
+        self.newton_seconds, self.newton_iterations = 0.0, 0
 
+    def _set_up_snes(
+        self,
+        prefix: str,
+        options: Mapping[str, object] | None,
+        linear_solver: str,
+        elastic_factorization: ElasticFactorization | None,
+    ) -> None:
         self._snes = PETSc.SNES().create(self.comm)
-        self._snes.setOptionsPrefix(petsc_options_prefix)
+        self._snes.setOptionsPrefix(prefix)
         self._snes.setFunction(weak_method(self._residual), self._f)
         self._snes.setJacobian(weak_method(self._jacobian), self._J)
         self._snes.setConvergenceHistory(length=1000, reset=True)
@@ -126,8 +185,8 @@ class RVEProblem(RVEFields):
             self._snes,
             self._J,
             linear_solver,
-            petsc_options_prefix,
-            petsc_options,
+            prefix,
+            options,
             self.schur,
             lambda: me()._jacobian_version,
             self.bc.name,
@@ -135,13 +194,13 @@ class RVEProblem(RVEFields):
         )
         if self.solver.elastic is not None and elastic_factorization is None:
             self.timings["elastic_factorization"] = self.solver.elastic.setup_time
-        self.correctors = UnitStrainCorrectors(
-            P, [u.x.petsc_vec for u in self.unit], self.volume, self.schur
-        )
-        self.newton_seconds = 0.0
-        self.newton_iterations = 0
 
     # -- read-only PETSc/MPI objects -------------------------------------------------------
+    @property
+    def comm(self) -> MPI.Comm:
+        """Communicator of the cell's mesh."""
+        return self.cell.mesh.comm
+
     @property
     def snes(self) -> PETSc.SNES:
         """The Newton solver on the reduced fluctuation."""
@@ -169,41 +228,28 @@ class RVEProblem(RVEFields):
         return self._P.P
 
     @property
+    def n_dofs(self) -> int:
+        """Global number of displacement dofs (before the constraint)."""
+        return self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
+
+    @property
     def n_reduced(self) -> int:
         """Global number of free fluctuation dofs."""
         return self._P.n_reduced
 
-    # -- set-up helpers --------------------------------------------------------------------
-    def _elastic_residual_scale(self) -> float:
-        """max_k ‖K_el u_E,k‖ (unconstrained): the size of the nodal forces per unit strain.
-
-        Unlike ‖Pᵀ K u_E‖ it does not vanish for a homogeneous cell.
-        """
-        full = self._K.createVecLeft()
-        scale = 0.0
-        for u_E in self.unit:
-            self._K.mult(u_E.x.petsc_vec, full)
-            scale = max(scale, full.norm())
-        full.destroy()
-        return scale
-
     # -- fields ----------------------------------------------------------------------------
-    def displacement(self, x: PETSc.Vec, E: np.ndarray, out: PETSc.Vec) -> PETSc.Vec:
-        """u = Σ_k E_k u_E,k + P x (no ghost update)."""
-        self.P.mult(x, out)
-        out.maxpy([float(e) for e in E], [f.x.petsc_vec for f in self.unit])
-        return out
+    def strains(self, x: PETSc.Vec, E: np.ndarray) -> np.ndarray:
+        """Mandel strain ``(n_points, n)`` of u = E·y + P x at the owned points (collective)."""
+        return self.ops.strains(x, E)
 
     # -- constitutive update and assembly --------------------------------------------------
     def _update(self, x: PETSc.Vec) -> bool:
-        """u = Σ_k E_k u_E,k + P x; σ, C_alg at all points from :attr:`base` over :attr:`dt`.
+        """σ, C_alg at all points at u = E·y + P x from :attr:`base` over :attr:`dt`.
 
-        Returns False on every rank if a law fails on any; the fields may then be stale (the
-        next evaluation rewrites them).
+        Returns False on every rank if a law fails on any; the fields are then stale (the next
+        evaluation rewrites them).
         """
-        self.displacement(x, self.E, self.u.x.petsc_vec)
-        self.u.x.scatter_forward()
-        eps = self.rule.evaluate(self._strain, self.n_strain)
+        eps = self.ops.strains(x, self.E)
         try:
             self.laws.evaluate(eps, self.base, self.dt)
             ok = True
@@ -213,9 +259,13 @@ class RVEProblem(RVEFields):
         if not self.comm.allreduce(ok, op=MPI.LAND):  # every rank takes the same branch
             self._x_eval = None
             return False
-        self._write_fields(self.laws)
         self._x_eval = x.array_r.copy()
         return True
+
+    def _assemble_jacobian(self) -> None:
+        self.ops.jacobian(self.laws.tangent, self._J)
+        self._C_at_jacobian = self.laws.tangent.copy()
+        self._jacobian_version += 1
 
     def _ensure_evaluated(self, x: PETSc.Vec) -> bool:
         same = self._x_eval is not None and np.array_equal(self._x_eval, x.array_r)
@@ -230,21 +280,22 @@ class RVEProblem(RVEFields):
         if not self._update(x):  # an infinite residual stops SNES (no domain-error call in
             f.set(np.inf)  # petsc4py 3.25); every rank gets here together
             return
-        self._assemble_vector(self._b, self._L)
-        self.P.multTranspose(self._b, f)
+        self.ops.residual(self.laws.stress, f)
         if self._g:  # SUBC: F = Pᵀ f − Gᵀ λ, λ = (G Gᵀ)⁻¹ G Pᵀ f
             multipliers = self._GGt_inv @ np.asarray(f.mDot(self._g))
             f.maxpy([-float(m) for m in multipliers], self._g)
         self._tick("residual", t0)
 
     def _jacobian(self, snes: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, Jp: PETSc.Mat) -> None:
-        """J = Pᵀ (∫ ε(du) : C_alg : ε(v) dy) P, reusing the structure of PtAP."""
+        """J = Pᵀ (∫ ε(du) : C_alg : ε(v) dy) P in J's fixed pattern."""
         t0 = time.perf_counter()
         if not self._ensure_evaluated(x):  # the residual already stopped SNES
             return
-        self._assemble_K()
-        self._K.PtAP(self.P, result=J)
+        self._assemble_jacobian()
         self._tick("jacobian", t0)
+
+    def _tick(self, key: str, t0: float) -> None:
+        self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - t0
 
     # -- Newton ----------------------------------------------------------------------------
     def newton(
@@ -276,6 +327,43 @@ class RVEProblem(RVEFields):
             converged, reason_name(PETSc.SNES.ConvergedReason, reason), iterations, history
         )
 
+    def averages(self, x: PETSc.Vec) -> tuple[np.ndarray, np.ndarray, float]:
+        """⟨σ⟩, ⟨ε⟩ and ⟨σ : ε⟩ at the evaluated point x (one collective)."""
+        n, w = self.n_strain, self.weights
+        eps, sigma = self.ops.strains(x, self.E), self.laws.stress
+        local = np.concatenate([w @ sigma, w @ eps, [w @ np.einsum("pi,pi->p", sigma, eps)]])
+        total = np.empty_like(local)
+        self.comm.Allreduce(local, total, op=MPI.SUM)
+        total /= self.volume
+        return total[:n], total[n : 2 * n], float(total[2 * n])
+
+    def unit_correctors(self, schur: SchurComplement | None) -> UnitStrainCorrectors:
+        """The corrector solves of this RVE for a tangent field given at condensation time:
+        rhs_k = −Pᵀ ∫ (C e_k) : ε(v) dy, C[:, k] = ⟨C (e_k + ε(P x_k))⟩."""
+        n, w = self.n_strain, self.weights
+        unit = np.eye(n)
+
+        def rhs(C: np.ndarray, k: int, out: PETSc.Vec) -> None:
+            self.ops.residual(C[:, :, k], out)
+            out.scale(-1.0)
+
+        def column(C: np.ndarray, k: int, x: PETSc.Vec) -> np.ndarray:
+            eps = self.ops.strains(x, unit[k])
+            local = w @ np.einsum("pij,pj->pi", C, eps)
+            total = np.empty_like(local)
+            self.comm.Allreduce(local, total, op=MPI.SUM)
+            return total / self.volume
+
+        return UnitStrainCorrectors(self.P, n, self.volume, rhs, column, schur)
+
+    def condense(
+        self, C: np.ndarray, solve: LinearSolve, correctors: UnitStrainCorrectors, version: object
+    ) -> np.ndarray:
+        """The homogenized stiffness of the tangent field C, whose reduced operator ``solve``
+        applies (the correctors x_k are left in ``correctors``)."""
+        correctors.solve(C, solve, version)
+        return correctors.stiffness(C)
+
     def tangent(self) -> np.ndarray:
         """The consistent homogenized tangent at the last evaluated (converged) point.
 
@@ -284,16 +372,16 @@ class RVEProblem(RVEFields):
         "shared_elastic" these are tight Krylov solves started from the last correctors.
         """
         t0 = time.perf_counter()
-        changed = not np.array_equal(self._C_at_jacobian, self._C_q.x.array)
-        # One verdict for all ranks: reassembly and PtAP are collective.
+        changed = not np.array_equal(self._C_at_jacobian, self.laws.tangent)
+        # One verdict for all ranks: reassembly is collective.
         if self.comm.allreduce(changed, op=MPI.LOR):
-            self._assemble_K()
-            self._K.PtAP(self.P, result=self._J)
+            self._assemble_jacobian()
         constrained = self.solver.constrained
         if constrained is not None and self.schur.version != self._jacobian_version:
             constrained.factor(self._J)
-        self.correctors.solve(self._K, self.solver.tangent_solve(), self._jacobian_version)
-        C = self.correctors.stiffness([] if self.schur is not None else self._stress_functionals())
+        C = self.condense(
+            self.laws.tangent, self.solver.tangent_solve(), self.correctors, self._jacobian_version
+        )
         self._tick("tangent", t0)
         return C
 
