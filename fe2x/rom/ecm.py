@@ -16,8 +16,8 @@ set. The NNLS residual decreases strictly at every step, so no set is visited tw
 The error reported is the worst relative integration error over the span,
 ``max_{f ∈ span} |∫f − Σ_z ω_z f(x_z)| / (√V ‖f‖_{L²})`` with ``V = Σ w``, which equals
 ``‖b − J_z ω‖ / ‖b‖`` since ``‖b‖ = √V`` once the constant is in the span; it is the relative
-error of the volume too and bounds that of every training integrand (and of any function of
-their span), including those whose integral vanishes.
+error of the volume too and, with the SVD untruncated, bounds that of every training integrand
+and of any function of their span, including those whose integral vanishes.
 """
 
 from __future__ import annotations
