@@ -50,7 +50,7 @@ class HomogenizeTable(Table):
     solver: Literal["auto", "direct", "iterative"] = option(
         "auto",
         doc="`direct` (MUMPS LU), `iterative` (CG + GAMG with rigid-body near-null space), "
-        "`auto`: direct in 2D and for 3D cells up to 60k dofs",
+        "`auto`: direct in 2D and for 3D cells up to 120k dofs",
     )
     petsc_options: PetscOptions = option(
         _NO_OPTIONS, doc="PETSc options for the RVE solver, e.g. `{ksp_rtol = 1e-10}`"
@@ -69,10 +69,11 @@ class RVETable(Table):
         expect=" | ".join(BOUNDARY_CONDITIONS.names()),
     )
     degree: Literal[1, 2] = option(2, doc="Lagrange degree of the displacement")
-    solver: Literal["direct", "shared_elastic"] = option(
-        "direct",
+    solver: Literal["auto", "direct", "shared_elastic"] = option(
+        "auto",
         doc="`direct`: factorize each Newton Jacobian (best in 2D); `shared_elastic`: CG "
-        "preconditioned by one factorization of the elastic cell (faster for 3D cells)",
+        "preconditioned by one factorization of the elastic cell (faster for 3D cells from "
+        "about 20k dofs); `auto`: chosen by dimension and size",
     )
     petsc_options: PetscOptions = option(
         _NO_OPTIONS, doc="SNES/KSP options of the RVE, e.g. `{snes_rtol = 1e-10}`"

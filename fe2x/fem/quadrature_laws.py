@@ -220,15 +220,24 @@ class QuadratureLaws:
         """Whether every law can say when a strain stays elastic (:class:`ElasticLimit`)."""
         return all(isinstance(law, ElasticLimit) for law in self.laws.values())
 
-    def stays_elastic(self, strain: np.ndarray, phases: list[str] | None = None) -> bool:
-        """Whether ``strain`` ``(n_points, n)`` from the virgin state is elastic at every point
-        of ``phases`` (default: all non-linear phases)."""
+    def stays_elastic(self, strains: np.ndarray, phases: list[str] | None = None) -> np.ndarray:
+        """For each of m strain fields ``(m, n_points, n)`` (or one, ``(n_points, n)``) from the
+        virgin state, whether every point of ``phases`` (default: all non-linear phases) stays
+        elastic: ``(m,)`` bool (or a bool for one field)."""
+        strains = np.asarray(strains, dtype=float)
+        single = strains.ndim == 2
+        strains = strains[None] if single else strains
+        m = strains.shape[0]
+        elastic = np.ones(m, dtype=bool)
         for name in phases if phases is not None else self.nonlinear_phases:
-            law = self.laws[name]
             idx = self.points[name]
-            if not np.all(law.stays_elastic(self._embed(strain[idx]), self.parameters[name])):
-                return False
-        return True
+            eps = self._embed(strains[:, idx].reshape(-1, self.n_strain))
+            tiled = {
+                k: np.tile(v, (m,) + (1,) * (v.ndim - 1)) for k, v in self.parameters[name].items()
+            }
+            flags = self.laws[name].stays_elastic(eps, tiled)  # type: ignore[attr-defined]
+            elastic &= np.asarray(flags, dtype=bool).reshape(m, idx.size).all(axis=1)
+        return bool(elastic[0]) if single else elastic
 
     @property
     def nonlinear_phases(self) -> list[str]:

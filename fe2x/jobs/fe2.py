@@ -246,9 +246,9 @@ def run_fe2(
     finally:
         for observer in observers:
             observer.close()
-    history.plot()
     times = {"total": time.perf_counter() - t_start, "setup_micro": setup_seconds}
     summary = _run_summary(result, config, engine, models, log.records, times)
+    history.plot()
     write_json(comm, out / "summary.json", summary)
     # The RVEs' PETSc objects keep their own duplicate of the group communicator; freeing ours
     # keeps MPI's communicator ids from running out when a program runs many FE² jobs.

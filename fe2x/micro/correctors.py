@@ -28,7 +28,7 @@ from fe2x.geometry import RVEMesh
 from fe2x.materials.mandel import mandel_to_tensor
 
 __all__ = [
-    "CondensedColumn",
+    "Condensation",
     "CorrectorLoad",
     "LinearSolve",
     "SchurComplement",
@@ -107,15 +107,15 @@ class SchurComplement:
 
 #: ``rhs(C, k, out)``: out = −Pᵀ K(C) u_E,k, the corrector load of unit strain e_k.
 CorrectorLoad = Callable[[Any, int, PETSc.Vec], None]
-#: ``column(C, k, x_k)``: C_hom[:, k] = ⟨C (e_k + ε(P x_k))⟩, the condensed column.
-CondensedColumn = Callable[[Any, int, PETSc.Vec], np.ndarray]
+#: ``condensed(C, xs)``: the matrix of columns ⟨C (e_k + ε(P x_k))⟩ for the correctors xs.
+Condensation = Callable[[Any, Sequence[PETSc.Vec]], np.ndarray]
 
 
 class UnitStrainCorrectors:
     """Corrector solves for every unit macro strain, and the condensed stiffness.
 
     What the stiffness is (a tangent field at quadrature points, constant phase stiffnesses,
-    ...) is the caller's: it comes in through ``rhs`` and ``column``, and is passed on as C.
+    ...) is the caller's: it comes in through ``rhs`` and ``condensed``, and is passed on as C.
     The correctors x_k are kept between calls (Krylov solves start from the last ones).
 
     Args:
@@ -123,7 +123,7 @@ class UnitStrainCorrectors:
         n: the number of unit strains (Mandel components).
         volume: |Ω|.
         rhs: the corrector load of each unit strain.
-        column: the condensed column of each unit strain (None: only correctors wanted).
+        condensed: the condensed stiffness from the correctors (None: only correctors wanted).
         schur: for SUBC, the Schur complement of the operator (factored by the caller, or by
             :meth:`solve` when stale).
         unit: the unit strain fields u_E,k as full vectors, for :meth:`displacement`.
@@ -135,12 +135,12 @@ class UnitStrainCorrectors:
         n: int,
         volume: float,
         rhs: CorrectorLoad,
-        column: CondensedColumn | None = None,
+        condensed: Condensation | None = None,
         schur: SchurComplement | None = None,
         unit: Sequence[PETSc.Vec] = (),
     ) -> None:
         self.P, self.volume, self.schur = P, float(volume), schur
-        self._rhs, self._column, self.unit = rhs, column, list(unit)
+        self._rhs, self._condensed, self.unit = rhs, condensed, list(unit)
         self.x = [P.createVecRight() for _ in range(n)]
         self._b = P.createVecRight()
 
@@ -177,9 +177,9 @@ class UnitStrainCorrectors:
         """The condensed stiffness: columns ⟨C (e_k + ε(P x_k))⟩ (SUBC: M = |Ω| S⁻¹ exactly)."""
         if self.schur is not None:
             return self.schur.multipliers(self.volume)
-        if self._column is None:
-            raise ValueError("these correctors were made without a condensed column")
-        return np.column_stack([self._column(C, k, x) for k, x in enumerate(self.x)])
+        if self._condensed is None:
+            raise ValueError("these correctors were made without a condensation")
+        return self._condensed(C, self.x)
 
     def destroy(self) -> None:
         """Free the work vectors and correctors."""

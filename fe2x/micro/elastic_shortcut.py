@@ -73,17 +73,26 @@ class ElasticLocalization:
         self.localization = {name: A[laws.points[name]] for name in self.phases}
         problem.timings["elastic_localization"] = time.perf_counter() - t0
 
+    def stays_elastic(self, E: np.ndarray) -> np.ndarray:
+        """For macro strains E ``(m, n)``, whether the virgin RVE stays elastic under each:
+        one batched check of the localized strains A E at every point, one collective."""
+        problem = self.problem
+        E = np.atleast_2d(np.asarray(E, dtype=float))
+        elastic = np.isfinite(E).all(axis=1)
+        if elastic.any():
+            strain = np.zeros((E.shape[0], problem.rule.n_points, problem.n_strain))
+            for name, A in self.localization.items():
+                strain[:, problem.laws.points[name]] = np.einsum("pij,mj->mpi", A, E)
+            strain[~elastic] = 0.0
+            elastic &= problem.laws.stays_elastic(strain, self.phases)
+        flags = elastic.astype(np.uint8)
+        problem.comm.Allreduce(MPI.IN_PLACE, flags, op=MPI.MIN)
+        return flags.astype(bool)
+
     def answer(self, E: np.ndarray) -> RVEResult | None:
         """Σ = C_el E and C = C_el if E keeps every point elastic, else None (collective)."""
-        problem = self.problem
-        E = np.asarray(E, dtype=float).reshape(problem.n_strain)
-        elastic = bool(np.isfinite(E).all())
-        if elastic:
-            strain = np.zeros((problem.rule.n_points, problem.n_strain))
-            for name, A in self.localization.items():
-                strain[problem.laws.points[name]] = A @ E
-            elastic = problem.laws.stays_elastic(strain, self.phases)
-        if not problem.comm.allreduce(elastic, op=MPI.LAND):
+        E = np.asarray(E, dtype=float).reshape(self.problem.n_strain)
+        if not self.stays_elastic(E[None])[0]:
             return None
         C = self.C.copy()
         return RVEResult(C @ E, C, 0.0, True, "elastic shortcut", 0, ())

@@ -29,9 +29,11 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "KRYLOV_OPTIONS",
     "LINEAR_SOLVERS",
+    "SHARED_ELASTIC_MIN_DOFS_3D",
     "ConstrainedNewtonPC",
     "ElasticFactorization",
     "NewtonLinearSolver",
+    "choose_linear_solver",
     "configure_newton",
 ]
 
@@ -58,6 +60,23 @@ SMALL_DIRECT_MAX_DOFS = 1000
 
 #: The strategies of the Newton systems' linear solves (see the module notes).
 LINEAR_SOLVERS: tuple[str, ...] = ("direct", "shared_elastic")
+
+#: Under ``"auto"``, 3D RVEs from this many reduced dofs use ``"shared_elastic"``: one elastic
+#: LU then Krylov solves beat refactorizing every Jacobian from about 20k dofs in 3D (1.56x at
+#: 27k, ``benchmarks/rve_path.py``), never in 2D (1.35-2x slower), where LU is cheap.
+SHARED_ELASTIC_MIN_DOFS_3D = 20_000
+
+
+def choose_linear_solver(strategy: str, dim: int, n_reduced: int) -> str:
+    """Resolve ``"auto"`` by dimension and size; other names are returned as given.
+
+    >>> choose_linear_solver("auto", 2, 10**6), choose_linear_solver("auto", 3, 30_000)
+    ('direct', 'shared_elastic')
+    """
+    if strategy != "auto":
+        return strategy
+    return "shared_elastic" if dim == 3 and n_reduced >= SHARED_ELASTIC_MIN_DOFS_3D else "direct"
+
 
 #: Krylov defaults of ``"shared_elastic"`` (the tangent needs tight solves). J = Pᵀ K_alg P is
 #: symmetric positive definite for associative J2 plasticity: CG. Eisenstat–Walker loosens the
@@ -202,7 +221,8 @@ def configure_newton(
     its owner alive (PETSc holds the PC contexts in C; see ``petsc_setup.weak_method``).
     """
     if strategy not in LINEAR_SOLVERS:
-        raise ValueError(f"unknown linear_solver {strategy!r}; allowed: {LINEAR_SOLVERS}")
+        allowed = ("auto", *LINEAR_SOLVERS)
+        raise ValueError(f"unknown linear_solver {strategy!r}; allowed: {allowed}")
     if elastic_factorization is not None and strategy != "shared_elastic":
         raise ValueError("elastic_factorization is only used with 'shared_elastic'")
     elastic = None

@@ -98,11 +98,14 @@ class TimeIncrement(Protocol):
 
 @runtime_checkable
 class ElasticShortcut(Protocol):
-    """Answers a point that never left the elastic range without solving, when exact."""
+    """Answers points that never left the elastic range without solving, when exact: their
+    response is Σ = C_elastic E, C = C_elastic."""
 
-    def elastic_shortcut(self, E: np.ndarray) -> RVEResult | None:
-        """The virgin model's answer at E, or None if it would not stay elastic; it neither
-        reads nor changes the committed state. Collective on the model's communicator."""
+    C_elastic: np.ndarray
+
+    def stays_elastic(self, E: np.ndarray) -> np.ndarray:
+        """For macro strains E ``(m, n)`` of virgin points, which stay elastic ``(m,)``; it
+        neither reads nor changes the committed state. One collective for the whole batch."""
         ...
 
 

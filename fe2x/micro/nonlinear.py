@@ -336,6 +336,14 @@ class NonlinearRVE:
             )
         return self._localization
 
+    def stays_elastic(self, E: np.ndarray) -> np.ndarray:
+        """For macro strains E ``(m, n)``: whether the virgin RVE answers each by C_el E
+        exactly (all False when a law cannot tell). One collective."""
+        E = np.atleast_2d(np.asarray(E, dtype=float))
+        if not self.problem.laws.has_elastic_limit:
+            return np.zeros(E.shape[0], dtype=bool)
+        return self._elastic_localization().stays_elastic(E)
+
     def elastic_shortcut(self, E: Any) -> RVEResult | None:
         """The answer of a virgin RVE at ``E`` without Newton, or None if any point would
         yield (or a law cannot tell). It ignores and never changes the committed or trial

@@ -77,31 +77,57 @@ class MicroPool:
         iterations = np.zeros(m, dtype=np.int64)
         seconds, shortcut = np.zeros(m), np.zeros(m, dtype=bool)
         diagnostics = np.zeros((m, len(self.diagnostic_names)))
+        if self.use_shortcut and m:
+            self._shortcut_virgin(ids, names, E, Sigma, C, converged, shortcut, seconds)
         for i, (point, name) in enumerate(zip(ids.tolist(), names, strict=True)):
+            if shortcut[i]:
+                self.trial.pop(point, None)
+                continue
             t0 = time.perf_counter()
             model, capabilities = self.models[name], self.capabilities[name]
-            answer = None
-            if self.use_shortcut and capabilities.shortcut and self.committed.get(point) is None:
-                answer = model.elastic_shortcut(E[i])  # type: ignore[attr-defined]
-                shortcut[i] = answer is not None
-            if answer is None:
-                if capabilities.timed:
-                    model.set_time_increment(dt)  # type: ignore[attr-defined]
-                answer = self.load(point, name).solve(E[i])
-                if answer.converged:
-                    model.commit()
-                    self.trial[point] = model.get_state()
-                    if capabilities.diagnostics:
-                        values = model.diagnostics()  # type: ignore[attr-defined]
-                        diagnostics[i, self._columns[name]] = [
-                            values[d] for d in capabilities.diagnostics
-                        ]
-            else:
-                self.trial.pop(point, None)
+            if capabilities.timed:
+                model.set_time_increment(dt)  # type: ignore[attr-defined]
+            answer = self.load(point, name).solve(E[i])
+            if answer.converged:
+                model.commit()
+                self.trial[point] = model.get_state()
+                if capabilities.diagnostics:
+                    values = model.diagnostics()  # type: ignore[attr-defined]
+                    diagnostics[i, self._columns[name]] = [
+                        values[d] for d in capabilities.diagnostics
+                    ]
             Sigma[i], C[i] = answer.Sigma, answer.C
             converged[i], iterations[i] = answer.converged, answer.iterations
             seconds[i] = time.perf_counter() - t0
         return PoolResponse(Sigma, C, converged, iterations, seconds, shortcut, diagnostics)
+
+    def _shortcut_virgin(
+        self,
+        ids: np.ndarray,
+        names: list[str],
+        E: np.ndarray,
+        Sigma: np.ndarray,
+        C: np.ndarray,
+        converged: np.ndarray,
+        shortcut: np.ndarray,
+        seconds: np.ndarray,
+    ) -> None:
+        """Answer the virgin points that stay elastic by Σ = C_el E, one batch per model."""
+        virgin = np.array([self.committed.get(int(p)) is None for p in ids], dtype=bool)
+        for name, capabilities in self.capabilities.items():
+            if not capabilities.shortcut:
+                continue
+            t0 = time.perf_counter()
+            mine = np.flatnonzero(virgin & (np.asarray(names, dtype=object) == name))
+            model = self.models[name]
+            elastic = model.stays_elastic(E[mine])  # type: ignore[attr-defined] # collective
+            answered = mine[elastic]
+            if answered.size:
+                C_el = model.C_elastic  # type: ignore[attr-defined]
+                Sigma[answered] = E[answered] @ C_el.T
+                C[answered] = C_el
+                converged[answered] = shortcut[answered] = True
+                seconds[answered] = (time.perf_counter() - t0) / answered.size
 
     def load(self, point: int, name: str) -> MicroModel:
         """The model of microstructure ``name`` holding the committed history of ``point``."""

@@ -40,7 +40,11 @@ from fe2x.geometry import RVEMesh
 from fe2x.materials.law import ConstitutiveLaw
 from fe2x.micro.constraints import BoundaryCondition, boundary_condition
 from fe2x.micro.correctors import LinearSolve, SchurComplement, UnitStrainCorrectors
-from fe2x.micro.linear_solvers import ElasticFactorization, configure_newton
+from fe2x.micro.linear_solvers import (
+    ElasticFactorization,
+    choose_linear_solver,
+    configure_newton,
+)
 from fe2x.micro.rve_operators import rve_operators
 from fe2x.petsc_setup import reason_name, weak_method
 
@@ -99,7 +103,8 @@ class RVEProblem:
         degree: Lagrange degree of the displacement.
         petsc_options_prefix: prefix of this problem's SNES/KSP options (unique per RVE).
         petsc_options: SNES/KSP options overriding fe2x's defaults.
-        linear_solver: ``"direct"`` or ``"shared_elastic"`` (:mod:`fe2x.micro.linear_solvers`).
+        linear_solver: ``"direct"``, ``"shared_elastic"`` or ``"auto"`` (by dimension and size,
+            :func:`~fe2x.micro.linear_solvers.choose_linear_solver`).
         elastic_factorization: with ``"shared_elastic"``, another RVE's to reuse.
     """
 
@@ -164,7 +169,8 @@ class RVEProblem:
             self._GGt_inv = np.linalg.inv(np.array([g.mDot(self._g) for g in self._g]))
             self.schur = SchurComplement(self._g)
         self.timings["constraints"] = time.perf_counter() - t0
-        self._set_up_snes(petsc_options_prefix, petsc_options, linear_solver, elastic_factorization)
+        strategy = choose_linear_solver(linear_solver, dim, self.n_reduced)
+        self._set_up_snes(petsc_options_prefix, petsc_options, strategy, elastic_factorization)
         self.correctors = self.unit_correctors(self.schur)
         self.newton_seconds, self.newton_iterations = 0.0, 0
 
@@ -347,14 +353,15 @@ class RVEProblem:
             self.ops.residual(C[:, :, k], out)
             out.scale(-1.0)
 
-        def column(C: np.ndarray, k: int, x: PETSc.Vec) -> np.ndarray:
-            eps = self.ops.strains(x, unit[k])
-            local = w @ np.einsum("pij,pj->pi", C, eps)
+        def condensed(C: np.ndarray, xs: list[PETSc.Vec]) -> np.ndarray:
+            local = np.empty((n, n))
+            for k, x in enumerate(xs):
+                local[:, k] = w @ np.einsum("pij,pj->pi", C, self.ops.strains(x, unit[k]))
             total = np.empty_like(local)
-            self.comm.Allreduce(local, total, op=MPI.SUM)
+            self.comm.Allreduce(local, total, op=MPI.SUM)  # one collective for all columns
             return total / self.volume
 
-        return UnitStrainCorrectors(self.P, n, self.volume, rhs, column, schur)
+        return UnitStrainCorrectors(self.P, n, self.volume, rhs, condensed, schur)
 
     def condense(
         self, C: np.ndarray, solve: LinearSolve, correctors: UnitStrainCorrectors, version: object
