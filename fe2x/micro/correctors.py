@@ -1,17 +1,22 @@
-"""The one corrector solve of an RVE: its response to each unit macro strain, condensed.
+"""The one corrector solve of an RVE: its response to each unit macro load, condensed.
 
-With the reduced operator J = Pᵀ K P of a stiffness (elastic, or the algorithmic tangent at a
-converged state), the corrector of unit strain e_k solves J x_k = −Pᵀ K u_E,k and gives the
-total field u_k = u_E,k + P x_k; the condensed (homogenized) stiffness is
-C[:, k] = ⟨σ(u_k)⟩ = t · u_k / |Ω| with the stress functionals t_i = ∫ (C ε(v))_i dy.
+A unit macro load is an affine field u_E,k: a unit strain e_k·(y − y_c) of the displacement
+(elasticity) or a unit gradient e_k·(y − y_c) of the temperature (conduction). With the reduced
+operator J = Pᵀ K P of a stiffness or conductivity matrix K (elastic, or the algorithmic
+tangent at a converged state), the corrector of load k solves J x_k = −Pᵀ K u_E,k and gives the
+total field u_k = u_E,k + P x_k; the condensed (homogenized) operator is
+C[:, k] = ⟨flux(u_k)⟩ = t · u_k / |Ω| with the flux functionals t_i = ∫ (C ε(v))_i dy (stress)
+or ∫ (k ∇v)_i dy (heat flux with the sign of −q).
 
-Under SUBC the fluctuation also satisfies ⟨ε(P x)⟩ = 0 by multipliers λ: with the constraint
-rows G (g_i = Pᵀ ∫ ε(v)_i dy), X = J⁻¹ Gᵀ and the Schur complement S = G X, the field of unit
-strain e_k is u_k = P X M[:, k] (up to a rigid motion) with M = |Ω| S⁻¹, and C = M: the
-multipliers are the macro stress (:class:`SchurComplement`).
+Under SUBC the fluctuation also satisfies ⟨ε(P x)⟩ = 0 (⟨∇(P x)⟩ = 0) by multipliers λ: with
+the constraint rows G (g_i = Pᵀ ∫ ε(v)_i dy, or Pᵀ ∫ ∂_i v dy), X = J⁻¹ Gᵀ and the Schur
+complement S = G X, the field of load k is u_k = P X M[:, k] (up to a rigid motion or a
+constant) with M = |Ω| S⁻¹, and C = M: the multipliers are the macro flux
+(:class:`SchurComplement`).
 
-The linear RVE (C_eff and its correctors), the nonlinear RVE's consistent tangent and its
-elastic localization (the shortcut) all call :class:`UnitStrainCorrectors`.
+The linear RVE (C_eff and its correctors, the eigenstrain load), the conduction RVE (k_eff),
+the nonlinear RVE's consistent tangent and its elastic localization (the shortcut) all call
+:class:`UnitStrainCorrectors`.
 """
 
 from __future__ import annotations
@@ -26,28 +31,48 @@ from dolfinx import fem
 from fe2x.geometry import RVEMesh
 from fe2x.materials.mandel import mandel_to_tensor
 
-__all__ = ["LinearSolve", "SchurComplement", "UnitStrainCorrectors", "unit_strain_fields"]
+__all__ = [
+    "LinearSolve",
+    "SchurComplement",
+    "UnitStrainCorrectors",
+    "unit_gradient_fields",
+    "unit_strain_fields",
+]
 
 #: ``solve(b, x)``: x = J⁻¹ b with the current reduced operator; raises SolverError on failure.
 #: x holds the initial guess on entry (used by Krylov methods with a nonzero initial guess).
 LinearSolve = Callable[[PETSc.Vec, PETSc.Vec], None]
 
 
-def unit_strain_fields(V: fem.FunctionSpace, cell: RVEMesh) -> list[fem.Function]:
-    """u_E,k = e_k·(y − y_c) for each Mandel unit strain e_k, y_c the cell centre.
+def _affine_fields(
+    V: fem.FunctionSpace, cell: RVEMesh, tensors: list[np.ndarray], name: str
+) -> list[fem.Function]:
+    """u_k = T_k·(y − y_c) for each tensor T_k ((dim, dim) for vector V, (dim,) for scalar V).
 
     Interpolated exactly: the fields are linear, and V's degree is at least the geometry's.
     """
     dim = V.mesh.topology.dim
-    n = 3 if dim == 2 else 6
     centre = np.asarray(cell.origin) + 0.5 * np.asarray(cell.lengths)
     fields = []
-    for k in range(n):
-        E = mandel_to_tensor(np.eye(n)[k], dim)
-        u = fem.Function(V, name=f"u_E{k}")
-        u.interpolate(lambda x, E=E: E @ (x[:dim] - centre[:, None]))
+    for k, T in enumerate(tensors):
+        u = fem.Function(V, name=f"{name}{k}")
+        u.interpolate(lambda x, T=T: T @ (x[:dim] - centre[:, None]))
         fields.append(u)
     return fields
+
+
+def unit_strain_fields(V: fem.FunctionSpace, cell: RVEMesh) -> list[fem.Function]:
+    """u_E,k = e_k·(y − y_c) for each Mandel unit strain e_k, y_c the cell centre."""
+    dim = V.mesh.topology.dim
+    n = 3 if dim == 2 else 6
+    tensors = [mandel_to_tensor(np.eye(n)[k], dim) for k in range(n)]
+    return _affine_fields(V, cell, tensors, "u_E")
+
+
+def unit_gradient_fields(V: fem.FunctionSpace, cell: RVEMesh) -> list[fem.Function]:
+    """θ_G,k = e_k·(y − y_c) for each unit macro temperature gradient e_k (a scalar space V)."""
+    dim = V.mesh.topology.dim
+    return _affine_fields(V, cell, list(np.eye(dim)[:, None, :]), "theta_G")
 
 
 class SchurComplement:
@@ -98,13 +123,13 @@ class SchurComplement:
 
 
 class UnitStrainCorrectors:
-    """Corrector solves for every unit macro strain, and the condensed stiffness.
+    """Corrector solves for every unit macro load (strain or gradient), and the condensed operator.
 
     The correctors x_k are kept between calls (Krylov solves start from the last ones).
 
     Args:
         P: the prolongation of the boundary condition.
-        unit: the unit strain fields u_E,k as full vectors.
+        unit: the unit load fields u_E,k (strains, or temperature gradients) as full vectors.
         volume: |Ω|.
         schur: for SUBC, the Schur complement of the operator (factored by the caller, or
             by :meth:`solve` when stale).
@@ -122,7 +147,7 @@ class UnitStrainCorrectors:
         self._full, self._rhs = P.createVecLeft(), P.createVecRight()
 
     def solve(self, K: PETSc.Mat, solve: LinearSolve, version: object = None) -> None:
-        """The correctors x_k for the stiffness K, whose reduced operator ``solve`` applies.
+        """The correctors x_k for the operator K, whose reduced operator ``solve`` applies.
 
         SUBC: x_k = X M[:, k] from the Schur complement (refactored unless it is of
         ``version``); otherwise J x_k = −Pᵀ K u_E,k (x_k zeroed if the solve fails).
@@ -146,14 +171,14 @@ class UnitStrainCorrectors:
                 raise
 
     def displacement(self, k: int, out: PETSc.Vec) -> PETSc.Vec:
-        """The total field of unit strain e_k: u_E,k + P x_k (SUBC: P x_k, up to rigid motion)."""
+        """The total field of unit load k: u_E,k + P x_k (SUBC: P x_k, up to a rigid motion)."""
         self.P.mult(self.x[k], out)
         if self.schur is None:
             out.axpy(1.0, self.unit[k])
         return out
 
     def stiffness(self, stress_functionals: Sequence[PETSc.Vec]) -> np.ndarray:
-        """The condensed stiffness: C[:, k] = t · u_k / |Ω| (SUBC: M = |Ω| S⁻¹ exactly)."""
+        """The condensed operator: C[:, k] = t · u_k / |Ω| (SUBC: M = |Ω| S⁻¹ exactly)."""
         if self.schur is not None:
             return self.schur.multipliers(self.volume)
         n = len(self.unit)
