@@ -8,7 +8,7 @@ and ``build``) registered in :data:`MATERIAL_MODELS`, e.g. from a plug-in or a t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -150,7 +150,11 @@ def check_phases(
 
 
 def _thermal(
-    ctx: Context, tables: Mapping[str, MaterialTable], key: str, where: str, convert
+    ctx: Context,
+    tables: Mapping[str, MaterialTable],
+    key: str,
+    where: str,
+    convert: Callable[[object, str], np.ndarray],
 ) -> dict[str, np.ndarray]:
     """``convert(value, name)`` of key ``key`` of every phase that gives it; one-line errors."""
     values = {}

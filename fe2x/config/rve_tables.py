@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, NamedTuple
@@ -48,7 +48,8 @@ PHYSICS = ("elasticity", "thermoelasticity", "conduction")
 CARD_EXTENSIONS = {"abaqus": "inp", "calculix": "inp", "ansys": "mac", "lsdyna": "k"}
 
 
-def _distinct(allowed: tuple[str, ...]):
+def _distinct(allowed: tuple[str, ...]) -> Callable[[tuple[str, ...]], bool]:
+    """A check: distinct names, each in ``allowed``."""
     return lambda v: all(x in allowed for x in v) and len(set(v)) == len(v)
 
 
@@ -95,7 +96,7 @@ class ExportTable(Table):
 
     formats: tuple[str, ...] = option(
         (),
-        doc="card formats, each written to `DIR/<format>.<ext>` (`.inp`, `.inp`, `.mac`, `.k`); "
+        doc="card formats, written to `DIR/abaqus.inp`, `calculix.inp`, `ansys.mac`, `lsdyna.k`; "
         "`fe2x homogenize --export FORMAT` adds one",
         check=_distinct(CARD_FORMATS),
         expect=f"distinct names from {', '.join(CARD_FORMATS)}",
