@@ -22,16 +22,26 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     homogenize = commands.add_parser(
         "homogenize",
-        help="effective linear stiffness of one RVE under PBC, KUBC and SUBC",
+        help="effective linear properties of one RVE (stiffness, expansion, conductivity)",
         description=(
             "Mesh the RVE described in CONFIG, solve one micro problem per unit macro strain "
-            "under each boundary condition, and write DIR/result.json (C_eff in Mandel "
-            "notation, Hill–Mandel residuals, bounds, timings) and the correctors and "
-            "localization fields for ParaView (DIR/fields/*.bp)."
+            "(and per unit temperature change or gradient, as [homogenize] physics asks) under "
+            "each boundary condition, and write DIR/result.json (C_eff in Mandel notation, "
+            "alpha_eff, k_eff, Hill–Mandel residuals, bounds, timings), the correctors, "
+            "localization and heat-flux fields for ParaView (DIR/fields/*.bp) and the material "
+            "cards of [export] (DIR/<format>.<ext>)."
         ),
         epilog=EPILOG,
     )
-    _add_common(homogenize, "TOML file with [cell], [materials], [homogenize]")
+    _add_common(homogenize, "TOML file with [cell], [materials], [homogenize], [export]")
+    homogenize.add_argument(
+        "--export",
+        action="append",
+        default=[],
+        metavar="FORMAT",
+        help="also write the effective material card for FORMAT: abaqus, calculix, ansys or "
+        "lsdyna (repeatable; adds to [export] formats)",
+    )
     rve_path = commands.add_parser(
         "rve-path",
         help="drive one nonlinear (J2) RVE along a macro loading path",
@@ -90,22 +100,32 @@ def _add_common(command: argparse.ArgumentParser, config_help: str) -> None:
     command.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
-def _print_homogenization(result, out: Path) -> None:
+def _print_matrix(title: str, matrix, residual: float, defect: float, solver: str) -> None:
+    print(f"\n{title}:")
+    scale = float(abs(matrix).max())
+    for row in matrix:
+        print("  " + "  ".join(f"{v / scale: .6f}" for v in row))
+    print(f"  (x {scale:.6g})")
+    print(f"  Hill–Mandel residual {residual:.1e}, symmetry defect {defect:.1e}, solver {solver}")
+
+
+def _print_homogenization(outcome, out: Path) -> None:
     from fe2x.materials import component_labels
 
-    labels = component_labels(result.rve.dim)
-    fractions = ", ".join(f"{k} {v:.4f}" for k, v in result.rve.volume_fractions.items())
-    print(f"RVE: {result.rve.dim}D, {result.rve.n_dofs} dofs, volume fractions: {fractions}")
-    for bc, response in result.responses.items():
-        print(f"\nC_eff ({bc}, Mandel {' '.join(labels)}):")
-        scale = float(abs(response.C_eff).max())
-        for row in response.C_eff:
-            print("  " + "  ".join(f"{v / scale: .6f}" for v in row))
-        print(f"  (x {scale:.6g})")
-        print(
-            f"  Hill–Mandel residual {response.hill_mandel_residual.max():.1e}, "
-            f"symmetry defect {response.symmetry_defect:.1e}, solver {response.solver}"
-        )
+    rve = outcome.elastic.rve if outcome.elastic is not None else outcome.conduction.rve
+    labels = " ".join(component_labels(rve.dim))
+    fractions = ", ".join(f"{k} {v:.4f}" for k, v in rve.volume_fractions.items())
+    print(f"RVE: {rve.dim}D, {rve.n_dofs} dofs, volume fractions: {fractions}")
+    for bc, r in (outcome.elastic.responses if outcome.elastic is not None else {}).items():
+        title = f"C_eff ({bc}, Mandel {labels})"
+        _print_matrix(title, r.C_eff, r.hill_mandel_residual.max(), r.symmetry_defect, r.solver)
+        if r.alpha_eff is not None:
+            print(f"  alpha_eff (Mandel {labels}): " + "  ".join(f"{a:.6g}" for a in r.alpha_eff))
+    for bc, r in (outcome.conduction.responses if outcome.conduction is not None else {}).items():
+        title = f"k_eff ({bc}, Q = -k_eff G)"
+        _print_matrix(title, r.k_eff, r.hill_mandel_residual.max(), r.symmetry_defect, r.solver)
+    for path in outcome.cards.values():
+        print(f"\nwrote {path}")
     print(f"\nwrote {out / 'result.json'}")
 
 
@@ -121,12 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = getattr(args, "restart", None) or args.out or Path("results") / args.config.stem
         if args.command == "homogenize":
-            from fe2x.config import read_homogenization_config
+            from fe2x.config import read_homogenization_config, with_export_formats
             from fe2x.jobs import run_homogenize
 
-            result = run_homogenize(read_homogenization_config(args.config), out, comm)
+            config = read_homogenization_config(args.config)
+            if args.export:
+                config = with_export_formats(config, args.export)
+            outcome = run_homogenize(config, out, comm)
             if comm.rank == 0 and not args.quiet:
-                _print_homogenization(result, out)
+                _print_homogenization(outcome, out)
         elif args.command == "rve-path":
             from fe2x.config import read_rve_path_config
             from fe2x.jobs import run_rve_path

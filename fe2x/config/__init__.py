@@ -23,6 +23,7 @@ from fe2x.config.files import (
     read_run_config,
     read_rve_path_config,
     read_sve_config,
+    with_export_formats,
     with_resolution,
 )
 from fe2x.config.materials import MATERIAL_MODELS, MaterialTable
@@ -46,5 +47,6 @@ __all__ = [
     "read_run_config",
     "read_rve_path_config",
     "read_sve_config",
+    "with_export_formats",
     "with_resolution",
 ]

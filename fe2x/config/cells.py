@@ -229,12 +229,20 @@ class RandomCell(_MeshedCell):
 
 @dataclass(frozen=True, kw_only=True)
 class FileCell(CellTable):
-    """A periodic box mesh from a file, one physical group per phase."""
+    """A periodic box mesh from a file: gmsh `.msh`, Abaqus `.inp`, VTK `.vtu` or XDMF."""
 
     TAG_VALUE: ClassVar[str] = "file"
     path: Path = option(
         REQUIRED,
-        doc="a `.msh` file (relative to the config file) with one physical group per phase",
+        doc="a mesh file (relative to the config file): `.msh` with one physical group per "
+        "phase, `.inp` with one element set per phase, `.vtu` or `.xdmf` with an integer "
+        "cell-data array of phase numbers",
+    )
+    phase_data: str | None = option(
+        None,
+        doc="the cell-data array holding the phases of a `.vtu` or `.xdmf` file (phases "
+        "`phase<n>`)",
+        shown_default="`phase`, else the first integer array",
     )
 
     def validate(self, ctx: Context, where: str) -> None:
@@ -245,7 +253,7 @@ class FileCell(CellTable):
     def build(self, comm: MPI.Comm) -> RVEMesh:
         from fe2x.geometry import read_cell
 
-        return read_cell(comm, self.path, self.dim)
+        return read_cell(comm, self.path, self.dim, phase_data=self.phase_data)
 
 
 #: Cell types by the value of ``[cell] type``.

@@ -24,7 +24,7 @@ from fe2x.config.run_tables import (
     OutputTable,
     ParallelTable,
 )
-from fe2x.config.rve_tables import HomogenizeTable, PathTable, RVETable
+from fe2x.config.rve_tables import ExportTable, HomogenizeTable, PathTable, RVETable
 from fe2x.config.schema import keys, meaning, render_table, shown_default, typed_hints
 from fe2x.config.sve_tables import SVETable
 from fe2x.registry import Registry
@@ -63,6 +63,7 @@ BLOCKS = {
     "cell": lambda: render_variants(CELL_TYPES, "type", "cells"),
     "materials": lambda: render_variants(MATERIAL_MODELS, "model", "models"),
     "homogenize": lambda: render_table(HomogenizeTable),
+    "export": lambda: render_table(ExportTable),
     "rve": lambda: render_table(RVETable),
     "path": lambda: render_table(PathTable),
     "macro": lambda: render_variants(MACRO_SHAPES, "shape", "shapes"),

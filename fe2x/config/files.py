@@ -8,23 +8,33 @@ import hashlib
 import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fe2x.config.cells import CellTable
-from fe2x.config.materials import build_laws, check_phases
+from fe2x.config.materials import (
+    build_conductivities,
+    build_expansions,
+    build_laws,
+    check_phases,
+)
 from fe2x.config.run_tables import BoundaryTable, MacroTable, MicroTable, RunFile
 from fe2x.config.rve_tables import (
+    ExportTable,
     HomogenizationFile,
     HomogenizeTable,
     PathSettings,
     RVEPathFile,
     RVETable,
+    check_export,
 )
 from fe2x.config.schema import Context, read_table
 from fe2x.config.sve_tables import SVEFile
 from fe2x.errors import ConfigError
+from fe2x.io.material_cards import CARD_FORMATS
 from fe2x.materials.law import ConstitutiveLaw
 from fe2x.sve.study import SVEStudy
 
@@ -39,6 +49,7 @@ __all__ = [
     "read_run_config",
     "read_rve_path_config",
     "read_sve_config",
+    "with_export_formats",
     "with_resolution",
 ]
 
@@ -71,12 +82,19 @@ def _read(cls: type, path: str | Path) -> tuple[Context, Any, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class HomogenizationConfig:
-    """A whole ``fe2x homogenize`` config: the cell, each phase's (elastic) law, the settings."""
+    """A whole ``fe2x homogenize`` config: the cell, each phase's (elastic) law, the settings.
+
+    ``conductivity`` holds each phase's (dim, dim) k and ``expansion`` its 3D Mandel α, for
+    the phases that give them; ``export`` the material cards to write.
+    """
 
     path: Path
     cell: CellTable
     materials: dict[str, ConstitutiveLaw]
     homogenize: HomogenizeTable
+    conductivity: dict[str, np.ndarray] = field(default_factory=dict)
+    expansion: dict[str, np.ndarray] = field(default_factory=dict)
+    export: ExportTable = ExportTable()
 
 
 def read_homogenization_config(path: str | Path) -> HomogenizationConfig:
@@ -84,7 +102,27 @@ def read_homogenization_config(path: str | Path) -> HomogenizationConfig:
     ctx, file, _ = _read(HomogenizationFile, path)
     check_phases(ctx, file.cell.phase_names(), file.materials, "materials")
     laws = build_laws(ctx, file.materials, "materials", linear_only=True)
-    return HomogenizationConfig(ctx.path, file.cell, laws, file.homogenize)
+    conductivity = build_conductivities(ctx, file.materials, file.cell.dim, "materials")
+    expansion = build_expansions(ctx, file.materials, "materials")
+    return HomogenizationConfig(
+        ctx.path, file.cell, laws, file.homogenize, conductivity, expansion, file.export
+    )
+
+
+def with_export_formats(config: HomogenizationConfig, formats: list[str]) -> HomogenizationConfig:
+    """A copy of ``config`` that also writes the material cards of ``formats`` (``--export``)."""
+    ctx = Context(config.path)
+    for fmt in formats:
+        if fmt not in CARD_FORMATS:
+            raise ConfigError(
+                f"--export {fmt!r}: unknown material card format; known are "
+                f"{', '.join(CARD_FORMATS)}"
+            )
+    merged = tuple(dict.fromkeys([*config.export.formats, *formats]))
+    export = replace(config.export, formats=merged)
+    export.validate(ctx, "export")
+    check_export(ctx, config.cell, config.homogenize, export)
+    return replace(config, export=export)
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,18 @@ and ``build``) registered in :data:`MATERIAL_MODELS`, e.g. from a plug-in or a t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
+
+import numpy as np
 
 from fe2x.config.schema import REQUIRED, Context, Table, option
 from fe2x.errors import ConfigError, MaterialError
 from fe2x.materials.elastic import AnisotropicElastic, IsotropicElastic
 from fe2x.materials.j2 import J2Plasticity
 from fe2x.materials.law import ConstitutiveLaw, is_linear
+from fe2x.materials.thermal import conductivity_tensor, expansion_mandel
 from fe2x.registry import Registry
 
 __all__ = [
@@ -24,6 +27,8 @@ __all__ = [
     "ElasticTable",
     "J2Table",
     "MaterialTable",
+    "build_conductivities",
+    "build_expansions",
     "build_laws",
     "check_phases",
 ]
@@ -52,6 +57,19 @@ class ElasticTable(MaterialTable):
         doc="symmetric positive definite 6x6 stiffness in Mandel notation (2D cells use its "
         "plane-strain part)",
         expect="a 6x6 array of numbers",
+    )
+    k: float | tuple[tuple[float, ...], ...] | None = option(
+        None,
+        doc="thermal conductivity, read by `fe2x homogenize` with physics `conduction`: a scalar, "
+        "or a symmetric positive definite 3x3 tensor (2D cells use its in-plane block)",
+        expect="a positive number or a 3x3 array of numbers",
+    )
+    alpha: float | tuple[float, ...] | tuple[tuple[float, ...], ...] | None = option(
+        None,
+        doc="thermal expansion, read by `fe2x homogenize` with physics `thermoelasticity`: a "
+        "scalar, a symmetric 3x3 tensor, or its 6 Mandel components (11, 22, 33, 23, 13, 12, "
+        "sqrt(2) on the shears)",
+        expect="a number, a 3x3 array of numbers or a list of 6 numbers",
     )
 
     def validate(self, ctx: Context, where: str) -> None:
@@ -129,3 +147,38 @@ def check_phases(
             + (f"; missing {missing}" if missing else "")
             + (f"; unknown {extra}" if extra else "")
         )
+
+
+def _thermal(
+    ctx: Context,
+    tables: Mapping[str, MaterialTable],
+    key: str,
+    where: str,
+    convert: Callable[[object, str], np.ndarray],
+) -> dict[str, np.ndarray]:
+    """``convert(value, name)`` of key ``key`` of every phase that gives it; one-line errors."""
+    values = {}
+    for name, table in tables.items():
+        value = getattr(table, key, None)
+        if value is None:
+            continue
+        try:
+            values[name] = convert(value, name)
+        except MaterialError as error:
+            raise ConfigError(f"{ctx.path}: [{where}.{name}] {error}") from None
+    return values
+
+
+def build_conductivities(
+    ctx: Context, tables: Mapping[str, MaterialTable], dim: int, where: str
+) -> dict[str, np.ndarray]:
+    """The (dim, dim) conductivity of every phase that gives ``k`` (negative or non-SPD values
+    give one-line ConfigErrors)."""
+    return _thermal(ctx, tables, "k", where, lambda k, name: conductivity_tensor(k, dim, name))
+
+
+def build_expansions(
+    ctx: Context, tables: Mapping[str, MaterialTable], where: str
+) -> dict[str, np.ndarray]:
+    """The 3D Mandel expansion (6,) of every phase that gives ``alpha``."""
+    return _thermal(ctx, tables, "alpha", where, expansion_mandel)

@@ -1,10 +1,11 @@
-"""The tables of the single-RVE jobs: ``[homogenize]``, ``[rve]`` and ``[path]``, and the whole
-files of ``fe2x homogenize`` and ``fe2x rve-path``."""
+"""The tables of the single-RVE jobs: ``[homogenize]``, ``[export]``, ``[rve]`` and ``[path]``,
+and the whole files of ``fe2x homogenize`` and ``fe2x rve-path``."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, NamedTuple
@@ -14,16 +15,22 @@ import numpy as np
 from fe2x.config.cells import CELL_TYPES, CellTable
 from fe2x.config.materials import MATERIAL_MODELS, MaterialTable
 from fe2x.config.schema import REQUIRED, Context, Table, option
+from fe2x.io.material_cards import CARD_FORMATS
 from fe2x.materials.mandel import mandel_weights
 from fe2x.registry import BOUNDARY_CONDITIONS
 
 __all__ = [
+    "CARD_EXTENSIONS",
+    "PHYSICS",
+    "ExportTable",
     "HomogenizationFile",
     "HomogenizeTable",
     "PathSettings",
     "PathTable",
     "RVEPathFile",
     "RVETable",
+    "check_export",
+    "export_bc",
 ]
 
 PetscOptions = Mapping[str, str | int | float | bool]
@@ -32,6 +39,18 @@ _NO_OPTIONS: PetscOptions = MappingProxyType({})
 
 def _distinct_bcs(v: tuple[str, ...]) -> bool:
     return bool(v) and all(b in BOUNDARY_CONDITIONS for b in v) and len(set(v)) == len(v)
+
+
+#: What ``fe2x homogenize`` can compute: C_eff; C_eff with α_eff and Σ_th; k_eff.
+PHYSICS = ("elasticity", "thermoelasticity", "conduction")
+
+#: File extension of each material-card format (``DIR/<format>.<ext>``).
+CARD_EXTENSIONS = {"abaqus": "inp", "calculix": "inp", "ansys": "mac", "lsdyna": "k"}
+
+
+def _distinct(allowed: tuple[str, ...]) -> Callable[[tuple[str, ...]], bool]:
+    """A check: distinct names, each in ``allowed``."""
+    return lambda v: all(x in allowed for x in v) and len(set(v)) == len(v)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +75,105 @@ class HomogenizeTable(Table):
         _NO_OPTIONS, doc="PETSc options for the RVE solver, e.g. `{ksp_rtol = 1e-10}`"
     )
     write_fields: bool = option(True, doc="write correctors and localization")
+    physics: tuple[str, ...] = option(
+        ("elasticity",),
+        doc="what to homogenize: `elasticity` (C_eff), `thermoelasticity` (C_eff, and α_eff and "
+        "the thermal stress from one eigenstrain solve; phases need `alpha`), `conduction` "
+        "(k_eff; phases need `k`)",
+        check=lambda v: bool(v) and _distinct(PHYSICS)(v),
+        expect=f"distinct names from {', '.join(PHYSICS)}",
+    )
+
+    @property
+    def elastic(self) -> bool:
+        """Whether C_eff is computed (``elasticity`` or ``thermoelasticity``)."""
+        return "elasticity" in self.physics or "thermoelasticity" in self.physics
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportTable(Table):
+    """``[export]``: material cards of the effective properties for other solvers."""
+
+    formats: tuple[str, ...] = option(
+        (),
+        doc="card formats, written to `DIR/abaqus.inp`, `calculix.inp`, `ansys.mac`, `lsdyna.k`; "
+        "`fe2x homogenize --export FORMAT` adds one",
+        check=_distinct(CARD_FORMATS),
+        expect=f"distinct names from {', '.join(CARD_FORMATS)}",
+    )
+    bc: str | None = option(
+        None,
+        doc="the boundary condition whose C_eff (k_eff, α_eff) the cards hold",
+        check=lambda v: v in BOUNDARY_CONDITIONS,
+        expect=" | ".join(BOUNDARY_CONDITIONS.names()),
+        shown_default="`periodic` if computed, else the first of `bcs`",
+    )
+    name: str = option(
+        "FE2X_EFFECTIVE",
+        doc="material name in the cards",
+        check=lambda v: re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]{0,79}", v) is not None,
+        expect="a letter, then up to 79 letters, digits, '_' or '-'",
+    )
+    elastic: Literal["aniso", "engineering"] = option(
+        "aniso",
+        doc="`aniso`: the 21 anisotropic constants; `engineering`: E_i, nu_ij, G_ij (Abaqus, "
+        "CalculiX; C_eff must be orthotropic in the cell axes)",
+    )
+    density: float | None = option(
+        None,
+        doc="mass density written to the cards (LS-DYNA's card needs it)",
+        check=lambda v: v > 0,
+        expect="a positive number",
+    )
+    material_id: int = option(
+        1,
+        doc="material number of the Ansys and LS-DYNA cards",
+        check=lambda v: v >= 1,
+        expect="a positive integer",
+    )
+
+    def validate(self, ctx: Context, where: str) -> None:
+        """What each format can hold."""
+        if "lsdyna" in self.formats and self.density is None:
+            ctx.fail(
+                f"[{where}] density is required by the lsdyna card (*MAT_ANISOTROPIC_ELASTIC RO)"
+            )
+        if self.elastic == "engineering":
+            other = [f for f in self.formats if f not in ("abaqus", "calculix")]
+            if other:
+                ctx.fail(
+                    f"[{where}] elastic = 'engineering' applies to abaqus and calculix cards, "
+                    f"not {', '.join(other)} (they take the 21 constants)"
+                )
+
+
+def check_export(
+    ctx: Context, cell: CellTable, homogenize: HomogenizeTable, export: ExportTable
+) -> None:
+    """Cards need a 3D C_eff of a computed boundary condition."""
+    if not export.formats:
+        return
+    if cell.dim != 3:
+        ctx.fail(
+            f"[export] formats = {list(export.formats)}: material cards need a 3D cell "
+            "([cell] dim = 3); a plane-strain C_eff lacks the out-of-plane terms"
+        )
+    if not homogenize.elastic:
+        ctx.fail(
+            f"[export] formats = {list(export.formats)}: cards hold C_eff; add 'elasticity' or "
+            "'thermoelasticity' to [homogenize] physics"
+        )
+    if export.bc is not None and export.bc not in homogenize.bcs:
+        ctx.fail(
+            f"[export] bc = {export.bc!r} is not among [homogenize] bcs {list(homogenize.bcs)}"
+        )
+
+
+def export_bc(homogenize: HomogenizeTable, export: ExportTable) -> str:
+    """The boundary condition the cards are written for."""
+    if export.bc is not None:
+        return export.bc
+    return "periodic" if "periodic" in homogenize.bcs else homogenize.bcs[0]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,10 +323,21 @@ class HomogenizationFile(Table):
         tag_default="elastic",
     )
     homogenize: HomogenizeTable = option(HomogenizeTable(), doc="solver and output settings")
+    export: ExportTable = option(ExportTable(), doc="material cards for other solvers")
 
     def validate(self, ctx: Context, where: str) -> None:
-        """The degree fits the geometry."""
+        """The degree fits the geometry; the physics have their phase keys; cards can be made."""
         _degree_fits(ctx, self.cell, self.homogenize.degree, "homogenize")
+        needs = {"conduction": "k", "thermoelasticity": "alpha"}
+        for physics, key in needs.items():
+            if physics not in self.homogenize.physics:
+                continue
+            for name, table in self.materials.items():
+                if getattr(table, key, None) is None:
+                    ctx.fail(
+                        f"[materials.{name}] {key} is required by [homogenize] physics {physics!r}"
+                    )
+        check_export(ctx, self.cell, self.homogenize, self.export)
 
 
 @dataclass(frozen=True, kw_only=True)

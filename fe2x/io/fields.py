@@ -1,4 +1,5 @@
-"""RVE fields as VTX (ADIOS2) files for ParaView: correctors, localization, plastic state."""
+"""RVE fields as VTX (ADIOS2) files for ParaView: correctors, localization, heat fluxes, plastic
+state."""
 
 from __future__ import annotations
 
@@ -40,6 +41,29 @@ def write_unit_strain_fields(
     ]
     for path, functions in zip(paths, (fluctuations, localization), strict=True):
         with io.VTXWriter(mesh.comm, path, functions, engine="BP4") as writer:
+            writer.write(0.0)
+    return paths
+
+
+def write_unit_gradient_fields(
+    bc: str,
+    correctors: Sequence[fem.Function],
+    fluxes: Sequence[fem.Function],
+    directory: Path,
+) -> list[Path]:
+    """Write the temperature correctors θ̃_k and the heat fluxes q_k for each unit gradient.
+
+    ``<bc>_temperature_correctors.bp`` holds the scalar fields ``theta_tilde_<k>``;
+    ``<bc>_flux.bp`` holds ``q_<k>`` = −k ∇θ_k, the micro heat flux caused by the unit macro
+    gradient e_k (discontinuous vectors, from ``ConductionRVE.flux``).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    mesh = correctors[0].function_space.mesh
+    for k, q in enumerate(fluxes):
+        q.name = f"q_{k}"
+    paths = [directory / f"{bc}_temperature_correctors.bp", directory / f"{bc}_flux.bp"]
+    for path, functions in zip(paths, (correctors, fluxes), strict=True):
+        with io.VTXWriter(mesh.comm, path, list(functions), engine="BP4") as writer:
             writer.write(0.0)
     return paths
 

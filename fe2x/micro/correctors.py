@@ -1,9 +1,11 @@
 """The one corrector solve of an RVE: its response to each unit macro strain, condensed.
 
-With the reduced operator J = Pᵀ K P of a stiffness (elastic, or the algorithmic tangent at a
-converged state), the corrector of unit strain e_k solves J x_k = −Pᵀ K u_E,k and gives the
-total field u_k = u_E,k + P x_k; the condensed (homogenized) stiffness is
-C[:, k] = ⟨σ(u_k)⟩ = ⟨C (e_k + ε(P x_k))⟩.
+A unit macro load is an affine field u_E,k: a unit strain e_k·(y − y_c) of the displacement
+(elasticity) or a unit gradient e_k·(y − y_c) of the temperature (conduction). With the reduced
+operator J = Pᵀ K P of a stiffness or conductivity (elastic, or the algorithmic tangent at a
+converged state), the corrector of load k solves J x_k = −Pᵀ K u_E,k and gives the total
+field u_k = u_E,k + P x_k; the condensed (homogenized) operator is
+C[:, k] = ⟨flux(u_k)⟩, e.g. ⟨σ(u_k)⟩ = ⟨C (e_k + ε(P x_k))⟩.
 
 Under SUBC the fluctuation also satisfies ⟨ε(P x)⟩ = 0 by multipliers λ: with the constraint
 rows G (g_i = Pᵀ ∫ ε(v)_i dy), X = J⁻¹ Gᵀ and the Schur complement S = G X, the field of unit
@@ -33,6 +35,7 @@ __all__ = [
     "LinearSolve",
     "SchurComplement",
     "UnitStrainCorrectors",
+    "unit_gradient_fields",
     "unit_strain_fields",
 ]
 
@@ -41,21 +44,35 @@ __all__ = [
 LinearSolve = Callable[[PETSc.Vec, PETSc.Vec], None]
 
 
-def unit_strain_fields(V: fem.FunctionSpace, cell: RVEMesh) -> list[fem.Function]:
-    """u_E,k = e_k·(y − y_c) for each Mandel unit strain e_k, y_c the cell centre.
+def _affine_fields(
+    V: fem.FunctionSpace, cell: RVEMesh, tensors: list[np.ndarray], name: str
+) -> list[fem.Function]:
+    """u_k = T_k·(y − y_c) for each tensor T_k ((dim, dim) for vector V, (dim,) for scalar V).
 
     Interpolated exactly: the fields are linear, and V's degree is at least the geometry's.
     """
     dim = V.mesh.topology.dim
-    n = 3 if dim == 2 else 6
     centre = np.asarray(cell.origin) + 0.5 * np.asarray(cell.lengths)
     fields = []
-    for k in range(n):
-        E = mandel_to_tensor(np.eye(n)[k], dim)
-        u = fem.Function(V, name=f"u_E{k}")
-        u.interpolate(lambda x, E=E: E @ (x[:dim] - centre[:, None]))
+    for k, T in enumerate(tensors):
+        u = fem.Function(V, name=f"{name}{k}")
+        u.interpolate(lambda x, T=T: T @ (x[:dim] - centre[:, None]))
         fields.append(u)
     return fields
+
+
+def unit_strain_fields(V: fem.FunctionSpace, cell: RVEMesh) -> list[fem.Function]:
+    """u_E,k = e_k·(y − y_c) for each Mandel unit strain e_k, y_c the cell centre."""
+    dim = V.mesh.topology.dim
+    n = 3 if dim == 2 else 6
+    tensors = [mandel_to_tensor(np.eye(n)[k], dim) for k in range(n)]
+    return _affine_fields(V, cell, tensors, "u_E")
+
+
+def unit_gradient_fields(V: fem.FunctionSpace, cell: RVEMesh) -> list[fem.Function]:
+    """θ_G,k = e_k·(y − y_c) for each unit macro temperature gradient e_k (a scalar space V)."""
+    dim = V.mesh.topology.dim
+    return _affine_fields(V, cell, list(np.eye(dim)[:, None, :]), "theta_G")
 
 
 class SchurComplement:

@@ -1,4 +1,5 @@
-"""Linear homogenization of one RVE: C_eff under each boundary condition, with bounds and checks."""
+"""Linear homogenization of one RVE: C_eff (and α_eff) or k_eff under each boundary condition,
+with bounds and checks."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fe2x.errors import Fe2xError
 from fe2x.geometry import RVEMesh
 from fe2x.materials import (
     AnisotropicElastic,
@@ -19,12 +21,27 @@ from fe2x.materials import (
     reuss_bound,
     voigt_bound,
 )
+from fe2x.materials.bounds import hashin_shtrikman_conductivity
+from fe2x.materials.thermal import (
+    conductivity_tensor,
+    expansion_mandel,
+    isotropic_value,
+    plane_strain_expansion,
+)
+from fe2x.micro.conduction import ConductionRVE, UnitGradientResponse
 from fe2x.micro.linear import LinearRVE, UnitStrainResponse
 from fe2x.registry import BOUNDARY_CONDITIONS
 
 logger = logging.getLogger(__name__)
 
 ElasticMaterial = IsotropicElastic | AnisotropicElastic
+
+#: How result files state the notation of the thermal quantities.
+THERMAL_NOTATION = {
+    "k_eff": "full (dim, dim) tensor k_ij; q = -k grad(theta) in each phase, Q = <q> = -k_eff G",
+    "alpha_eff": "Mandel strain per unit temperature change, Sigma = C_eff (E - alpha_eff dT)",
+    "thermal_stress": "Mandel Sigma_th = <sigma> at E = 0, dT = 1; alpha_eff = -C_eff^-1 Sigma_th",
+}
 
 
 @dataclass
@@ -67,6 +84,10 @@ class HomogenizationResult:
                 "n_reduced_dofs": r.n_reduced,
                 "timings": r.timings,
             }
+            if r.thermal_stress is not None:
+                bcs[bc]["alpha_eff"] = r.alpha_eff.tolist()
+                bcs[bc]["thermal_stress"] = r.thermal_stress.tolist()
+                bcs[bc]["thermal_reciprocity_residual"] = r.thermal_reciprocity_residual
         bounds: dict[str, object] = {
             "voigt": np.asarray(self.bounds["voigt"]).tolist(),
             "reuss": np.asarray(self.bounds["reuss"]).tolist(),
@@ -108,6 +129,24 @@ def elastic_bounds(
     return bounds
 
 
+def cell_eigenstrains(
+    materials: Mapping[str, ElasticMaterial], expansion: Mapping[str, object], dim: int
+) -> dict[str, np.ndarray]:
+    """Phase eigenstrains per unit ΔT in the cell's Mandel notation: α (3D) or α' (2D).
+
+    ``expansion`` maps each phase to a scalar, a 3x3 tensor or a Mandel (6,) vector; in 2D the
+    plane-strain α' = C_ps⁻¹ (C α)_p of :func:`fe2x.materials.thermal.plane_strain_expansion`.
+    """
+    eigenstrains = {}
+    for name in materials:
+        if name not in expansion:
+            raise Fe2xError(f"no thermal expansion given for phase {name!r}")
+        a = expansion_mandel(expansion[name], name)
+        C3 = materials[name].elastic_stiffness()
+        eigenstrains[name] = a if dim == 3 else plane_strain_expansion(a, C3)
+    return eigenstrains
+
+
 def homogenize(
     cell: RVEMesh,
     materials: Mapping[str, ElasticMaterial],
@@ -115,6 +154,7 @@ def homogenize(
     degree: int = 2,
     solver: str = "auto",
     petsc_options: Mapping[str, object] | None = None,
+    expansion: Mapping[str, object] | None = None,
 ) -> HomogenizationResult:
     """Effective stiffness of ``cell`` under each boundary condition in ``bcs``.
 
@@ -125,10 +165,13 @@ def homogenize(
         degree: Lagrange degree of the displacement (1 or 2).
         solver: "auto", "direct" (MUMPS LU) or "iterative" (CG + GAMG).
         petsc_options: PETSc options overriding fe2x's solver defaults.
+        expansion: phase name -> thermal expansion (scalar, 3x3 or Mandel (6,)); given, each
+            response also holds Σ_th and α_eff (:mod:`fe2x.micro.linear`).
     """
     dim = cell.mesh.topology.dim
     stiffness = {name: m.stiffness(dim) for name, m in materials.items()}
-    rve = LinearRVE(cell, stiffness, degree=degree)
+    eigenstrains = None if expansion is None else cell_eigenstrains(materials, expansion, dim)
+    rve = LinearRVE(cell, stiffness, degree=degree, expansion=eigenstrains)
     logger.info("RVE set up: %d dofs on %d rank(s)", rve.n_dofs, rve.comm.size)
     responses = {}
     for bc in bcs:
@@ -144,3 +187,99 @@ def homogenize(
         )
     bounds = elastic_bounds(rve.volume_fractions, materials, dim)
     return HomogenizationResult(rve=rve, responses=responses, bounds=bounds, timings=rve.timings)
+
+
+@dataclass
+class ConductionResult:
+    """Effective conductivity of one RVE under several boundary conditions.
+
+    Attributes:
+        rve: the set-up conduction RVE, reusable for more solves.
+        responses: boundary condition -> its unit-gradient response (k_eff, correctors, checks).
+        bounds: "arithmetic" ⟨k⟩ and "harmonic" ⟨k⁻¹⟩⁻¹ (dim, dim) tensors (Wiener: they bound
+            k_eff as quadratic forms), and "hashin_shtrikman" (lower, upper) scalars when every
+            phase is isotropic.
+        timings: seconds of the set-up ("forms", "assembly").
+    """
+
+    rve: ConductionRVE
+    responses: dict[str, UnitGradientResponse]
+    bounds: dict[str, object]
+    timings: dict[str, float]
+
+    @property
+    def k_eff(self) -> dict[str, np.ndarray]:
+        return {bc: r.k_eff for bc, r in self.responses.items()}
+
+    def bc_dict(self, bc: str) -> dict[str, object]:
+        """The JSON-ready entries of boundary condition ``bc`` (merged into result.json)."""
+        r = self.responses[bc]
+        return {
+            "k_eff": r.k_eff.tolist(),
+            "conduction_hill_mandel_residual": float(r.hill_mandel_residual.max()),
+            "conduction_symmetry_defect": r.symmetry_defect,
+            "mean_gradient_error": r.mean_gradient_error,
+            "conduction_solver": r.solver,
+            "conduction_timings": r.timings,
+        }
+
+    def bounds_dict(self) -> dict[str, object]:
+        """The bounds as JSON-ready lists."""
+        return {
+            key: value if key == "hashin_shtrikman" else np.asarray(value).tolist()
+            for key, value in self.bounds.items()
+        }
+
+
+def conduction_bounds(
+    fractions: Mapping[str, float], conductivity: Mapping[str, np.ndarray], dim: int
+) -> dict[str, object]:
+    """Wiener bounds ⟨k⁻¹⟩⁻¹ ≤ k_eff ≤ ⟨k⟩ (tensors), and Hashin–Shtrikman when all isotropic."""
+    names = list(fractions)
+    f = np.array([fractions[n] for n in names])
+    k = np.array([conductivity[n] for n in names])
+    bounds: dict[str, object] = {
+        "arithmetic": np.einsum("i,ijk->jk", f, k),
+        "harmonic": np.linalg.inv(np.einsum("i,ijk->jk", f, np.linalg.inv(k))),
+    }
+    scalars = [isotropic_value(conductivity[n]) for n in names]
+    if all(s is not None for s in scalars):
+        bounds["hashin_shtrikman"] = list(hashin_shtrikman_conductivity(f, scalars, dim))
+    return bounds
+
+
+def homogenize_conduction(
+    cell: RVEMesh,
+    conductivity: Mapping[str, object],
+    bcs: Sequence[str] = BOUNDARY_CONDITIONS.names(),
+    degree: int = 2,
+    solver: str = "auto",
+    petsc_options: Mapping[str, object] | None = None,
+) -> ConductionResult:
+    """Effective conductivity of ``cell`` under each boundary condition in ``bcs``.
+
+    Args:
+        cell: the meshed RVE (see :mod:`fe2x.geometry`).
+        conductivity: phase name -> conductivity (scalar or symmetric positive definite 3x3).
+        bcs: any of "periodic", "kubc" (uniform temperature gradient), "subc" (uniform flux).
+        degree: Lagrange degree of the temperature (1 or 2).
+        solver: "auto", "direct" (MUMPS LU) or "iterative" (CG + GAMG).
+        petsc_options: PETSc options overriding fe2x's solver defaults.
+    """
+    dim = cell.mesh.topology.dim
+    tensors = {name: conductivity_tensor(k, dim, name) for name, k in conductivity.items()}
+    rve = ConductionRVE(cell, tensors, degree=degree)
+    logger.info("conduction RVE set up: %d dofs on %d rank(s)", rve.n_dofs, rve.comm.size)
+    responses = {}
+    for bc in bcs:
+        t0 = time.perf_counter()
+        responses[bc] = rve.solve_unit_gradients(bc, solver=solver, petsc_options=petsc_options)
+        logger.info(
+            "%s: solved %d conduction load cases in %.2f s, Hill–Mandel residual %.1e",
+            bc,
+            dim,
+            time.perf_counter() - t0,
+            responses[bc].hill_mandel_residual.max(),
+        )
+    bounds = conduction_bounds(rve.volume_fractions, rve.conductivity, dim)
+    return ConductionResult(rve=rve, responses=responses, bounds=bounds, timings=rve.timings)

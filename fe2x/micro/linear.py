@@ -4,6 +4,15 @@ With u = E·(y − y_c) + w and the fluctuation w constrained by a boundary cond
 to each unit macro strain e_k gives one column of the effective stiffness,
 C_eff[:, k] = ⟨σ(u_k)⟩. The set-up (mesh, space, forms, K) is separate from the solves so that
 one RVE serves all boundary conditions, and later many macro points.
+
+Thermoelasticity: with phase expansions α, σ = C (ε − α ΔT), and the eigenstrain load case
+(E = 0, ΔT = 1, one more solve with the same factorization) gives the thermal stress
+Σ_th = ⟨σ⟩. By superposition Σ = C_eff E + Σ_th ΔT = C_eff (E − α_eff ΔT), so the effective
+expansion (the macro strain of a free cell per unit ΔT) is α_eff = −S_eff Σ_th with
+S_eff = C_eff⁻¹, both Mandel vectors. In 2D (plane strain, ε_33 = ε_13 = ε_23 = 0) the phases'
+eigenstrains are the in-plane α' of :func:`fe2x.materials.thermal.plane_strain_expansion`, Σ_th
+holds the in-plane stresses 11, 22, 12 (Σ_33 ≠ 0 is not computed) and α_eff is the in-plane α'_eff
+of Σ_p = C_eff (E_p − α'_eff ΔT), not the in-plane part of a 3D α_eff.
 """
 
 from __future__ import annotations
@@ -46,6 +55,12 @@ class UnitStrainResponse:
         solver: "direct" or "iterative"; iterations: Krylov iterations per solve.
         n_reduced: number of free dofs after the constraint.
         timings: seconds spent in "constraints", "factorization" and "solves".
+        thermal_stress: Σ_th = ⟨σ⟩ of the eigenstrain load case (E = 0, ΔT = 1), Mandel
+            (None without phase expansions).
+        alpha_eff: effective expansion α_eff = −C_eff⁻¹ Σ_th, Mandel (None without them).
+        thermal_displacement: the displacement of the eigenstrain load case.
+        thermal_reciprocity_residual: |Σ_th + ⟨ε(u_k)·C α⟩| / |Σ_th| (max norm), Betti's
+            reciprocity between the eigenstrain and the unit-strain solutions.
     """
 
     bc: str
@@ -58,6 +73,10 @@ class UnitStrainResponse:
     iterations: list[int]
     n_reduced: int
     timings: dict[str, float] = field(default_factory=dict)
+    thermal_stress: np.ndarray | None = None
+    alpha_eff: np.ndarray | None = None
+    thermal_displacement: fem.Function | None = None
+    thermal_reciprocity_residual: float | None = None
 
     @property
     def symmetry_defect(self) -> float:
@@ -66,13 +85,15 @@ class UnitStrainResponse:
 
 
 class LinearRVE:
-    """A linear elastic RVE with phase-wise Mandel stiffness matrices.
+    """A linear elastic RVE with phase-wise Mandel stiffness matrices (and eigenstrains).
 
     Args:
         cell: mesh, phase tags and box of the cell.
         stiffness: phase name -> Mandel stiffness (3x3 plane strain in 2D, 6x6 in 3D).
         degree: Lagrange degree of the displacement.
         petsc_options_prefix: prefix of this RVE's PETSc options (a BC name is appended).
+        expansion: phase name -> Mandel eigenstrain per unit temperature change, in the
+            cell's notation (3 entries in 2D: the plane-strain α'); None: no thermal load case.
     """
 
     def __init__(
@@ -81,6 +102,7 @@ class LinearRVE:
         stiffness: Mapping[str, np.ndarray],
         degree: int = 2,
         petsc_options_prefix: str = "fe2x_rve_",
+        expansion: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         t0 = time.perf_counter()
         mesh = cell.mesh
@@ -123,6 +145,22 @@ class LinearRVE:
         ]
         self._stress_forms = [fem.form(L) for L in stress_v]
         self._strain_forms = [fem.form(eps_v[i] * dx) for i in range(self.n_strain)]
+        self._eigenstress_form = None
+        if expansion is not None:
+            missing = [name for name in cell.phases if name not in expansion]
+            if missing:
+                raise Fe2xError(f"no thermal expansion given for phase(s) {missing}")
+            eigenstress = {
+                name: np.asarray(stiffness[name], dtype=float)
+                @ np.asarray(expansion[name], dtype=float).reshape(self.n_strain)
+                for name in cell.phases
+            }
+            self._eigenstress_form = fem.form(
+                sum(
+                    ufl.inner(fem.Constant(mesh, eigenstress[name]), eps_v) * dx(tag)
+                    for name, tag in cell.phases.items()
+                )
+            )
         self.phase_volumes = {
             name: mesh.comm.allreduce(
                 fem.assemble_scalar(fem.form(1.0 * dx(tag, domain=mesh))), op=MPI.SUM
@@ -135,12 +173,20 @@ class LinearRVE:
         untagged = self.volume - sum(self.phase_volumes.values())
         if abs(untagged) > 1e-10 * self.volume:
             raise Fe2xError(f"{untagged / self.volume:.3g} of the cell volume has no phase tag")
+        self.mean_eigenstress = None
+        if expansion is not None:
+            self.mean_eigenstress = sum(
+                self.phase_volumes[name] / self.volume * eigenstress[name] for name in cell.phases
+            )
         self.timings = {"forms": time.perf_counter() - t0}
         t0 = time.perf_counter()
         self.K = dolfinx.fem.petsc.assemble_matrix(self._a)
         self.K.assemble()
         self.stress_functionals = [self._assemble_functional(L) for L in self._stress_forms]
         self.strain_functionals = [self._assemble_functional(L) for L in self._strain_forms]
+        self.eigenstress: PETSc.Vec | None = None
+        if self._eigenstress_form is not None:  # f*·v = ∫ ε(v)·C α dy
+            self.eigenstress = self._assemble_functional(self._eigenstress_form)
         self.unit_strain_fields = unit_strain_fields(self.V, cell)
         self.timings["assembly"] = time.perf_counter() - t0
 
@@ -204,7 +250,10 @@ class LinearRVE:
         solver: str = "auto",
         petsc_options: Mapping[str, object] | None = None,
     ) -> UnitStrainResponse:
-        """Solve for every unit macro strain under ``bc``; one factorization serves all."""
+        """Solve for every unit macro strain under ``bc``; one factorization serves all.
+
+        With phase expansions, the eigenstrain load case is one more solve with it.
+        """
         bc = boundary_condition(bc)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -246,6 +295,9 @@ class LinearRVE:
         for k, u in enumerate(displacements):
             correctors.displacement(k, u.x.petsc_vec)
             u.x.scatter_forward()
+        thermal = None
+        if self.eigenstress is not None:
+            thermal = self._eigenstrain_displacement(P, schur, ksp, iterations)
         timings["solves"] = time.perf_counter() - t0
 
         C_eff = np.column_stack([self.mean_stress(u) for u in displacements])
@@ -274,7 +326,7 @@ class LinearRVE:
         ksp.destroy()
         K_red.destroy()
         P.destroy()
-        return UnitStrainResponse(
+        response = UnitStrainResponse(
             bc=bc.name,
             C_eff=C_eff,
             displacements=displacements,
@@ -285,4 +337,39 @@ class LinearRVE:
             iterations=iterations,
             n_reduced=prolongation.n_reduced,
             timings=timings,
+        )
+        if thermal is not None:
+            self._add_thermal_response(response, thermal)
+        return response
+
+    def _eigenstrain_displacement(
+        self,
+        P: PETSc.Mat,
+        schur: SchurComplement | None,
+        ksp: PETSc.KSP,
+        iterations: list[int],
+    ) -> fem.Function:
+        """u_th = P x of the eigenstrain load: J x = Pᵀ f* (SUBC: projected onto G x = 0)."""
+        rhs, x = P.createVecRight(), P.createVecRight()
+        P.multTranspose(self.eigenstress, rhs)
+        iterations.append(solve(ksp, rhs, x))
+        if schur is not None:  # the multipliers keep ⟨ε(u_th)⟩ = 0
+            schur.project(x)
+        u = fem.Function(self.V, name="u_th")
+        P.mult(x, u.x.petsc_vec)
+        u.x.scatter_forward()
+        rhs.destroy()
+        x.destroy()
+        return u
+
+    def _add_thermal_response(self, response: UnitStrainResponse, u: fem.Function) -> None:
+        """Σ_th = ⟨C (ε(u_th) − α)⟩, α_eff = −C_eff⁻¹ Σ_th and Betti's check."""
+        Sigma_th = self.mean_stress(u) - self.mean_eigenstress
+        betti = -np.array([self.eigenstress.dot(v.x.petsc_vec) for v in response.displacements])
+        scale = float(np.max(np.abs(Sigma_th)))
+        response.thermal_stress = Sigma_th
+        response.alpha_eff = -np.linalg.solve(response.C_eff, Sigma_th)
+        response.thermal_displacement = u
+        response.thermal_reciprocity_residual = float(
+            np.max(np.abs(Sigma_th - betti / self.volume)) / scale
         )
