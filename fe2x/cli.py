@@ -133,10 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from mpi4py import MPI
 
-    from fe2x.errors import Fe2xError
+    from fe2x.errors import Fe2xError, GeometryError, MaterialError
 
     comm = MPI.COMM_WORLD
-    level = logging.WARNING if args.quiet or comm.rank != 0 else logging.INFO
+    # Warnings are about collective decisions: rank 0 says them once; the others only errors.
+    level = logging.INFO if comm.rank == 0 else logging.ERROR
+    if args.quiet and comm.rank == 0:
+        level = logging.WARNING
     logging.basicConfig(level=level, format="fe2x: %(message)s", stream=sys.stderr)
     try:
         out = getattr(args, "restart", None) or args.out or Path("results") / args.config.stem
@@ -170,9 +173,12 @@ def main(argv: list[str] | None = None) -> int:
             from fe2x.config import read_run_config
             from fe2x.jobs import run_fe2
 
-            run_fe2(read_run_config(args.config), out, comm, restart=args.restart is not None)
+            config = read_run_config(args.config)
+            run_fe2(config, out, comm, restart=args.restart is not None)
             if comm.rank == 0 and not args.quiet:
-                print(f"wrote {out / 'history.csv'}, {out / 'summary.json'}, {out / 'fields'}")
+                written = [out / "history.csv", out / "summary.json"]
+                written += [out / "fields"] if config.write_fields else []
+                print("wrote " + ", ".join(str(p) for p in written))
     except Fe2xError as error:
         from fe2x.jobs import REQUEUE_STATUS, Interrupted
 
@@ -180,8 +186,11 @@ def main(argv: list[str] | None = None) -> int:
             if comm.rank == 0:
                 print(f"fe2x: {error}", file=sys.stderr)
             return REQUEUE_STATUS
+        message = str(error)
+        if isinstance(error, GeometryError | MaterialError) and str(args.config) not in message:
+            message = f"{args.config}: {message}"  # which file the geometry or material is from
         if comm.rank == 0:
-            print(f"fe2x: error: {error}", file=sys.stderr)
+            print(f"fe2x: error: {message}", file=sys.stderr)
         return 2
     except OSError as error:
         if comm.rank == 0:

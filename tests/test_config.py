@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mpi4py import MPI
+
 import pytest
 
 from fe2x.config import (
@@ -152,6 +154,8 @@ def test_malformed_and_non_utf8_files(tmp_path):
 
 
 def test_reading_configs_imports_neither_dolfinx_nor_petsc():
+    if MPI.COMM_WORLD.size > 1:
+        pytest.skip("starts a fresh Python in a subprocess; serial only")
     code = (
         "import sys\n"
         "from fe2x.config import read_run_config, read_homogenization_config, read_sve_config\n"

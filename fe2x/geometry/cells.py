@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fe2x.errors import GeometryError
+from fe2x.geometry.budget import check_element_budget
 from fe2x.geometry.mesh_file import CellInfo, RVEMesh, check_model_periodic, run_on_root
 from fe2x.geometry.packing import ball_volume, random_sequential_addition
 
@@ -37,6 +38,7 @@ def _check_common(dim: int, lengths: npt.ArrayLike, mesh_size: float, order: int
         raise GeometryError(f"mesh_size must be positive, got {mesh_size}")
     if order not in (1, 2):
         raise GeometryError(f"geometry_order must be 1 or 2, got {order}")
+    check_element_budget(float(np.prod(L)), dim, mesh_size, "the cell")
     return L
 
 

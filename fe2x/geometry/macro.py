@@ -15,6 +15,7 @@ import gmsh
 import numpy as np
 
 from fe2x.errors import GeometryError
+from fe2x.geometry.budget import check_element_budget
 from fe2x.geometry.mesh_file import _OPTIONS, build_on_root, mesh_format
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,14 @@ def _check_common(dim: int, mesh_size: float, order: int) -> None:
         raise GeometryError(f"mesh_size must be positive, got {mesh_size}")
     if order not in (1, 2):
         raise GeometryError(f"order must be 1 or 2, got {order}")
+
+
+def _check_budget(
+    dim: int, extent: tuple[float, float], thickness: float | None, mesh_size: float, what: str
+) -> None:
+    """The specimen's bounding volume meshed at ``mesh_size`` fits the element cap."""
+    volume = extent[0] * extent[1] * (thickness if dim == 3 and thickness else 1.0)
+    check_element_budget(volume, dim, mesh_size, what)
 
 
 def _check_positive(**values: float | None) -> None:
@@ -246,6 +255,7 @@ def block(
         raise GeometryError(f"lengths must be {dim} positive numbers, got {lengths!r}") from None
     if L.size != dim or not np.all(np.isfinite(L)) or not np.all(L > 0):
         raise GeometryError(f"lengths must be {dim} positive numbers, got {L.tolist()}")
+    _check_budget(dim, (L[0], L[1]), L[2] if dim == 3 else None, mesh_size, "the block")
     tol = _TOL * float(L.max())
 
     def work() -> _ModelInfo:
@@ -295,6 +305,7 @@ def plate_with_hole(
         raise GeometryError(
             f"hole diameter {2 * radius} must be smaller than the plate ({width} x {height})"
         )
+    _check_budget(dim, (width, height), thickness, mesh_size, "the plate")
     tol = _TOL * max(width, height)
 
     def work() -> _ModelInfo:
@@ -354,6 +365,7 @@ def notched_bar(
         raise GeometryError(
             f"notch_depth {notch_depth} must be less than half the width ({width / 2})"
         )
+    _check_budget(dim, (length, width), thickness, mesh_size, "the notched bar")
     if 2 * notch_radius >= length:
         raise GeometryError(
             f"notch width 2*notch_radius = {2 * notch_radius} must be less than length {length}"
@@ -428,6 +440,7 @@ def three_point_bending(
     S = length - 2 * sw if span is None else span
     _check_positive(span=S)
     _check_thickness(dim, thickness)
+    _check_budget(dim, (length, height), thickness, mesh_size, "the beam")
     if S + sw >= length:
         raise GeometryError(
             f"supports must lie inside the beam: span + support_width = {S + sw} >= length {length}"
@@ -494,6 +507,8 @@ def read_macro(comm: MPI.Comm, path: str | Path) -> MacroMesh:
     path = Path(path)
 
     def work() -> _ModelInfo:
+        if path.is_dir():
+            raise GeometryError(f"mesh file {path} is a directory")
         if not path.is_file():
             raise GeometryError(f"mesh file not found: {path}")
         mesh_format(path, _MACRO_FORMATS)

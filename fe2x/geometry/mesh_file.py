@@ -249,6 +249,8 @@ def read_cell(
         raise GeometryError(f"dim must be 2 or 3, got {dim}")
 
     def work() -> CellInfo:
+        if path.is_dir():
+            raise GeometryError(f"mesh file {path} is a directory")
         if not path.is_file():
             raise GeometryError(f"mesh file not found: {path}")
         fmt = mesh_format(path)

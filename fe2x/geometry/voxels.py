@@ -22,6 +22,7 @@ import numpy.typing as npt
 from dolfinx.mesh import CellType, GhostMode
 
 from fe2x.errors import GeometryError
+from fe2x.geometry.budget import max_elements
 from fe2x.geometry.mesh_file import RVEMesh
 from fe2x.geometry.periodicity import on_boundary, periodic_images
 
@@ -384,7 +385,14 @@ def voxel_cell(
     verdict: tuple[str, object] | None = None
     if comm.rank == _ROOT:
         try:
-            verdict = ("ok", _prepare(labels, lengths, phases, origin, cell_data, periodicity))
+            prepared = _prepare(labels, lengths, phases, origin, cell_data, periodicity)
+            if prepared.tags.size > max_elements():
+                raise GeometryError(
+                    f"a voxel cell of {prepared.tags.size:.3g} voxels is more than the limit of "
+                    f"{max_elements():.3g} elements; coarsen the image, or raise the limit with "
+                    "FE2X_MAX_ELEMENTS"
+                )
+            verdict = ("ok", prepared)
         except GeometryError as e:
             verdict = ("error", str(e))
     verdict = comm.bcast(verdict, root=_ROOT)

@@ -170,6 +170,7 @@ class FE2Engine:
         self.assignment = self.owner // layout.group_size
         self.costs = np.ones(len(self.ids))
         self.end_time, self.load_factor, self._dt = float(end_time), 0.0, 0.0
+        self._failure: str | None = None
         self.diagnostic_names = self.pool.diagnostic_names
         self._step_record = StepRecord(len(self.ids), self.diagnostic_names)
         self.stats = FE2Statistics()
@@ -191,6 +192,8 @@ class FE2Engine:
         layout, world = self.layout, self.layout.world
         n = E.shape[1]
         if self._abandoning or world.allreduce(bool(self._stop_requested()), op=MPI.LOR):
+            if not self._abandoning and world.rank == 0:
+                logger.info("stop requested: abandoning the step in progress")
             self._abandoning = True  # the macro Newton step fails here, and step() raises
             nan = np.full((len(E), n, n), np.nan)
             return nan[:, :, 0], nan, False
@@ -235,12 +238,28 @@ class FE2Engine:
         self.stats.communication_seconds += (t1 - t0) + (t4 - t3)
         self.stats.evaluations += 1
         back = back[np.searchsorted(back_ids, self.problem.point_ids)]
-        return back["Sigma"], back["C"], bool(np.all(back["converged"]))
+        ok = bool(np.all(back["converged"]))
+        self._note_failures(ok)
+        return back["Sigma"], back["C"], ok
+
+    def _note_failures(self, ok: bool) -> None:
+        """Remember why the micro models failed in this evaluation, for the step's reason
+        (collective: one allreduce, and a gather only when something failed)."""
+        world = self.layout.world
+        failed = world.allreduce(int(not ok), op=MPI.SUM)
+        if not failed:
+            return
+        mine = self.pool.failure if self.layout.is_leader else None
+        first = next((f for f in world.allgather(mine) if f is not None), None)
+        if first is not None and self._failure is None:
+            point, reason = first
+            self._failure = f"an RVE did not converge (macro point {point}: {reason})"
 
     # -- load steps ------------------------------------------------------------------------
     def step(self, load_factor: float) -> StepResult:
         """One macro load step; commits all histories if it converged, else discards them."""
         self._step_record.clear()
+        self._failure = None
         self.stats.step_shortcut = self.stats.step_full = 0
         self._dt = (load_factor - self.load_factor) * self.end_time
         saved = self.problem.save_state()
@@ -263,6 +282,8 @@ class FE2Engine:
             if self._abandoning:
                 self._abandoning = False
                 raise StepAbandoned(f"the step to load factor {load_factor:.6g} was abandoned")
+            if self._failure is not None:  # the macro SNES only saw a NaN residual
+                result = result._replace(reason=self._failure)
         return result
 
     def nearest_points(self, coordinates: np.ndarray) -> list[int]:

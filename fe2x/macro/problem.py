@@ -323,7 +323,7 @@ class MacroProblem:
         if not self.comm.allreduce(bool(ok), op=MPI.LAND):
             # petsc4py 3.25 does not wrap SNESSetFunctionDomainError; a NaN residual stops
             # SNES just as surely (DIVERGED_FUNCTION_NANORINF) on every rank.
-            logger.info("constitutive update failed: ending the macro Newton step")
+            logger.debug("the constitutive response failed: ending the macro Newton step")
             F.set(np.nan)
             self._x_evaluated = None
             return

@@ -65,6 +65,8 @@ class MicroPool:
         self._initial = {name: model.get_state() for name, model in self.models.items()}
         self.committed: dict[int, Any] = {}
         self.trial: dict[int, Any] = {}
+        #: The first point of the last evaluation whose model failed, and why (else None).
+        self.failure: tuple[int, str] | None = None
 
     def evaluate(
         self, ids: np.ndarray, names: list[str], E: np.ndarray, dt: float = 0.0
@@ -77,6 +79,7 @@ class MicroPool:
         iterations = np.zeros(m, dtype=np.int64)
         seconds, shortcut = np.zeros(m), np.zeros(m, dtype=bool)
         diagnostics = np.zeros((m, len(self.diagnostic_names)))
+        self.failure = None
         if self.use_shortcut and m:
             self._shortcut_virgin(ids, names, E, Sigma, C, converged, shortcut, seconds)
         for i, (point, name) in enumerate(zip(ids.tolist(), names, strict=True)):
@@ -96,6 +99,8 @@ class MicroPool:
                     diagnostics[i, self._columns[name]] = [
                         values[d] for d in capabilities.diagnostics
                     ]
+            elif self.failure is None:
+                self.failure = (int(point), answer.reason)
             Sigma[i], C[i] = answer.Sigma, answer.C
             converged[i], iterations[i] = answer.converged, answer.iterations
             seconds[i] = time.perf_counter() - t0

@@ -77,9 +77,14 @@ def solve(ksp: PETSc.KSP, b: PETSc.Vec, x: PETSc.Vec) -> int:
     reason = ksp.getConvergedReason()
     if reason < 0:
         name = reason_name(PETSc.KSP.ConvergedReason, reason)
+        direct = ksp.getType() == "preonly"
+        hint = (
+            "the matrix may be singular (check the materials and the mesh)"
+            if direct
+            else "try solver = 'direct' or other PETSc options"
+        )
         raise SolverError(
-            f"RVE linear solve failed ({name}) after {ksp.getIterationNumber()} iterations; "
-            "try solver = 'direct' or other PETSc options"
+            f"RVE linear solve failed ({name}) after {ksp.getIterationNumber()} iterations; " + hint
         )
     return ksp.getIterationNumber()
 

@@ -390,6 +390,15 @@ def _summarize(settings: SVEStudy, realizations: list[Realization], seconds: flo
     kanit: dict[str, dict[str, dict[str, float] | None]] = {}
     ergodicity: dict[str, dict[str, dict[str, float]]] = {}
     n_small = min(len(by_size[0]), max(1, round((sizes[-1] / sizes[0]) ** settings.dim)))
+    # An SVE holding one inclusion has the same microstructure in every realization up to a
+    # translation: its scatter is not the statistical one, and the decay fit ignores it.
+    several = np.array([settings.n_inclusions(float(s)) > 1 for s in sizes])
+    if not several.all():
+        logger.warning(
+            "the SVEs of size(s) %s hold a single inclusion: their scatter says nothing about "
+            "the microstructure's statistics and is left out of the variance-decay fit",
+            ", ".join(f"{s:g}" for s in sizes[~several]),
+        )
     for bc in settings.bcs:
         statistics[bc], needed[bc], decay[bc], one_size[bc], kanit[bc] = {}, {}, {}, {}, {}
         ergodicity[bc] = {}
@@ -402,7 +411,7 @@ def _summarize(settings: SVEStudy, realizations: list[Realization], seconds: flo
                 None if s.n < 2 else realizations_needed(s.std**2, s.mean, eps) for s in st
             ]
             var = np.array([s.std**2 for s in st])
-            ok = np.isfinite(var) & (var > 0)
+            ok = np.isfinite(var) & (var > 0) & several
             fit = None
             if np.count_nonzero(ok) >= 2:
                 try:
