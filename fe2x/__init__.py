@@ -4,10 +4,6 @@
 # wheel, their shared libraries find libmpi only once mpi4py has loaded it.
 from mpi4py import MPI  # noqa: F401
 
-# h5py before PETSc: the wheels' PETSc links its own HDF5 (1.14); once that is loaded, h5py
-# (bundling HDF5 2.0) fails at import with "Not a datatype". Loaded first, both coexist.
-import h5py  # noqa: F401
-
 __version__ = "0.1.0"
 
 
