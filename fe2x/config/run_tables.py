@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from fe2x.config.cells import CELL_TYPES, CellTable
-from fe2x.config.materials import MATERIAL_MODELS, ElasticTable, MaterialTable, build_laws
+from fe2x.config.cells import CellTable
+from fe2x.config.materials import ElasticTable, build_laws
+from fe2x.config.microstructure import Microstructure
 from fe2x.config.rve_tables import RVETable
 from fe2x.config.schema import REQUIRED, Context, Table, option
 from fe2x.registry import Registry
@@ -238,18 +239,10 @@ class MicroTable(Table):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RVEMicro(MicroTable):
+class RVEMicro(MicroTable, Microstructure):
     """An RVE: the cell, its materials and the nonlinear RVE's settings."""
 
     TAG_VALUE: ClassVar[str] = "rve"
-    cell: CellTable = option(REQUIRED, doc="the `[cell]` table", registry=CELL_TYPES, tag="type")
-    materials: Mapping[str, MaterialTable] = option(
-        REQUIRED,
-        doc="one table per phase",
-        registry=MATERIAL_MODELS,
-        tag="model",
-        tag_default="elastic",
-    )
     rve: RVETable = option(RVETable(), doc="the `[rve]` table")
 
     def validate(self, ctx: Context, where: str) -> None:

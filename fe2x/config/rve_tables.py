@@ -12,8 +12,8 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from fe2x.config.cells import CELL_TYPES, CellTable
-from fe2x.config.materials import MATERIAL_MODELS, MaterialTable
+from fe2x.config.cells import CellTable
+from fe2x.config.microstructure import Microstructure
 from fe2x.config.schema import REQUIRED, Context, Table, option
 from fe2x.io.material_cards import CARD_FORMATS
 from fe2x.materials.mandel import mandel_weights
@@ -311,17 +311,9 @@ def _degree_fits(ctx: Context, cell: CellTable, degree: int, where: str) -> None
 
 
 @dataclass(frozen=True, kw_only=True)
-class HomogenizationFile(Table):
+class HomogenizationFile(Microstructure):
     """A whole ``fe2x homogenize`` config: ``[cell]``, ``[materials.<phase>]``, ``[homogenize]``."""
 
-    cell: CellTable = option(REQUIRED, doc="the microstructure", registry=CELL_TYPES, tag="type")
-    materials: Mapping[str, MaterialTable] = option(
-        REQUIRED,
-        doc="one table per phase",
-        registry=MATERIAL_MODELS,
-        tag="model",
-        tag_default="elastic",
-    )
     homogenize: HomogenizeTable = option(HomogenizeTable(), doc="solver and output settings")
     export: ExportTable = option(ExportTable(), doc="material cards for other solvers")
 
@@ -341,17 +333,9 @@ class HomogenizationFile(Table):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RVEPathFile(Table):
+class RVEPathFile(Microstructure):
     """A whole ``fe2x rve-path`` config: ``[cell]``, ``[materials]``, ``[rve]``, ``[path]``."""
 
-    cell: CellTable = option(REQUIRED, doc="the microstructure", registry=CELL_TYPES, tag="type")
-    materials: Mapping[str, MaterialTable] = option(
-        REQUIRED,
-        doc="one table per phase",
-        registry=MATERIAL_MODELS,
-        tag="model",
-        tag_default="elastic",
-    )
     rve: RVETable = option(RVETable(), doc="the RVE's solver settings")
     path: PathTable = option(REQUIRED, doc="the loading path")
 

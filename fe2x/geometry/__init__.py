@@ -5,8 +5,7 @@ The names are loaded on first use, so that pure-numpy pieces (e.g.
 not load them).
 """
 
-import importlib
-from typing import Any
+from fe2x.lazy import lazy_getattr
 
 _WHERE = {
     "RVEMesh": "fe2x.geometry.mesh_file",
@@ -28,9 +27,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    """``fe2x.geometry.<name>`` from the module that defines it, imported when first asked."""
-    if name not in _WHERE:
-        raise AttributeError(f"module 'fe2x.geometry' has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
+__getattr__ = lazy_getattr(__name__, _WHERE)

@@ -10,8 +10,7 @@ The core names are loaded on first use (they pull in DOLFINx and PETSc):
 - paths: :class:`LoadPath`, :func:`drive`; the pool of a group: :class:`MicroPool`.
 """
 
-import importlib
-from typing import Any
+from fe2x.lazy import lazy_getattr
 
 _WHERE = {
     "Capabilities": "fe2x.micro.model",
@@ -31,9 +30,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    """``fe2x.micro.<name>`` from the module that defines it, imported when first asked."""
-    if name not in _WHERE:
-        raise AttributeError(f"module 'fe2x.micro' has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
+__getattr__ = lazy_getattr(__name__, _WHERE)

@@ -32,8 +32,8 @@ from fe2x.fem.quadrature import tag_of_cells
 from fe2x.geometry import RVEMesh
 from fe2x.materials.thermal import conductivity_tensor
 from fe2x.micro.constraints import BoundaryCondition, boundary_condition
-from fe2x.micro.correctors import SchurComplement, UnitStrainCorrectors, unit_gradient_fields
-from fe2x.micro.solver import choose_solver, create_ksp, solve
+from fe2x.micro.correctors import ReducedSolver, unit_gradient_fields
+from fe2x.micro.solver import choose_solver
 
 __all__ = ["ConductionRVE", "UnitGradientResponse"]
 
@@ -210,53 +210,19 @@ class ConductionRVE:
     ) -> UnitGradientResponse:
         """Solve for every unit macro gradient under ``bc``; one factorization serves all."""
         bc = boundary_condition(bc)
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        prolongation = bc.prolongation(self.V, self.cell.origin, self.cell.lengths)
-        P = prolongation.P
-        K_red = self.K.PtAP(P)
-        schur = None
-        if bc.mean_strain_constraint:  # SUBC: ⟨∇θ̃⟩ = 0 by multipliers
-            rows = [P.createVecRight() for _ in self.gradient_functionals]
-            for b, g in zip(self.gradient_functionals, rows, strict=True):
-                P.multTranspose(b, g)
-            schur = SchurComplement(rows)
-        timings["constraints"] = time.perf_counter() - t0
-
         kind = choose_solver(solver, self.dim, self.n_dofs)
-        t0 = time.perf_counter()
-        ksp = create_ksp(K_red, kind, f"{self.petsc_options_prefix}{bc.name}_", petsc_options)
-        timings["factorization"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        iterations: list[int] = []
-        unit = [t.x.petsc_vec for t in self.unit_gradient_fields]
-        full = self.K.createVecLeft()
-
-        def rhs(_: object, k: int, out: PETSc.Vec) -> None:  # −Pᵀ K θ_G,k
-            self.K.mult(unit[k], full)
-            P.multTranspose(full, out)
-            out.scale(-1.0)
-
-        correctors = UnitStrainCorrectors(P, self.dim, self.volume, rhs, None, schur, unit)
-        try:
-            correctors.solve(None, lambda b, x: iterations.append(solve(ksp, b, x)))
-            temperatures = [fem.Function(self.V, name=f"theta_{k}") for k in range(self.dim)]
-            for k, theta in enumerate(temperatures):
-                correctors.displacement(k, theta.x.petsc_vec)
-                theta.x.scatter_forward()
-        finally:
-            correctors.destroy()
-            full.destroy()
-            if schur is not None:
-                schur.destroy()
-                for g in schur.rows:
-                    g.destroy()
-            ksp.destroy()
-            K_red.destroy()
-            P.destroy()
-        timings["solves"] = time.perf_counter() - t0
-
+        with ReducedSolver(
+            self.K,
+            self.V,
+            self.cell,
+            bc,
+            self.volume,
+            self.gradient_functionals,
+            kind,
+            f"{self.petsc_options_prefix}{bc.name}_",
+            petsc_options,
+        ) as reduced:
+            temperatures = reduced.unit_load_fields(self.unit_gradient_fields, "theta")
         k_eff = np.column_stack([-self.mean_flux(theta) for theta in temperatures])
         hill_mandel = np.array(
             [
@@ -282,7 +248,7 @@ class ConductionRVE:
             hill_mandel_residual=hill_mandel,
             mean_gradient_error=mean_gradient_error,
             solver=kind,
-            iterations=iterations,
-            n_reduced=prolongation.n_reduced,
-            timings=timings,
+            iterations=reduced.iterations,
+            n_reduced=reduced.prolongation.n_reduced,
+            timings=reduced.timings,
         )

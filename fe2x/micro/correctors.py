@@ -18,6 +18,7 @@ elastic localization (the shortcut) all call :class:`UnitStrainCorrectors`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,11 +29,13 @@ from dolfinx import fem
 
 from fe2x.geometry import RVEMesh
 from fe2x.materials.mandel import mandel_to_tensor
+from fe2x.micro.solver import create_ksp, solve
 
 __all__ = [
     "Condensation",
     "CorrectorLoad",
     "LinearSolve",
+    "ReducedSolver",
     "SchurComplement",
     "UnitStrainCorrectors",
     "unit_gradient_fields",
@@ -202,3 +205,100 @@ class UnitStrainCorrectors:
         """Free the work vectors and correctors."""
         for v in (*self.x, self._b):
             v.destroy()
+
+
+class ReducedSolver:
+    """One factorized reduced operator Pᵀ K P of a symmetric K under a boundary condition,
+    for the unit-load correctors of the linear RVEs (elastic, conduction) and more solves.
+
+    With the mean-gradient constraint (SUBC), the Schur complement of the rows
+    g_i = Pᵀ b_i of the mean functionals b_i = ∫ ∂v_i is factored as well. Use it as a
+    context manager: the PETSc objects are freed on exit.
+
+    Args:
+        K: the assembled full operator.
+        V: its space.
+        cell: the cell's box (origin, lengths).
+        bc: the boundary condition.
+        volume: |Ω| (the mean constraint's scale).
+        mean_functionals: b_i, the functionals of the mean strain or gradient.
+        kind: ``"direct"`` or ``"iterative"`` (:func:`fe2x.micro.solver.choose_solver`).
+        petsc_options_prefix: the solver's options prefix.
+        petsc_options: options overriding fe2x's defaults.
+        near_null_space: for ``"iterative"``, the near-null space of the reduced operator from
+            the prolongation (rigid modes); None if not needed.
+    """
+
+    def __init__(
+        self,
+        K: PETSc.Mat,
+        V: fem.FunctionSpace,
+        cell: RVEMesh,
+        bc: Any,
+        volume: float,
+        mean_functionals: Sequence[PETSc.Vec],
+        kind: str,
+        petsc_options_prefix: str,
+        petsc_options: Any = None,
+        near_null_space: Callable[[Any], PETSc.NullSpace] | None = None,
+    ) -> None:
+        self.K, self.V, self.kind, self.volume = K, V, kind, float(volume)
+        self.timings: dict[str, float] = {}
+        self.iterations: list[int] = []
+        t0 = time.perf_counter()
+        self.prolongation = bc.prolongation(V, cell.origin, cell.lengths)
+        self.P = P = self.prolongation.P
+        self._K_red = K.PtAP(P)
+        self.schur: SchurComplement | None = None
+        if bc.mean_strain_constraint:
+            rows = [P.createVecRight() for _ in mean_functionals]
+            for b, g in zip(mean_functionals, rows, strict=True):
+                P.multTranspose(b, g)
+            self.schur = SchurComplement(rows)
+        self.timings["constraints"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        null_space = near_null_space(self.prolongation) if near_null_space else None
+        self.ksp = create_ksp(self._K_red, kind, petsc_options_prefix, petsc_options, null_space)
+        self.timings["factorization"] = time.perf_counter() - t0
+
+    def solve(self, b: PETSc.Vec, x: PETSc.Vec) -> None:
+        """x = (Pᵀ K P)⁻¹ b, counting the iterations; SolverError if it fails."""
+        self.iterations.append(solve(self.ksp, b, x))
+
+    def unit_load_fields(self, unit: Sequence[fem.Function], name: str) -> list[fem.Function]:
+        """The total field of each unit load u_E,k: u_E,k + P x_k (SUBC: P X M[:, k])."""
+        t0 = time.perf_counter()
+        vectors = [u.x.petsc_vec for u in unit]
+        full = self.K.createVecLeft()
+
+        def rhs(_: object, k: int, out: PETSc.Vec) -> None:  # −Pᵀ K u_E,k
+            self.K.mult(vectors[k], full)
+            self.P.multTranspose(full, out)
+            out.scale(-1.0)
+
+        correctors = UnitStrainCorrectors(
+            self.P, len(unit), self.volume, rhs, None, self.schur, vectors
+        )
+        try:
+            correctors.solve(None, self.solve)
+            fields = [fem.Function(self.V, name=f"{name}_{k}") for k in range(len(unit))]
+            for k, u in enumerate(fields):
+                correctors.displacement(k, u.x.petsc_vec)
+                u.x.scatter_forward()
+        finally:
+            correctors.destroy()
+            full.destroy()
+        self.timings["solves"] = self.timings.get("solves", 0.0) + time.perf_counter() - t0
+        return fields
+
+    def __enter__(self) -> ReducedSolver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.schur is not None:
+            self.schur.destroy()
+            for g in self.schur.rows:
+                g.destroy()
+        self.ksp.destroy()
+        self._K_red.destroy()
+        self.P.destroy()

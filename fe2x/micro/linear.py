@@ -35,8 +35,8 @@ from fe2x.errors import Fe2xError
 from fe2x.fem.forms import mandel_strain, stiffness_quadrature_degree
 from fe2x.geometry import RVEMesh
 from fe2x.micro.constraints import BoundaryCondition, Prolongation, boundary_condition
-from fe2x.micro.correctors import SchurComplement, UnitStrainCorrectors, unit_strain_fields
-from fe2x.micro.solver import choose_solver, create_ksp, rigid_body_modes, solve
+from fe2x.micro.correctors import ReducedSolver, unit_strain_fields
+from fe2x.micro.solver import choose_solver, rigid_body_modes
 
 logger = logging.getLogger(__name__)
 
@@ -255,51 +255,28 @@ class LinearRVE:
         With phase expansions, the eigenstrain load case is one more solve with it.
         """
         bc = boundary_condition(bc)
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        prolongation = bc.prolongation(self.V, self.cell.origin, self.cell.lengths)
-        P = prolongation.P
-        K_red = self.K.PtAP(P)
-        schur = None
-        if bc.mean_strain_constraint:
-            rows = [P.createVecRight() for _ in self.strain_functionals]
-            for b, g in zip(self.strain_functionals, rows, strict=True):
-                P.multTranspose(b, g)
-            schur = SchurComplement(rows)
-        timings["constraints"] = time.perf_counter() - t0
-
         kind = choose_solver(solver, self.dim, self.n_dofs)
-        t0 = time.perf_counter()
-        ksp = create_ksp(
-            K_red,
+        with ReducedSolver(
+            self.K,
+            self.V,
+            self.cell,
+            bc,
+            self.volume,
+            self.strain_functionals,
             kind,
             f"{self.petsc_options_prefix}{bc.name}_",
             petsc_options,
-            self._near_null_space(prolongation) if kind == "iterative" else None,
+            self._near_null_space if kind == "iterative" else None,
+        ) as reduced:
+            displacements = reduced.unit_load_fields(self.unit_strain_fields, "u")
+            thermal = None
+            if self.eigenstress is not None:
+                thermal = self._eigenstrain_displacement(reduced)
+        timings, iterations, n_reduced = (
+            reduced.timings,
+            reduced.iterations,
+            reduced.prolongation.n_reduced,
         )
-        timings["factorization"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        iterations: list[int] = []
-        unit = [u.x.petsc_vec for u in self.unit_strain_fields]
-        full = self.K.createVecLeft()
-
-        def rhs(_: object, k: int, out: PETSc.Vec) -> None:  # −Pᵀ K u_E,k
-            self.K.mult(unit[k], full)
-            P.multTranspose(full, out)
-            out.scale(-1.0)
-
-        correctors = UnitStrainCorrectors(P, self.n_strain, self.volume, rhs, None, schur, unit)
-        correctors.solve(None, lambda b, x: iterations.append(solve(ksp, b, x)))
-        displacements = [fem.Function(self.V, name=f"u_{k}") for k in range(self.n_strain)]
-        for k, u in enumerate(displacements):
-            correctors.displacement(k, u.x.petsc_vec)
-            u.x.scatter_forward()
-        thermal = None
-        if self.eigenstress is not None:
-            thermal = self._eigenstrain_displacement(P, schur, ksp, iterations)
-        timings["solves"] = time.perf_counter() - t0
-
         C_eff = np.column_stack([self.mean_stress(u) for u in displacements])
         hill_mandel = np.array(
             [
@@ -317,15 +294,6 @@ class LinearRVE:
             w = fem.Function(self.V, name=f"w_{k}")
             w.x.array[:] = u.x.array - self.unit_strain_fields[k].x.array
             fluctuations.append(w)
-        correctors.destroy()
-        full.destroy()
-        if schur is not None:
-            schur.destroy()
-            for g in schur.rows:
-                g.destroy()
-        ksp.destroy()
-        K_red.destroy()
-        P.destroy()
         response = UnitStrainResponse(
             bc=bc.name,
             C_eff=C_eff,
@@ -335,26 +303,21 @@ class LinearRVE:
             mean_strain_error=mean_strain_error,
             solver=kind,
             iterations=iterations,
-            n_reduced=prolongation.n_reduced,
+            n_reduced=n_reduced,
             timings=timings,
         )
         if thermal is not None:
             self._add_thermal_response(response, thermal)
         return response
 
-    def _eigenstrain_displacement(
-        self,
-        P: PETSc.Mat,
-        schur: SchurComplement | None,
-        ksp: PETSc.KSP,
-        iterations: list[int],
-    ) -> fem.Function:
+    def _eigenstrain_displacement(self, reduced: ReducedSolver) -> fem.Function:
         """u_th = P x of the eigenstrain load: J x = Pᵀ f* (SUBC: projected onto G x = 0)."""
+        P = reduced.P
         rhs, x = P.createVecRight(), P.createVecRight()
         P.multTranspose(self.eigenstress, rhs)
-        iterations.append(solve(ksp, rhs, x))
-        if schur is not None:  # the multipliers keep ⟨ε(u_th)⟩ = 0
-            schur.project(x)
+        reduced.solve(rhs, x)
+        if reduced.schur is not None:  # the multipliers keep ⟨ε(u_th)⟩ = 0
+            reduced.schur.project(x)
         u = fem.Function(self.V, name="u_th")
         P.mult(x, u.x.petsc_vec)
         u.x.scatter_forward()

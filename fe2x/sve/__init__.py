@@ -4,8 +4,7 @@ Names are loaded on first use: the study settings (:mod:`fe2x.sve.study`) are re
 config, which must not load DOLFINx or PETSc.
 """
 
-import importlib
-from typing import Any
+from fe2x.lazy import lazy_getattr
 
 _WHERE = {
     "PROPERTIES": "fe2x.sve.ensemble",
@@ -31,9 +30,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    """``fe2x.sve.<name>`` from the module that defines it, imported when first asked."""
-    if name not in _WHERE:
-        raise AttributeError(f"module 'fe2x.sve' has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
+__getattr__ = lazy_getattr(__name__, _WHERE)
