@@ -83,10 +83,18 @@ def _macro_problem(config: RunConfig, specimen: Any) -> MacroProblem:
     )
 
 
+#: A group of several ranks shares one RVE's solves; below these sizes (dofs, by dimension) it
+#: is slower than one rank per RVE (measured with benchmarks/groups.py: a 2-rank group pays off
+#: from a few 10k dofs in 2D and about 10k in 3D; the README gives the figures).
+GROUP_MIN_DOFS = {2: 50_000, 3: 10_000}
+
+
 def _describe_models(config: RunConfig, engine: FE2Engine) -> dict[str, Any]:
-    """What each micro model says of itself (dofs, volume fractions), logged (collective)."""
+    """What each micro model says of itself (dofs, volume fractions), logged (collective);
+    warns when a group of several ranks holds an RVE too small to gain from it."""
     described = {}
     comm = engine.layout.world
+    size, dim = engine.layout.group_size, config.macro.dim
     for name, model in engine.pool.models.items():  # the same names in every group
         if not engine.pool.capabilities[name].described:
             continue
@@ -97,6 +105,17 @@ def _describe_models(config: RunConfig, engine: FE2Engine) -> dict[str, Any]:
         cell = getattr(config.micro[name], "cell", None)
         if cell is not None and fractions:
             warn_if_volume_lost(cell, fractions, comm)
+        dofs = facts.get("dofs", 0)
+        if size > 1 and 0 < dofs < GROUP_MIN_DOFS[dim] and comm.rank == 0:
+            logger.warning(
+                "RVE %s has %d dofs: a group of %d ranks is slower for it than one rank per "
+                "RVE (from about %d dofs in %dD a group pays off); consider group_size = 1",
+                name,
+                dofs,
+                size,
+                GROUP_MIN_DOFS[dim],
+                dim,
+            )
     return described
 
 
