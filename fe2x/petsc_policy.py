@@ -47,6 +47,7 @@ _FILE_WORDS = frozenset(
 _PROCESS_WORDS = ("options", "prefix", "log", "info", "malloc", "objects", "petscrc", "mpidump")
 #: Viewer values that only print to the terminal (the default is ``ascii:stdout``).
 _TERMINAL = frozenset({"", "ascii", "stdout", "ascii:stdout"})
+_FLAGS = {"true": True, "false": False}
 
 
 def _refusal(key: str, value: object, allow_scripts: bool) -> str | None:
@@ -143,7 +144,7 @@ def check_petsc_options(
         why = _refusal(key, value, allow_scripts)
         if why is not None:
             raise ConfigError(f"{where}: petsc_options {key!r} = {value!r} {why}{_HINT}")
-        flag = value if isinstance(value, bool) else {"true": True, "false": False}.get(str(value).lower())
+        flag = value if isinstance(value, bool) else _FLAGS.get(str(value).lower())
         if _is_viewer_key(key) and flag is not None:
             if flag:
                 checked[key] = ""

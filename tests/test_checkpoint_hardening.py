@@ -169,7 +169,9 @@ def forge(path: Path, edit) -> None:
     def apply() -> None:
         with h5py.File(path, "r+") as f:
             edit(f)
-            attrs = {k: f.attrs[k] for k in ("format", "n_parts", *header().__dict__) if k in f.attrs}
+            attrs = {
+                k: f.attrs[k] for k in ("format", "n_parts", *header().__dict__) if k in f.attrs
+            }
             arrays = {k: f[k][...] for k in (*HEADER_DATASETS,)}
             f.attrs["header_sha256"] = _header_digest(attrs, arrays)
 
@@ -181,28 +183,35 @@ def replace(f: h5py.File, name: str, data) -> None:
     f.create_dataset(name, data=np.asarray(data), fletcher32=True)
 
 
-N = 4  # points per rank in header()
+def points(f: h5py.File) -> int:
+    return 4 * int(f.attrs["n_parts"])  # as in header()
+
+
+def attribute(name: str, value):
+    return lambda f: f.attrs.modify(name, value)
+
+
 FORGED = [
-    ("load_factor nan", lambda f: f.attrs.modify("load_factor", np.nan), "load_factor = nan"),
-    ("load_factor 1.5", lambda f: f.attrs.modify("load_factor", 1.5), r"load_factor = 1.5"),
-    ("load_factor < 0", lambda f: f.attrs.modify("load_factor", -0.1), "load_factor = -0.1"),
-    ("increment < 0", lambda f: f.attrs.modify("increment", -0.25), "increment = -0.25"),
-    ("increment 0", lambda f: f.attrs.modify("increment", 0.0), r"increment = 0.0 is not in \("),
-    ("increment inf", lambda f: f.attrs.modify("increment", np.inf), "increment = inf"),
-    ("step < 0", lambda f: f.attrs.modify("step", -1), "step = -1 is below 0"),
+    ("load_factor nan", attribute("load_factor", np.nan), "load_factor = nan"),
+    ("load_factor 1.5", attribute("load_factor", 1.5), r"load_factor = 1.5"),
+    ("load_factor < 0", attribute("load_factor", -0.1), "load_factor = -0.1"),
+    ("increment < 0", attribute("increment", -0.25), "increment = -0.25"),
+    ("increment 0", attribute("increment", 0.0), r"increment = 0.0 is not in \("),
+    ("increment inf", attribute("increment", np.inf), "increment = inf"),
+    ("step < 0", attribute("step", -1), "step = -1 is below 0"),
     ("step float", lambda f: f.attrs.__setitem__("step", 2.5), "step = 2.5 is not an integer"),
-    ("step vs rows", lambda f: f.attrs.modify("step", 3), "history has 2 rows for 3 steps"),
-    ("group_size 0", lambda f: f.attrs.modify("group_size", 0), "group_size = 0 is below 1"),
-    ("force_scale", lambda f: f.attrs.modify("force_scale", np.nan), "force_scale = nan"),
+    ("step vs rows", attribute("step", 3), "history has 2 rows for 3 steps"),
+    ("group_size 0", attribute("group_size", 0), "group_size = 0 is below 1"),
+    ("force_scale", attribute("force_scale", np.nan), "force_scale = nan"),
     ("history inf", lambda f: replace(f, "history", [[1, 0.25, 3], [2, np.inf, 3]]), "history"),
-    ("ids twice", lambda f: replace(f, "point_ids", np.zeros(N * f.attrs["n_parts"], int)), "unique"),
-    ("negative id", lambda f: replace(f, "point_ids", -1 - np.arange(N * f.attrs["n_parts"])), "non-negative"),
+    ("ids twice", lambda f: replace(f, "point_ids", np.zeros(points(f), int)), "unique"),
+    ("negative id", lambda f: replace(f, "point_ids", -1 - np.arange(points(f))), "non-negative"),
     ("few ids", lambda f: replace(f, "point_ids", np.arange(3)), "one entry per point"),
-    ("assignment", lambda f: replace(f, "assignment", np.full(N * f.attrs["n_parts"], 99)), "groups outside"),
-    ("costs nan", lambda f: replace(f, "costs", np.full(N * f.attrs["n_parts"], np.nan)), "costs are not finite"),
-    ("costs < 0", lambda f: replace(f, "costs", -np.ones(N * f.attrs["n_parts"])), "costs are negative"),
+    ("assignment", lambda f: replace(f, "assignment", np.full(points(f), 99)), "groups outside"),
+    ("costs nan", lambda f: replace(f, "costs", np.full(points(f), np.nan)), "not finite"),
+    ("costs < 0", lambda f: replace(f, "costs", -np.ones(points(f))), "costs are negative"),
     ("coordinates", lambda f: replace(f, "coordinates", np.full((2, 3), np.nan)), "coordinates"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("edit", "message"), [f[1:] for f in FORGED], ids=[f[0] for f in FORGED])
@@ -231,17 +240,29 @@ def test_a_header_edited_without_its_digest_is_refused(workdir):
         read_checkpoint(comm, path, "digest")
 
 
+def overwrite(name: str, values) -> object:
+    """An edit writing ``values`` into dataset ``name`` in place (its checksum recomputed)."""
+    return lambda f: f[name].write_direct(np.asarray(values))
+
+
+SHAPES = "parts/0/states/x/shapes"
 PART_EDITS = [
     ("state id twice", lambda f: replace(f, "parts/0/ids", [1, 1]), "ids of part 0 are not unique"),
-    ("shapes wrong", lambda f: f["parts/0/states/x/shapes"].write_direct(np.full((2, 1), 7)), "inconsistent"),
-    ("shapes negative", lambda f: f["parts/0/states/x/shapes"].write_direct(np.full((2, 1), -3)), "inconsistent"),
-    ("entry id not held", lambda f: f["parts/0/states/x/ids"].write_direct(np.array([1, 99])), "inconsistent"),
-    ("layout renamed", lambda f: f.move("parts/0/layouts/m|0|0", "parts/0/layouts/m|7|5"), "part 0 does not match"),
+    ("shapes wrong", overwrite(SHAPES, np.full((2, 1), 7)), "inconsistent"),
+    ("shapes negative", overwrite(SHAPES, np.full((2, 1), -3)), "inconsistent"),
+    ("entry id not held", overwrite("parts/0/states/x/ids", [1, 99]), "inconsistent"),
+    (
+        "layout renamed",
+        lambda f: f.move("parts/0/layouts/m|0|0", "parts/0/layouts/m|7|5"),
+        "part 0",
+    ),
     ("part missing", lambda f: f.move("parts/0", "lost"), "parts missing"),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("edit", "message"), [e[1:] for e in PART_EDITS], ids=[e[0] for e in PART_EDITS])
+@pytest.mark.parametrize(
+    ("edit", "message"), [e[1:] for e in PART_EDITS], ids=[e[0] for e in PART_EDITS]
+)
 def test_inconsistent_parts_are_refused(workdir, edit, message):
     """Parts edited with valid checksums (a damaged ``shapes`` that once gave an IndexError on
     rank 0 only, a renamed layout, a lost part) are refused on every rank."""
@@ -445,7 +466,7 @@ def scenario(name: str, directory: Path) -> str:
         elif name == "full":  # the directory is a small tmpfs
             rotate_and_write(comm, directory, header(3), local_part(comm, scale=1.0))
             big = local_part(comm)
-            big["states"] = {k: {"x": np.random.rand(4000)} for k in big["states"]}
+            big["states"] = {k: {"x": np.linspace(0.0, 1.0, 4000)} for k in big["states"]}
             rotate_and_write(comm, directory, header(4), big)
     except CheckpointError as error:
         return f"CheckpointError: {error}"

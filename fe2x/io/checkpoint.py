@@ -581,8 +581,7 @@ def read_micro_states(
                     raise CheckpointError(f"layout {key!r} holds non-finite values")
     except Exception as e:  # whatever it is, agreed below so that every rank raises
         error = (
-            f"checkpoint {checkpoint.path}: cannot read rank {comm.rank}'s micro states "
-            f"({_why(e)})"
+            f"checkpoint {checkpoint.path}: cannot read rank {comm.rank}'s micro states ({_why(e)})"
         )
     _agree(comm, error)
     return {k: _unflatten(s) for k, s in flat.items()}, trees
