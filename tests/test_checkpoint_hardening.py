@@ -36,13 +36,14 @@ from fe2x.io.checkpoint import (
 ROOT = Path(fe2x.__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TIMEOUT = 120  # seconds; every scenario takes a few
+WATCHDOG = 900  # seconds; the FE² run below takes about a minute on a busy machine
 TMPFS = "96k"  # holds the checkpoints of steps 2 and 3 and the temporary of one more
 
 
 @pytest.fixture(autouse=True)
 def _watchdog():
     """A hang (ranks waiting for each other) ends the process with tracebacks, not never."""
-    faulthandler.dump_traceback_later(TIMEOUT, exit=True)
+    faulthandler.dump_traceback_later(WATCHDOG, exit=True)
     yield
     faulthandler.cancel_dump_traceback_later()
 
@@ -442,6 +443,28 @@ def test_restore_failing_on_one_rank_falls_back_on_all(workdir, caplog):
     on_root(lambda: (workdir / PREVIOUS_CHECKPOINT).unlink())
     with pytest.raises(CheckpointError, match="on rank 0: IndexError"):
         restore_latest(comm, workdir, "digest", restore)
+
+
+def test_a_run_restarts_from_the_previous_checkpoint_when_a_layout_is_damaged(workdir, caplog):
+    """The whole FE² job: a flipped bit in a layout of rank 0's part of checkpoint.h5 (on 2
+    ranks only rank 0 reads it) makes every rank fall back to checkpoint.prev.h5 together,
+    and the restarted run ends with the uninterrupted history."""
+    from test_checkpoint import CONFIG, history, same
+
+    from fe2x.cli import main
+
+    comm = MPI.COMM_WORLD
+    config = workdir / "cfg.toml"
+    on_root(lambda: config.write_text(CONFIG))
+    assert main(["run", str(config), "--out", str(workdir / "full"), "--quiet"]) == 0
+    on_root(lambda: shutil.copytree(workdir / "full", workdir / "damaged"))
+    with h5py.File(workdir / "damaged" / CHECKPOINT, "r") as f:
+        nodes = [k for k in f["parts/0/layouts"] if k.endswith("|0")]
+    flip(workdir / "damaged" / CHECKPOINT, f"parts/0/layouts/{nodes[0]}/nodes")
+    assert main(["run", str(config), "--restart", str(workdir / "damaged"), "--quiet"]) == 0
+    assert comm.rank or "micro states (a checksum does not match" in caplog.text
+    assert comm.rank or "using the previous checkpoint" in caplog.text
+    assert same(history(workdir / "damaged"), history(workdir / "full"))
 
 
 # The scenarios of the issue, on 2 ranks in a subprocess with a timeout ----------------------

@@ -473,11 +473,11 @@ def _read_header(path: Path) -> Checkpoint:
         start = raw.read(9)
     if start[:8] != _SIGNATURE:
         raise CheckpointError("not an HDF5 file")
-    if start[8] < 2:
-        raise CheckpointError(f"HDF5 superblock {start[8]} has no metadata checksums")
     with h5py.File(path, "r", locking=False) as f:
         if f.attrs.get("format") != FORMAT:
             raise CheckpointError(f"not an {FORMAT} file (format {f.attrs.get('format')!r})")
+        if start[8] < 2:
+            raise CheckpointError(f"HDF5 superblock {start[8]} has no metadata checksums")
         _refuse_foreign_objects(f)
         missing = [k for k in ("n_parts", "header_sha256", *_HEADER) if k not in f.attrs]
         if missing:
