@@ -6,8 +6,14 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import fe2x
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
+
+    from fe2x.io.output_dir import OutputDir
 
 EPILOG = "Run under MPI with `mpiexec -n N fe2x ...`. Config keys are documented in the README."
 
@@ -95,9 +101,15 @@ def _parser() -> argparse.ArgumentParser:
 def _add_common(command: argparse.ArgumentParser, config_help: str) -> None:
     command.add_argument("config", type=Path, help=config_help)
     command.add_argument(
-        "--out", type=Path, default=None, help="output directory (default: results/<config name>)"
+        "--out", type=str, default=None, help="output directory (default: results/<config name>)"
     )
     command.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    command.add_argument(
+        "--allow-petsc-scripts",
+        action="store_true",
+        help="let the config's petsc_options run Python code or name files (viewers, monitors, "
+        "plug-ins); refused by default, as a config file is data",
+    )
 
 
 def _print_matrix(title: str, matrix, residual: float, defect: float, solver: str) -> None:
@@ -129,6 +141,50 @@ def _print_homogenization(outcome, out: Path) -> None:
     print(f"\nwrote {out / 'result.json'}")
 
 
+def _read_config(args: argparse.Namespace) -> Any:
+    """The validated config of the command (no output is touched yet)."""
+    from fe2x import config as configs
+
+    allow = args.allow_petsc_scripts
+    if args.command == "homogenize":
+        config = configs.read_homogenization_config(args.config, allow)
+        return configs.with_export_formats(config, args.export) if args.export else config
+    if args.command == "rve-path":
+        return configs.read_rve_path_config(args.config, allow)
+    if args.command == "sve":
+        return configs.read_sve_config(args.config, allow)
+    return configs.read_run_config(args.config, allow)
+
+
+def _run(args: argparse.Namespace, config: Any, output: OutputDir, comm: MPI.Comm) -> None:
+    """Run the job into the prepared, locked output directory and say what it wrote."""
+    from fe2x import jobs
+
+    out = output.path
+    if args.command == "homogenize":
+        outcome = jobs.run_homogenize(config, out, comm)
+        if comm.rank == 0 and not args.quiet:
+            _print_homogenization(outcome, out)
+    elif args.command == "rve-path":
+        jobs.run_rve_path(config, out, comm)
+        if comm.rank == 0 and not args.quiet:
+            print(f"wrote {out / 'path.json'}, {out / 'path.csv'}, {out / 'path.png'}")
+    elif args.command == "sve":
+        from fe2x.io.sve_files import write_sve_results
+        from fe2x.sve import run_sve_study
+
+        write_sve_results(comm, out, run_sve_study(config.study, comm))
+        if comm.rank == 0 and not args.quiet:
+            print(f"wrote {out / 'sve.json'}")
+    else:
+        restart = args.restart is not None
+        jobs.run_fe2(config, out, comm, restart=restart, started=output.started)
+        if comm.rank == 0 and not args.quiet:
+            written = [out / "history.csv", out / "summary.json"]
+            written += [out / "fields"] if config.write_fields else []
+            print("wrote " + ", ".join(str(p) for p in written))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from mpi4py import MPI
@@ -142,43 +198,15 @@ def main(argv: list[str] | None = None) -> int:
         level = logging.WARNING
     logging.basicConfig(level=level, format="fe2x: %(message)s", stream=sys.stderr)
     try:
-        out = getattr(args, "restart", None) or args.out or Path("results") / args.config.stem
-        if args.command == "homogenize":
-            from fe2x.config import read_homogenization_config, with_export_formats
-            from fe2x.jobs import run_homogenize
+        from fe2x.io.output_dir import prepare_output_dir
 
-            config = read_homogenization_config(args.config)
-            if args.export:
-                config = with_export_formats(config, args.export)
-            outcome = run_homogenize(config, out, comm)
-            if comm.rank == 0 and not args.quiet:
-                _print_homogenization(outcome, out)
-        elif args.command == "rve-path":
-            from fe2x.config import read_rve_path_config
-            from fe2x.jobs import run_rve_path
-
-            run_rve_path(read_rve_path_config(args.config), out, comm)
-            if comm.rank == 0 and not args.quiet:
-                print(f"wrote {out / 'path.json'}, {out / 'path.csv'}, {out / 'path.png'}")
-        elif args.command == "sve":
-            from fe2x.config import read_sve_config
-            from fe2x.io.sve_files import write_sve_results
-            from fe2x.sve import run_sve_study
-
-            result = run_sve_study(read_sve_config(args.config).study, comm)
-            write_sve_results(comm, out, result)
-            if comm.rank == 0 and not args.quiet:
-                print(f"wrote {out / 'sve.json'}")
-        elif args.command == "run":
-            from fe2x.config import read_run_config
-            from fe2x.jobs import run_fe2
-
-            config = read_run_config(args.config)
-            run_fe2(config, out, comm, restart=args.restart is not None)
-            if comm.rank == 0 and not args.quiet:
-                written = [out / "history.csv", out / "summary.json"]
-                written += [out / "fields"] if config.write_fields else []
-                print("wrote " + ", ".join(str(p) for p in written))
+        restart = getattr(args, "restart", None)
+        where = str(restart) if restart is not None else args.out
+        if where is None:
+            where = str(Path("results") / args.config.stem)
+        config = _read_config(args)
+        with prepare_output_dir(comm, where) as output:  # before any computing
+            _run(args, config, output, comm)
     except Fe2xError as error:
         from fe2x.jobs import REQUEUE_STATUS, Interrupted
 

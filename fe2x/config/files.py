@@ -74,9 +74,11 @@ def load_toml(path: str | Path) -> tuple[Path, dict[str, Any]]:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
 
 
-def _read(cls: type, path: str | Path) -> tuple[Context, Any, dict[str, Any]]:
+def _read(
+    cls: type, path: str | Path, allow_petsc_scripts: bool
+) -> tuple[Context, Any, dict[str, Any]]:
     path, data = load_toml(path)
-    ctx = Context(path)
+    ctx = Context(path, allow_petsc_scripts)
     return ctx, read_table(cls, data, "top level", ctx), data
 
 
@@ -97,9 +99,11 @@ class HomogenizationConfig:
     export: ExportTable = ExportTable()
 
 
-def read_homogenization_config(path: str | Path) -> HomogenizationConfig:
+def read_homogenization_config(
+    path: str | Path, allow_petsc_scripts: bool = False
+) -> HomogenizationConfig:
     """Read and validate a ``fe2x homogenize`` config file."""
-    ctx, file, _ = _read(HomogenizationFile, path)
+    ctx, file, _ = _read(HomogenizationFile, path, allow_petsc_scripts)
     check_phases(ctx, file.cell.phase_names(), file.materials, "materials")
     laws = build_laws(ctx, file.materials, "materials", linear_only=True)
     conductivity = build_conductivities(ctx, file.materials, file.cell.dim, "materials")
@@ -136,9 +140,9 @@ class RVEPathConfig:
     load: PathSettings
 
 
-def read_rve_path_config(path: str | Path) -> RVEPathConfig:
+def read_rve_path_config(path: str | Path, allow_petsc_scripts: bool = False) -> RVEPathConfig:
     """Read and validate a ``fe2x rve-path`` config file."""
-    ctx, file, _ = _read(RVEPathFile, path)
+    ctx, file, _ = _read(RVEPathFile, path, allow_petsc_scripts)
     check_phases(ctx, file.cell.phase_names(), file.materials, "materials")
     laws = build_laws(ctx, file.materials, "materials")
     return RVEPathConfig(
@@ -201,9 +205,9 @@ def _results_digest(data: Mapping[str, Any], ignore: tuple[str, ...]) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def read_run_config(path: str | Path) -> RunConfig:
+def read_run_config(path: str | Path, allow_petsc_scripts: bool = False) -> RunConfig:
     """Read and validate a ``fe2x run`` config file (materials are checked, laws built)."""
-    ctx, file, data = _read(RunFile, path)
+    ctx, file, data = _read(RunFile, path, allow_petsc_scripts)
     config = RunConfig(ctx.path, file, _results_digest(data, ignore=("parallel", "checkpoint")))
     config.micro_factories()  # builds every law: non-physical constants fail here, not later
     return config
@@ -244,9 +248,9 @@ class SVEConfig:
     study: SVEStudy
 
 
-def read_sve_config(path: str | Path) -> SVEConfig:
+def read_sve_config(path: str | Path, allow_petsc_scripts: bool = False) -> SVEConfig:
     """Read and validate a ``fe2x sve`` config file (``[sve]`` and ``[materials.*]``)."""
-    ctx, file, _ = _read(SVEFile, path)
+    ctx, file, _ = _read(SVEFile, path, allow_petsc_scripts)
     check_phases(ctx, ("matrix", "inclusion"), file.materials, "materials")
     materials = build_laws(ctx, file.materials, "materials", linear_only=True)
     values = {f.name: getattr(file.sve, f.name) for f in fields(file.sve)}

@@ -72,7 +72,7 @@ class HomogenizeTable(Table):
         "`auto`: direct in 2D and for 3D cells up to 120k dofs",
     )
     petsc_options: PetscOptions = option(
-        _NO_OPTIONS, doc="PETSc options for the RVE solver, e.g. `{ksp_rtol = 1e-10}`"
+        _NO_OPTIONS, petsc=True, doc="PETSc options for the RVE solver, e.g. `{ksp_rtol = 1e-10}`"
     )
     write_fields: bool = option(True, doc="write correctors and localization")
     physics: tuple[str, ...] = option(
@@ -194,7 +194,7 @@ class RVETable(Table):
         "about 20k dofs); `auto`: chosen by dimension and size",
     )
     petsc_options: PetscOptions = option(
-        _NO_OPTIONS, doc="SNES/KSP options of the RVE, e.g. `{snes_rtol = 1e-10}`"
+        _NO_OPTIONS, petsc=True, doc="SNES/KSP options of the RVE, e.g. `{snes_rtol = 1e-10}`"
     )
 
 

@@ -27,6 +27,7 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal, get_args, get_origin
 
 from fe2x.errors import ConfigError
@@ -59,6 +60,7 @@ def option(
     tag: str = "",
     tag_default: str | None = None,
     shown_default: str | None = None,
+    petsc: bool = False,
 ) -> Any:
     """A declared config key.
 
@@ -71,6 +73,9 @@ def option(
         tag: for a tagged table, the key whose value picks the variant (e.g. ``"type"``).
         tag_default: the variant taken when the tag key is absent (None: it is required).
         shown_default: the default as the docs show it (default: its repr).
+        petsc: the value is a table of PETSc options, checked by
+            :func:`fe2x.petsc_policy.check_petsc_options` (nothing that runs code or writes
+            files, unless the command line allows it).
     """
     metadata = {
         "doc": doc,
@@ -80,6 +85,7 @@ def option(
         "tag": tag,
         "tag_default": tag_default,
         "shown_default": shown_default,
+        "petsc": petsc,
     }
     if isinstance(default, list | dict | set):
         raise TypeError("a mutable default: use a tuple or a Mapping proxy")
@@ -88,9 +94,11 @@ def option(
 
 @dataclass(frozen=True)
 class Context:
-    """Where a table comes from: the config file (messages, relative paths)."""
+    """Where a table comes from: the config file (messages, relative paths), and what the
+    command line allows its PETSc options (``--allow-petsc-scripts``)."""
 
     path: Path
+    allow_petsc_scripts: bool = False
 
     def fail(self, message: str) -> typing.NoReturn:
         """Raise the one-line ConfigError ``<file>: <message>``."""
@@ -217,6 +225,13 @@ class _Walker:
         check = meta.get("check")
         if check is not None and not check(typed):
             self.bad(where, key, value, expect)
+        if meta.get("petsc"):
+            from fe2x.petsc_policy import check_petsc_options
+
+            options = check_petsc_options(
+                typed, f"{self.ctx.path}: [{where}]", self.ctx.allow_petsc_scripts
+            )
+            typed = MappingProxyType(options)
         return typed
 
     def tagged(

@@ -49,7 +49,7 @@ class SVETable(Table):
     precision: float = option(0.01, doc="wanted relative precision of the mean")
     confidence: float = option(0.95, doc="level of the confidence intervals")
     solver: Literal["auto", "direct", "iterative"] = option("auto", doc="as in `[homogenize]`")
-    petsc_options: PetscOptions = option(_NO_OPTIONS, doc="as in `[homogenize]`")
+    petsc_options: PetscOptions = option(_NO_OPTIONS, petsc=True, doc="as in `[homogenize]`")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,24 +1,28 @@
-"""Checkpoints of an FE² run: writing after a step (keeping the previous one) and restoring the
-newest usable one, falling back to the previous when the newest is damaged."""
+"""Checkpoints of an FE² run: writing after a step (the previous, older one kept as the
+fallback), restoring the newest usable one, and clearing those of an earlier run."""
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
+from mpi4py import MPI
+
 import numpy as np
 
-from fe2x.io.checkpoint import Checkpoint, CheckpointError, read_checkpoint, write_checkpoint
+from fe2x.io.checkpoint import (
+    CHECKPOINT,
+    PREVIOUS_CHECKPOINT,
+    Checkpoint,
+    restore_latest,
+    rotate_and_write,
+)
 from fe2x.macro.fe2 import FE2Engine
 
-__all__ = ["CHECKPOINT", "PREVIOUS_CHECKPOINT", "has_checkpoint", "restore_latest", "save"]
+__all__ = ["CHECKPOINT", "PREVIOUS_CHECKPOINT", "clear", "has_checkpoint", "restore", "save"]
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT = "checkpoint.h5"
-PREVIOUS_CHECKPOINT = "checkpoint.prev.h5"
 
 
 def has_checkpoint(out: Path) -> bool:
@@ -26,22 +30,21 @@ def has_checkpoint(out: Path) -> bool:
     return (out / CHECKPOINT).exists() or (out / PREVIOUS_CHECKPOINT).exists()
 
 
-def restore_latest(engine: FE2Engine, out: Path, digest: str) -> Checkpoint:
-    """Restore ``engine`` from the newest usable checkpoint in ``out`` and return it; a corrupt
-    one (unreadable, or a micro state failing its checksum) falls back to the previous."""
-    comm = engine.layout.world
-    try:
-        checkpoint = read_checkpoint(comm, out / CHECKPOINT, digest)
-        engine.restore(checkpoint)
-        return checkpoint
-    except CheckpointError as error:
-        if not comm.bcast((out / PREVIOUS_CHECKPOINT).exists(), root=0):
-            raise
-        if comm.rank == 0:
-            logger.warning("%s; using the previous checkpoint", error)
-    checkpoint = read_checkpoint(comm, out / PREVIOUS_CHECKPOINT, digest)
-    engine.restore(checkpoint)
-    return checkpoint
+def clear(comm: MPI.Comm, out: Path) -> None:
+    """Remove the checkpoints an earlier run left in ``out`` (a fresh run must never be
+    restarted from them), on rank 0, saying so (collective)."""
+    if comm.rank == 0:
+        for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
+            if (out / name).is_file():
+                (out / name).unlink()
+                logger.info("removed %s of an earlier run", out / name)
+    comm.barrier()
+
+
+def restore(engine: FE2Engine, out: Path, digest: str) -> Checkpoint:
+    """Restore ``engine`` from the newest usable checkpoint in ``out`` and return it: a damaged
+    one (on any rank, at any stage) falls back to the previous on every rank (collective)."""
+    return restore_latest(engine.layout.world, out, digest, engine.restore)
 
 
 def save(
@@ -52,12 +55,11 @@ def save(
     number: int,
     load_factor: float,
     increment: float,
+    started: float | None,
 ) -> None:
-    """Write ``out/checkpoint.h5`` after step ``number``, keeping the last one as the previous
-    (collective)."""
+    """Write ``out/checkpoint.h5`` after step ``number`` (collective); temporaries of killed
+    writers older than ``started`` are removed."""
     comm, dim = engine.layout.world, engine.problem.dim
-    if comm.rank == 0 and (out / CHECKPOINT).exists():
-        os.replace(out / CHECKPOINT, out / PREVIOUS_CHECKPOINT)
     checkpoint = Checkpoint(
         step=number,
         load_factor=load_factor,
@@ -73,7 +75,7 @@ def save(
         force_scale=engine.problem.force_scale,
     )
     t0 = time.perf_counter()
-    write_checkpoint(comm, out / CHECKPOINT, checkpoint, engine.checkpoint_part())
+    rotate_and_write(comm, out, checkpoint, engine.checkpoint_part(), started=started)
     if comm.rank == 0:
         size = (out / CHECKPOINT).stat().st_size / 2**20
         seconds = time.perf_counter() - t0

@@ -28,6 +28,7 @@ from fe2x.jobs.observers import (
     StepObserver,
     StopRequest,
 )
+from fe2x.jobs.solver_options import check_solver_options
 from fe2x.macro.fe2 import FE2Engine, StepAbandoned
 from fe2x.macro.problem import DirichletSpec, MacroProblem, StepResult, TractionSpec
 from fe2x.macro.stepping import SteppingResult, run_load_steps
@@ -170,7 +171,11 @@ def _run_summary(
 
 
 def run_fe2(
-    config: RunConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD, restart: bool = False
+    config: RunConfig,
+    out: Path,
+    comm: MPI.Comm = MPI.COMM_WORLD,
+    restart: bool = False,
+    started: float | None = None,
 ) -> SteppingResult:
     """The FE² job: macro specimen, RVE groups, adaptive load steps and result files.
 
@@ -180,11 +185,22 @@ def run_fe2(
     ``out/checkpoint.h5`` as the config asks, and when SIGTERM or SIGUSR1 arrives: the run then
     abandons the step in progress at its next micro evaluation (or, arriving after the last
     one, finishes it), writes one of the last converged step and raises :class:`Interrupted`.
-    With ``restart`` the run continues from the checkpoint in ``out``.
+    With ``restart`` the run continues from the checkpoint in ``out``; without, checkpoints
+    an earlier run left there are removed. ``started`` (e.g.
+    :attr:`fe2x.io.output_dir.OutputDir.started`): checkpoint temporaries older than this were
+    left by killed writers.
     """
     check_launch(comm)
     if restart and not comm.bcast(checkpointing.has_checkpoint(out)):
         raise CheckpointError(f"no checkpoint at {out / checkpointing.CHECKPOINT}")
+    rves = [
+        (f"micro.{n}.rve", f"fe2x_rve_{n}_", m.rve.petsc_options)
+        for n, m in config.micro.items()
+        if hasattr(m, "rve")
+    ]
+    check_solver_options(comm, config.path, rves)
+    if not restart:
+        checkpointing.clear(comm, out)
     t_start = time.perf_counter()
     specimen = config.macro.build(comm)
     problem = _macro_problem(config, specimen)
@@ -213,7 +229,7 @@ def run_fe2(
     rows: list[list[float]] = []
     start, increment, first_step = 0.0, None, 1
     if restart:
-        checkpoint = checkpointing.restore_latest(engine, out, config.digest)
+        checkpoint = checkpointing.restore(engine, out, config.digest)
         rows = [[int(r[0]), *r[1:]] for r in checkpoint.history]
         start, increment, first_step = (
             checkpoint.load_factor,
@@ -222,9 +238,11 @@ def run_fe2(
         )
         logger.info("restarting after step %d at load factor %.6g", checkpoint.step, start)
     diagnostician = Diagnostician(config, engine, specimen)
-    log = StepLog(engine, diagnostician)
+    log = StepLog(engine, diagnostician, out)
+    if restart:
+        log.resume(first_step - 1)
     last = (first_step - 1, start, increment or 1.0 / config.steps)
-    checkpointer = Checkpointer(config, engine, out, rows, stop, last)
+    checkpointer = Checkpointer(config, engine, out, rows, stop, last, started)
     field_dir = out / ("fields" if first_step == 1 else f"fields_from_step{first_step}")
     history = HistoryWriter(config, engine, specimen, out, rows)
     observers: list[StepObserver] = [
@@ -243,8 +261,10 @@ def run_fe2(
             observer.after_step(converged)
         clock[0] = time.perf_counter()
 
-    try:
-        with stop:
+    # The handlers stay installed until the last checkpoint is written: a second signal
+    # during that write must not kill the run with 15 instead of 75.
+    with stop:
+        try:
             result = run_load_steps(
                 engine.step,
                 config.steps,
@@ -255,16 +275,16 @@ def run_fe2(
                 increment=increment,
                 first_step=first_step,
             )
-    except StepAbandoned:
-        checkpointer.save_last()
-        number = checkpointer.last[0]
-        raise Interrupted(
-            f"stopped by a signal during step {number + 1}, which was abandoned; checkpoint of "
-            f"step {number} written, continue with `fe2x run CONFIG --restart {out}`"
-        ) from None
-    finally:
-        for observer in observers:
-            observer.close()
+        except StepAbandoned:
+            checkpointer.save_last()
+            number = checkpointer.last[0]
+            raise Interrupted(
+                f"stopped by a signal during step {number + 1}, which was abandoned; checkpoint "
+                f"of step {number} written, continue with `fe2x run CONFIG --restart {out}`"
+            ) from None
+        finally:
+            for observer in observers:
+                observer.close()
     times = {"total": time.perf_counter() - t_start, "setup_micro": setup_seconds}
     summary = _run_summary(result, config, engine, models, log.records, times)
     history.plot()

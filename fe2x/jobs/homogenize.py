@@ -19,6 +19,7 @@ from fe2x.io.fields import write_micro_fields, write_unit_gradient_fields, write
 from fe2x.io.material_cards import material_card
 from fe2x.io.results import write_json, write_on_root
 from fe2x.jobs.cells import warn_if_volume_lost
+from fe2x.jobs.solver_options import check_solver_options
 from fe2x.materials.engineering import engineering_constants, plane_strain_constants
 from fe2x.micro.homogenization import (
     THERMAL_NOTATION,
@@ -161,6 +162,9 @@ def run_homogenize(
 ) -> HomogenizeOutcome:
     """Build the cell, homogenize it, write fields, cards and ``out/result.json`` (last,
     atomically); a card that cannot be made stops the job before any file is written."""
+    options = config.homogenize.petsc_options
+    prefixes = [f"fe2x_rve_{bc}_" for bc in config.homogenize.bcs]
+    check_solver_options(comm, config.path, [("homogenize", p, options) for p in prefixes])
     t0 = time.perf_counter()
     cell = config.cell.build(comm)
     meshing = time.perf_counter() - t0

@@ -9,12 +9,13 @@ when it ends by an error.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from mpi4py import MPI
 
@@ -23,7 +24,7 @@ import numpy as np
 from fe2x.config import RunConfig, as_dict
 from fe2x.errors import Fe2xError
 from fe2x.io.fe2_files import MacroFieldWriter, history_csv, plot_load_displacement
-from fe2x.io.results import write_on_root
+from fe2x.io.results import write_json, write_on_root
 from fe2x.jobs import checkpointing
 from fe2x.macro.diagnostics import (
     loses_ellipticity,
@@ -275,11 +276,30 @@ class MicroFieldWriter:
 
 @dataclass
 class StepLog:
-    """The progress line of each step and its record for ``summary.json``."""
+    """The progress line of each step and its record for ``summary.json``, kept in
+    ``steps.json`` after every step, so that a restarted run's summary lists every step."""
 
     engine: FE2Engine
     diagnostician: Diagnostician
+    out: Path
     records: list[dict[str, Any]] = field(default_factory=list)
+
+    STEPS: ClassVar[str] = "steps.json"
+
+    def resume(self, last_step: int) -> None:
+        """Take up the records of the steps up to ``last_step`` (a restart), read on rank 0."""
+        comm = self.engine.layout.world
+        records: list[dict[str, Any]] = []
+        if comm.rank == 0 and (self.out / self.STEPS).is_file():
+            try:
+                records = json.loads((self.out / self.STEPS).read_text())
+            except (OSError, ValueError) as error:
+                logger.warning(
+                    "cannot read %s (%s): the summary lists the new steps only",
+                    self.out / self.STEPS,
+                    error,
+                )
+        self.records = [r for r in comm.bcast(records, root=0) if r["step"] <= last_step]
 
     def after_step(self, step: ConvergedStep) -> None:
         """Log and record the step (the solve counts are collective)."""
@@ -299,6 +319,7 @@ class StepLog:
                 **self.diagnostician.last,
             }
         )
+        write_json(comm, self.out / self.STEPS, self.records)
         logger.info(
             "step %d  λ = %.4g  Newton its %d  RVE solves %d full / %d shortcut%s  %.1f s",
             step.number,
@@ -327,16 +348,19 @@ class Checkpointer:
         rows: list[list[float]],
         stop: StopRequest,
         last: tuple[int, float, float],
+        started: float | None = None,
     ) -> None:
         self.config, self.engine, self.out, self.rows, self.stop = config, engine, out, rows, stop
         self.last = last  # (step number, load factor, next increment) of the last converged step
+        self.started = started  # when the run began: older checkpoint temporaries are orphans
         self._written = time.perf_counter()
 
     def save_last(self) -> None:
         """Checkpoint the last converged step (collective)."""
         number, lam, increment = self.last
+        digest = self.config.digest
         checkpointing.save(
-            self.engine, self.config.digest, self.out, self.rows, number, lam, increment
+            self.engine, digest, self.out, self.rows, number, lam, increment, self.started
         )
         self._written = time.perf_counter()
 

@@ -16,6 +16,7 @@ from fe2x.io.fields import write_micro_fields
 from fe2x.io.path_files import path_csv, path_summary, plot_path
 from fe2x.io.results import write_json, write_on_root
 from fe2x.jobs.cells import warn_if_volume_lost
+from fe2x.jobs.solver_options import check_solver_options
 from fe2x.materials import component_labels, mandel_weights
 from fe2x.materials.law import ElasticStiffness
 from fe2x.micro.nonlinear import NonlinearRVE
@@ -47,6 +48,7 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
     A path that cannot be completed keeps its converged steps in the files and raises
     SolverError afterwards (non-zero exit).
     """
+    check_solver_options(comm, config.path, [("rve", "fe2x_rve_", config.rve.petsc_options)])
     t0 = time.perf_counter()
     cell = config.cell.build(comm)
     logger.info("meshed %s cell in %.2f s", config.cell.type, time.perf_counter() - t0)
