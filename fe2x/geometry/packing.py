@@ -89,25 +89,7 @@ def random_sequential_addition(
         raise GeometryError(f"volume_fraction must be in (0, 1), got {volume_fraction}")
     if min_gap < 0:
         raise GeometryError(f"min_gap must be >= 0, got {min_gap}")
-    if (radius is None) == (number is None):
-        raise GeometryError("give exactly one of radius or number for random inclusions")
-    cell_volume = float(np.prod(L))
-    if number is not None:
-        if int(number) != number or number < 1:
-            raise GeometryError(f"number of inclusions must be a positive integer, got {number}")
-        number = int(number)
-        unit = ball_volume(dim, 1.0)
-        radius = (volume_fraction * cell_volume / (number * unit)) ** (1.0 / dim)
-    else:
-        if radius <= 0:
-            raise GeometryError(f"radius must be positive, got {radius}")
-        number = round(volume_fraction * cell_volume / ball_volume(dim, radius))
-        if number < 1:
-            raise GeometryError(
-                f"radius {radius:g} is too large for volume_fraction {volume_fraction:g}: "
-                f"one inclusion alone gives vf {ball_volume(dim, radius) / cell_volume:.3g}"
-            )
-    radius = float(radius)
+    number, radius = _number_and_radius(dim, float(np.prod(L)), volume_fraction, radius, number)
     margin = 0.5 * min_gap if face_margin is None else float(face_margin)
     if margin < 0:
         raise GeometryError(f"face_margin must be >= 0, got {face_margin}")
@@ -116,16 +98,63 @@ def random_sequential_addition(
             f"radius {radius:.4g} too large for the cell: 2*radius + min_gap = "
             f"{2 * radius + min_gap:.4g} exceeds the shortest edge {L.min():.4g}"
         )
+    centres, attempts = _draw_centres(L, number, radius, min_gap, margin, seed, max_attempts)
+    if len(centres) < number:
+        cell_volume = float(np.prod(L))
+        reached = len(centres) * ball_volume(dim, radius) / cell_volume
+        achievable = number * ball_volume(dim, radius) / cell_volume
+        raise GeometryError(
+            f"random sequential addition reached vf {reached:.3g} of requested "
+            f"{achievable:.3g} ({len(centres)} of {number} inclusions) after {attempts} "
+            "attempts; lower volume_fraction or min_gap"
+        )
+    return centres, radius
 
+
+def _number_and_radius(
+    dim: int, cell_volume: float, volume_fraction: float, radius: float | None, number: int | None
+) -> tuple[int, float]:
+    """The inclusion count and radius from exactly one of them and the volume fraction."""
+    if (radius is None) == (number is None):
+        raise GeometryError("give exactly one of radius or number for random inclusions")
+    if number is not None:
+        if int(number) != number or number < 1:
+            raise GeometryError(f"number of inclusions must be a positive integer, got {number}")
+        number = int(number)
+        return number, (volume_fraction * cell_volume / (number * ball_volume(dim, 1.0))) ** (
+            1.0 / dim
+        )
+    assert radius is not None
+    if radius <= 0:
+        raise GeometryError(f"radius must be positive, got {radius}")
+    number = round(volume_fraction * cell_volume / ball_volume(dim, radius))
+    if number < 1:
+        raise GeometryError(
+            f"radius {radius:g} is too large for volume_fraction {volume_fraction:g}: "
+            f"one inclusion alone gives vf {ball_volume(dim, radius) / cell_volume:.3g}"
+        )
+    return number, float(radius)
+
+
+def _draw_centres(
+    L: np.ndarray,
+    number: int,
+    radius: float,
+    min_gap: float,
+    margin: float,
+    seed: int,
+    max_attempts: int,
+) -> tuple[np.ndarray, int]:
+    """Accepted centres (at most ``number``) and the candidates drawn to find them."""
     rng = np.random.default_rng(seed)
-    centres = np.empty((number, dim))
+    centres = np.empty((number, L.size))
     n = 0
     attempts = 0
     batch = 256
     sep = 2.0 * radius + min_gap
     while n < number and attempts < max_attempts:
         size = min(batch, max_attempts - attempts)
-        cand = rng.random((size, dim)) * L
+        cand = rng.random((size, L.size)) * L
         ok_faces = np.all(np.abs(_face_clearances(cand, L) - radius) >= margin, axis=1)
         for i in range(size):
             attempts += 1
@@ -137,12 +166,4 @@ def random_sequential_addition(
             n += 1
             if n == number:
                 break
-    if n < number:
-        reached = n * ball_volume(dim, radius) / cell_volume
-        achievable = number * ball_volume(dim, radius) / cell_volume
-        raise GeometryError(
-            f"random sequential addition reached vf {reached:.3g} of requested "
-            f"{achievable:.3g} ({n} of {number} inclusions) after {attempts} attempts; "
-            "lower volume_fraction or min_gap"
-        )
-    return centres, radius
+    return centres[:n], attempts

@@ -123,79 +123,23 @@ def tiled_specimen(
     counts = (int(n), max(1, round(n * L[1] / L[0])))
     cell = L / np.asarray(counts)
     mesh_size = float(cell.min()) / elements_per_cell
-    tol = 1e-6 * float(L.max())
-
     if cell_kind == "inclusion":
-        r_max = (0.5 - _CENTRED_CLEARANCE) * float(cell.min())
-        vf_max = ball_volume(2, r_max) / float(np.prod(cell))
-        if not 0.0 < volume_fraction <= vf_max:
-            raise GeometryError(
-                f"volume_fraction must be in (0, {vf_max:.4g}] for a centred circle in a "
-                f"{cell[0]:g} x {cell[1]:g} cell, got {volume_fraction}"
-            )
-        r = math.sqrt(volume_fraction * float(np.prod(cell)) / math.pi)
+        radius = _inclusion_radius(cell, volume_fraction)
         names = ["matrix", "inclusion"]
     else:
-        f = np.asarray(fractions, dtype=np.float64).reshape(-1)
-        if f.size < 1 or not np.all(f > 0) or abs(f.sum() - 1.0) > 1e-10:
-            raise GeometryError(f"layer fractions must be positive and sum to 1, got {f.tolist()}")
-        if axis not in (0, 1):
-            raise GeometryError(f"laminate axis must be 0 or 1, got {axis!r}")
-        names = [f"layer{i}" for i in range(f.size)] if phase_names is None else list(phase_names)
-        if len(names) != f.size or not all(isinstance(s, str) and s for s in names):
-            raise GeometryError(f"need {f.size} non-empty phase names, got {names}")
-        cuts = np.concatenate([[0.0], np.cumsum(f)]) * cell[axis]
-        cuts[-1] = cell[axis]
+        names, cuts = _layer_cuts(cell, fractions, axis, phase_names)
 
     def work() -> _SpecimenInfo:
-        occ = gmsh.model.occ
-        groups: dict[str, list[int]] = {name: [] for name in dict.fromkeys(names)}
         if cell_kind == "inclusion":
-            box = (2, occ.addRectangle(0.0, 0.0, 0.0, L[0], L[1]))
-            disks = [
-                (2, occ.addDisk((i + 0.5) * cell[0], (j + 0.5) * cell[1], 0.0, r, r))
-                for i in range(counts[0])
-                for j in range(counts[1])
-            ]
-            _, out_map = occ.fragment([box], disks)
-            inclusion = {t for m in out_map[1:] for _, t in m}
-            groups["inclusion"] = sorted(inclusion)
-            groups["matrix"] = sorted({t for _, t in out_map[0]} - inclusion)
+            groups = _add_inclusion_tiles(L, cell, counts, radius)
         else:
-            strips, owners = [], []
-            for c in range(counts[axis]):
-                for k, name in enumerate(names):
-                    lo, size = np.zeros(2), L.copy()
-                    lo[axis] = c * cell[axis] + cuts[k]
-                    size[axis] = cuts[k + 1] - cuts[k]
-                    strips.append((2, occ.addRectangle(lo[0], lo[1], 0.0, size[0], size[1])))
-                    owners.append(name)
-            out_map = occ.fragment(strips[:1], strips[1:])[1] if len(strips) > 1 else [strips]
-            for name, pieces in zip(owners, out_map, strict=True):
-                groups[name].extend(t for _, t in pieces)
-        occ.synchronize()
+            groups = _add_layer_tiles(L, cell, counts, names, cuts, axis)
+        gmsh.model.occ.synchronize()
         phases: dict[str, int] = {}
         for tag, (name, entities) in enumerate(groups.items(), start=1):
             gmsh.model.addPhysicalGroup(2, sorted(set(entities)), tag=tag, name=name)
             phases[name] = tag
-        sides: dict[str, list[int]] = {name: [] for name in _BOUNDARIES}
-        surfaces = gmsh.model.getEntities(2)
-        for _, t in gmsh.model.getBoundary(surfaces, combined=True, oriented=False):
-            box = np.asarray(gmsh.model.getBoundingBox(1, abs(t)))
-            if box[3] < tol:
-                sides["left"].append(abs(t))
-            elif box[0] > L[0] - tol:
-                sides["right"].append(abs(t))
-            elif box[4] < tol:
-                sides["bottom"].append(abs(t))
-            elif box[1] > L[1] - tol:
-                sides["top"].append(abs(t))
-            else:
-                raise GeometryError(f"boundary curve {t} lies on no side of the specimen")
-        boundaries: dict[str, int] = {}
-        for tag, name in enumerate(_BOUNDARIES, start=1):
-            gmsh.model.addPhysicalGroup(1, sorted(set(sides[name])), tag=tag, name=name)
-            boundaries[name] = tag
+        boundaries = _tag_sides(L)
         gmsh.option.setNumber("Mesh.MeshSizeMax", mesh_size)
         gmsh.option.setNumber("Mesh.MeshSizeMin", 0.0)
         gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
@@ -217,3 +161,100 @@ def tiled_specimen(
         counts,
         cell,
     )
+
+
+def _inclusion_radius(cell: np.ndarray, volume_fraction: float) -> float:
+    """Radius of the centred circle of ``volume_fraction`` that keeps clear of the cell faces."""
+    r_max = (0.5 - _CENTRED_CLEARANCE) * float(cell.min())
+    vf_max = ball_volume(2, r_max) / float(np.prod(cell))
+    if not 0.0 < volume_fraction <= vf_max:
+        raise GeometryError(
+            f"volume_fraction must be in (0, {vf_max:.4g}] for a centred circle in a "
+            f"{cell[0]:g} x {cell[1]:g} cell, got {volume_fraction}"
+        )
+    return math.sqrt(volume_fraction * float(np.prod(cell)) / math.pi)
+
+
+def _layer_cuts(
+    cell: np.ndarray, fractions: Sequence[float], axis: int, phase_names: Sequence[str] | None
+) -> tuple[list[str], np.ndarray]:
+    """Phase name of each layer and the layer boundaries along ``axis`` within one cell."""
+    f = np.asarray(fractions, dtype=np.float64).reshape(-1)
+    if f.size < 1 or not np.all(f > 0) or abs(f.sum() - 1.0) > 1e-10:
+        raise GeometryError(f"layer fractions must be positive and sum to 1, got {f.tolist()}")
+    if axis not in (0, 1):
+        raise GeometryError(f"laminate axis must be 0 or 1, got {axis!r}")
+    names = [f"layer{i}" for i in range(f.size)] if phase_names is None else list(phase_names)
+    if len(names) != f.size or not all(isinstance(s, str) and s for s in names):
+        raise GeometryError(f"need {f.size} non-empty phase names, got {names}")
+    cuts = np.concatenate([[0.0], np.cumsum(f)]) * cell[axis]
+    cuts[-1] = cell[axis]
+    return names, cuts
+
+
+def _add_inclusion_tiles(
+    L: np.ndarray, cell: np.ndarray, counts: tuple[int, int], radius: float
+) -> dict[str, list[int]]:
+    """The specimen rectangle fragmented by one centred disk per cell; surfaces per phase."""
+    occ = gmsh.model.occ
+    box = (2, occ.addRectangle(0.0, 0.0, 0.0, L[0], L[1]))
+    disks = [
+        (2, occ.addDisk((i + 0.5) * cell[0], (j + 0.5) * cell[1], 0.0, radius, radius))
+        for i in range(counts[0])
+        for j in range(counts[1])
+    ]
+    _, out_map = occ.fragment([box], disks)
+    inclusion = {t for m in out_map[1:] for _, t in m}
+    return {
+        "matrix": sorted({t for _, t in out_map[0]} - inclusion),
+        "inclusion": sorted(inclusion),
+    }
+
+
+def _add_layer_tiles(
+    L: np.ndarray,
+    cell: np.ndarray,
+    counts: tuple[int, int],
+    names: list[str],
+    cuts: np.ndarray,
+    axis: int,
+) -> dict[str, list[int]]:
+    """Strips across the specimen, the layers of every cell along ``axis``; surfaces per phase."""
+    occ = gmsh.model.occ
+    groups: dict[str, list[int]] = {name: [] for name in dict.fromkeys(names)}
+    strips, owners = [], []
+    for c in range(counts[axis]):
+        for k, name in enumerate(names):
+            lo, size = np.zeros(2), L.copy()
+            lo[axis] = c * cell[axis] + cuts[k]
+            size[axis] = cuts[k + 1] - cuts[k]
+            strips.append((2, occ.addRectangle(lo[0], lo[1], 0.0, size[0], size[1])))
+            owners.append(name)
+    out_map = occ.fragment(strips[:1], strips[1:])[1] if len(strips) > 1 else [strips]
+    for name, pieces in zip(owners, out_map, strict=True):
+        groups[name].extend(t for _, t in pieces)
+    return groups
+
+
+def _tag_sides(L: np.ndarray) -> dict[str, int]:
+    """Physical groups of the left, right, bottom and top boundary curves; name -> tag."""
+    tol = 1e-6 * float(L.max())
+    sides: dict[str, list[int]] = {name: [] for name in _BOUNDARIES}
+    surfaces = gmsh.model.getEntities(2)
+    for _, t in gmsh.model.getBoundary(surfaces, combined=True, oriented=False):
+        box = np.asarray(gmsh.model.getBoundingBox(1, abs(t)))
+        if box[3] < tol:
+            sides["left"].append(abs(t))
+        elif box[0] > L[0] - tol:
+            sides["right"].append(abs(t))
+        elif box[4] < tol:
+            sides["bottom"].append(abs(t))
+        elif box[1] > L[1] - tol:
+            sides["top"].append(abs(t))
+        else:
+            raise GeometryError(f"boundary curve {t} lies on no side of the specimen")
+    boundaries: dict[str, int] = {}
+    for tag, name in enumerate(_BOUNDARIES, start=1):
+        gmsh.model.addPhysicalGroup(1, sorted(set(sides[name])), tag=tag, name=name)
+        boundaries[name] = tag
+    return boundaries

@@ -6,6 +6,7 @@ import gc
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -156,71 +157,8 @@ class SVEResult:
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON-ready nested lists and dicts (NaN becomes None)."""
         s = self.settings
-        settings = {
-            "dim": s.dim,
-            "sizes": list(s.sizes),
-            "realizations": list(s.realizations),
-            "volume_fraction": s.volume_fraction,
-            "min_gap": s.min_gap,
-            "diameter": s.diameter,
-            "bcs": list(s.bcs),
-            "elements_per_diameter": s.elements_per_diameter,
-            "mesh_size": s.mesh_size,
-            "degree": s.degree,
-            "geometry_order": s.geometry_order,
-            "seed": s.seed,
-            "group_size": s.group_size,
-            "precision": s.precision,
-            "confidence": s.confidence,
-            "materials": {
-                name: {"E": m.E, "nu": m.nu} if isinstance(m, IsotropicElastic) else {}
-                for name, m in s.materials.items()
-            },
-        }
-        realizations = [
-            {
-                "size": r.size,
-                "realization": r.realization,
-                "seed": r.seed,
-                "n_inclusions": r.n_inclusions,
-                "radius": r.radius,
-                "volume_fractions": r.volume_fractions,
-                "n_dofs": r.n_dofs,
-                "seconds": r.seconds,
-                "bc": {
-                    bc: {
-                        "C": r.C[bc].tolist(),
-                        **{name: r.property(bc, name) for name in PROPERTIES},
-                        "hill_mandel_residual": r.hill_mandel_residual[bc],
-                    }
-                    for bc in s.bcs
-                },
-            }
-            for r in self.realizations
-        ]
         per_bc = {
-            bc: {
-                name: {
-                    "mean": [x.mean for x in self.statistics[bc][name]],
-                    "std": [x.std for x in self.statistics[bc][name]],
-                    "ci_low": [x.ci_low for x in self.statistics[bc][name]],
-                    "ci_high": [x.ci_high for x in self.statistics[bc][name]],
-                    "n": [x.n for x in self.statistics[bc][name]],
-                    "realizations_needed": self.realizations_needed[bc][name],
-                    "variance_decay": None
-                    if self.decay[bc][name] is None
-                    else {
-                        "exponent": self.decay[bc][name].exponent,
-                        "exponent_stderr": self.decay[bc][name].exponent_stderr,
-                        "prefactor": self.decay[bc][name].prefactor,
-                    },
-                    "one_realization_size": self.one_realization_size[bc][name],
-                    "kanit": self.kanit[bc][name],
-                    "ergodicity": self.ergodicity[bc][name],
-                }
-                for name in PROPERTIES
-            }
-            for bc in s.bcs
+            bc: {name: self._statistics_dict(bc, name) for name in PROPERTIES} for bc in s.bcs
         }
         data = {
             "notation": "mandel",
@@ -228,13 +166,83 @@ class SVEResult:
             "bulk_modulus_definition": "K=(1/9)sum C_ij, i,j<3"
             if s.dim == 3
             else "kappa=(C11+C22+2C12)/4 (plane strain)",
-            "settings": settings,
+            "settings": _settings_dict(s),
             "statistics": per_bc,
             "bracket_kubc_minus_subc": self.bracket,
-            "realizations": realizations,
+            "realizations": [_realization_dict(r, s.bcs) for r in self.realizations],
             "seconds": self.seconds,
         }
         return _json_ready(data)
+
+    def _statistics_dict(self, bc: str, name: str) -> dict[str, Any]:
+        """Per-size statistics and the size analysis of one property under one condition."""
+        st = self.statistics[bc][name]
+        fit = self.decay[bc][name]
+        return {
+            "mean": [x.mean for x in st],
+            "std": [x.std for x in st],
+            "ci_low": [x.ci_low for x in st],
+            "ci_high": [x.ci_high for x in st],
+            "n": [x.n for x in st],
+            "realizations_needed": self.realizations_needed[bc][name],
+            "variance_decay": None
+            if fit is None
+            else {
+                "exponent": fit.exponent,
+                "exponent_stderr": fit.exponent_stderr,
+                "prefactor": fit.prefactor,
+            },
+            "one_realization_size": self.one_realization_size[bc][name],
+            "kanit": self.kanit[bc][name],
+            "ergodicity": self.ergodicity[bc][name],
+        }
+
+
+def _settings_dict(s: SVEStudy) -> dict[str, Any]:
+    """The study's settings as JSON-ready values."""
+    return {
+        "dim": s.dim,
+        "sizes": list(s.sizes),
+        "realizations": list(s.realizations),
+        "volume_fraction": s.volume_fraction,
+        "min_gap": s.min_gap,
+        "diameter": s.diameter,
+        "bcs": list(s.bcs),
+        "elements_per_diameter": s.elements_per_diameter,
+        "mesh_size": s.mesh_size,
+        "degree": s.degree,
+        "geometry_order": s.geometry_order,
+        "seed": s.seed,
+        "group_size": s.group_size,
+        "precision": s.precision,
+        "confidence": s.confidence,
+        "materials": {
+            name: {"E": m.E, "nu": m.nu} if isinstance(m, IsotropicElastic) else {}
+            for name, m in s.materials.items()
+        },
+    }
+
+
+def _realization_dict(r: Realization, bcs: Sequence[str]) -> dict[str, Any]:
+    """One realization: its geometry, size, cost and properties under every condition."""
+    return {
+        "size": r.size,
+        "realization": r.realization,
+        "seed": r.seed,
+        "n_inclusions": r.n_inclusions,
+        "radius": r.radius,
+        "volume_fractions": r.volume_fractions,
+        "n_dofs": r.n_dofs,
+        "seconds": r.seconds,
+        "bc": {
+            bc: {
+                "C": r.C[bc].tolist(),
+                **{name: r.property(bc, name) for name in PROPERTIES},
+                "hill_mandel_residual": r.hill_mandel_residual[bc],
+            }
+            for bc in bcs
+        },
+    }
 
 
 def _json_ready(x: Any) -> Any:
@@ -410,44 +418,12 @@ def _summarize(settings: SVEStudy, realizations: list[Realization], seconds: flo
             needed[bc][name] = [
                 None if s.n < 2 else realizations_needed(s.std**2, s.mean, eps) for s in st
             ]
-            var = np.array([s.std**2 for s in st])
-            ok = np.isfinite(var) & (var > 0) & several
-            fit = None
-            if np.count_nonzero(ok) >= 2:
-                try:
-                    fit = fit_power_law(sizes[ok], var[ok])
-                except ValueError:
-                    fit = None
-            decay[bc][name] = fit
-            mean_large = st[-1].mean
-            L1 = None if fit is None else size_for_one_realization(fit, mean_large, eps)
-            one_size[bc][name] = None if L1 is None or not math.isfinite(L1) else L1
-            kanit[bc][name] = None
-            pair = _phase_values(settings, name)
-            if fit is not None and pair is not None:
-                D2 = point_variance(settings.volume_fraction, *pair)
-                try:
-                    A3, alpha = integral_range(sizes[ok] ** settings.dim, var[ok], D2)
-                    kanit[bc][name] = {
-                        "point_variance": D2,
-                        "integral_range": A3,
-                        "alpha": alpha,
-                        "rve_volume": rve_volume(D2, A3, alpha, mean_large, eps, n=1),
-                        "rve_size": rve_volume(D2, A3, alpha, mean_large, eps, n=1)
-                        ** (1.0 / settings.dim),
-                    }
-                except ValueError:
-                    kanit[bc][name] = None
-            small = values(bc, name, 0)[:n_small]
-            ergodicity[bc][name] = {
-                "large_size": float(sizes[-1]),
-                "large_value": float(values(bc, name, n_sizes - 1)[0]),
-                "small_size": float(sizes[0]),
-                "small_count": int(n_small),
-                "small_mean": float(small.mean()),
-                "large_volume": float(sizes[-1] ** settings.dim),
-                "small_total_volume": float(n_small * sizes[0] ** settings.dim),
-            }
+            decay[bc][name], one_size[bc][name], kanit[bc][name] = _decay_analysis(
+                settings, name, st, several
+            )
+            ergodicity[bc][name] = _ergodicity(
+                settings, values(bc, name, 0)[:n_small], values(bc, name, n_sizes - 1)[0]
+            )
     bracket: dict[str, list[float]] = {}
     if "kubc" in settings.bcs and "subc" in settings.bcs:
         for name in PROPERTIES:
@@ -467,3 +443,56 @@ def _summarize(settings: SVEStudy, realizations: list[Realization], seconds: flo
         ergodicity=ergodicity,
         seconds=seconds,
     )
+
+
+def _decay_analysis(
+    settings: SVEStudy, name: str, st: list[SampleStatistics], several: np.ndarray
+) -> tuple[PowerLawFit | None, float | None, dict[str, float] | None]:
+    """Variance-decay fit, one-realization size and Kanit's RVE size of one property.
+
+    Sizes whose SVEs hold a single inclusion (``several`` false) are left out of the fit.
+    """
+    sizes = np.array(settings.sizes)
+    eps = settings.precision
+    var = np.array([s.std**2 for s in st])
+    ok = np.isfinite(var) & (var > 0) & several
+    fit = None
+    if np.count_nonzero(ok) >= 2:
+        try:
+            fit = fit_power_law(sizes[ok], var[ok])
+        except ValueError:
+            fit = None
+    mean_large = st[-1].mean
+    L1 = None if fit is None else size_for_one_realization(fit, mean_large, eps)
+    one_size = None if L1 is None or not math.isfinite(L1) else L1
+    pair = _phase_values(settings, name)
+    if fit is None or pair is None:
+        return fit, one_size, None
+    D2 = point_variance(settings.volume_fraction, *pair)
+    try:
+        A3, alpha = integral_range(sizes[ok] ** settings.dim, var[ok], D2)
+    except ValueError:
+        return fit, one_size, None
+    volume = rve_volume(D2, A3, alpha, mean_large, eps, n=1)
+    kanit = {
+        "point_variance": D2,
+        "integral_range": A3,
+        "alpha": alpha,
+        "rve_volume": volume,
+        "rve_size": volume ** (1.0 / settings.dim),
+    }
+    return fit, one_size, kanit
+
+
+def _ergodicity(settings: SVEStudy, small: np.ndarray, large: float) -> dict[str, float]:
+    """One large SVE against the mean of as many small ones as fill its volume."""
+    sizes = settings.sizes
+    return {
+        "large_size": float(sizes[-1]),
+        "large_value": float(large),
+        "small_size": float(sizes[0]),
+        "small_count": int(small.size),
+        "small_mean": float(small.mean()),
+        "large_volume": float(sizes[-1] ** settings.dim),
+        "small_total_volume": float(small.size * sizes[0] ** settings.dim),
+    }
