@@ -144,18 +144,12 @@ def build_prolongation(
         owns_column[boundary] = False
 
     boundary_nodes = np.flatnonzero(boundary)
-    master_global = None
+    boundary_global = first_node + boundary_nodes
     if periodic:
-        # Boundary nodes are a surface set: gather them all, match images, keep own rows.
-        counts = comm.allgather(len(boundary_nodes))
-        all_x = np.vstack(comm.allgather(x[boundary_nodes])).reshape(-1, x.shape[1])
-        all_global = np.concatenate(comm.allgather(first_node + boundary_nodes))
-        images = periodic_images(all_x, origin, lengths, tol)
-        start = sum(counts[: comm.rank])
-        mine = slice(start, start + len(boundary_nodes))
-        master_global = all_global[images[mine]]
-        is_slave = master_global != first_node + boundary_nodes
-        owns_column[boundary_nodes[is_slave]] = False
+        all_global, master_global = _periodic_masters(
+            comm, x, boundary_nodes, first_node, origin, lengths, tol
+        )
+        owns_column[boundary_nodes[master_global != boundary_global]] = False
 
     n_local_columns = int(owns_column.sum())
     column_offset = comm.exscan(n_local_columns) if comm.size > 1 else 0
@@ -169,24 +163,53 @@ def build_prolongation(
         all_columns = np.vstack(comm.allgather(columns[boundary_nodes])).reshape(-1, bs)
         order = np.argsort(all_global)
         master_rows = order[np.searchsorted(all_global[order], master_global)]
-        slave_columns = all_columns[master_rows]
-        slaves = master_global != first_node + boundary_nodes
+        slaves = master_global != boundary_global
         # A slave of a pinned master stays fixed (-1), like its master.
-        columns[boundary_nodes[slaves]] = slave_columns[slaves]
+        columns[boundary_nodes[slaves]] = all_columns[master_rows][slaves]
 
+    P = _selection_matrix(comm, columns, index_map.size_global * bs, n_local_columns, n_reduced)
+    pinned_points = np.vstack(comm.allgather(x[pinned.any(axis=1)])).reshape(-1, x.shape[1])
+    return Prolongation(P=P, n_reduced=n_reduced, pinned_points=pinned_points)
+
+
+def _periodic_masters(
+    comm: MPI.Comm,
+    x: np.ndarray,
+    boundary_nodes: np.ndarray,
+    first_node: int,
+    origin: np.ndarray,
+    lengths: np.ndarray,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Global numbers of all boundary nodes, and the master of each of this rank's.
+
+    Boundary nodes are a surface set: they are gathered on every rank and matched to their
+    lower-face images there. A node that is its own master is no slave.
+    """
+    counts = comm.allgather(len(boundary_nodes))
+    all_x = np.vstack(comm.allgather(x[boundary_nodes])).reshape(-1, x.shape[1])
+    all_global = np.concatenate(comm.allgather(first_node + boundary_nodes))
+    images = periodic_images(all_x, origin, lengths, tol)
+    start = sum(counts[: comm.rank])
+    return all_global, all_global[images[start : start + len(boundary_nodes)]]
+
+
+def _selection_matrix(
+    comm: MPI.Comm, columns: np.ndarray, n_global_rows: int, n_local_columns: int, n_reduced: int
+) -> PETSc.Mat:
+    """The 0/1 matrix with one entry per dof that has a reduced column (``columns >= 0``)."""
     flat = columns.reshape(-1)
     has_entry = flat >= 0
     indptr = np.concatenate([[0], np.cumsum(has_entry)]).astype(PETSc.IntType)
     indices = flat[has_entry].astype(PETSc.IntType)
     values = np.ones(len(indices), dtype=PETSc.ScalarType)
     P = PETSc.Mat().createAIJ(
-        size=((n_owned * bs, index_map.size_global * bs), (n_local_columns, n_reduced)),
+        size=((flat.size, n_global_rows), (n_local_columns, n_reduced)),
         csr=(indptr, indices, values),
         comm=comm,
     )
     P.assemble()
-    pinned_points = np.vstack(comm.allgather(x[pinned.any(axis=1)])).reshape(-1, x.shape[1])
-    return Prolongation(P=P, n_reduced=n_reduced, pinned_points=pinned_points)
+    return P
 
 
 @runtime_checkable

@@ -227,15 +227,7 @@ def configure_newton(
         raise ValueError("elastic_factorization is only used with 'shared_elastic'")
     elastic = None
     if strategy == "shared_elastic":
-        if elastic_factorization is None:
-            elastic = ElasticFactorization(J, bc, f"{petsc_options_prefix}elastic_")
-        elif not elastic_factorization.matches(J, bc):
-            raise Fe2xError(
-                "elastic_factorization belongs to another microstructure, boundary "
-                "condition, degree or elastic moduli"
-            )
-        else:
-            elastic = elastic_factorization
+        elastic = _shared_elastic(J, bc, petsc_options_prefix, elastic_factorization)
     defaults = dict(DEFAULT_OPTIONS)
     if J.getComm().size == 1 and J.getSize()[0] < SMALL_DIRECT_MAX_DOFS:
         defaults["pc_factor_mat_solver_type"] = "petsc"
@@ -272,15 +264,37 @@ def configure_newton(
     if elastic is not None and constrained is not None:
         constrained.warm_start = True
     elif elastic is not None:
-        # Its own KSP: the SNES's carries Eisenstat–Walker's loose tolerances (a pre-solve
-        # hook), and this one starts from the last correctors.
-        newton_ksp = snes.getKSP()
-        tangent_ksp = PETSc.KSP().create(snes.getComm())
-        tangent_ksp.setOperators(J)
-        tangent_ksp.setType(newton_ksp.getType())
-        tangent_ksp.setNormType(newton_ksp.getNormType())
-        tangent_ksp.setTolerances(*newton_ksp.getTolerances())
-        tangent_ksp.getPC().setType("python")
-        tangent_ksp.getPC().setPythonContext(elastic)
-        tangent_ksp.setInitialGuessNonzero(True)
+        tangent_ksp = _warm_tangent_ksp(snes, J, elastic)
     return NewtonLinearSolver(strategy, elastic, constrained, tangent_ksp, user_atol)
+
+
+def _shared_elastic(
+    J: PETSc.Mat, bc: str, prefix: str, given: ElasticFactorization | None
+) -> ElasticFactorization:
+    """The given elastic factorization if it fits ``J`` and ``bc``, else a new one of ``J``."""
+    if given is None:
+        return ElasticFactorization(J, bc, f"{prefix}elastic_")
+    if not given.matches(J, bc):
+        raise Fe2xError(
+            "elastic_factorization belongs to another microstructure, boundary "
+            "condition, degree or elastic moduli"
+        )
+    return given
+
+
+def _warm_tangent_ksp(snes: PETSc.SNES, J: PETSc.Mat, elastic: ElasticFactorization) -> PETSc.KSP:
+    """A Krylov solver of the tangent correctors preconditioned by the elastic factorization.
+
+    Its own KSP: the SNES's carries Eisenstat–Walker's loose tolerances (a pre-solve hook),
+    and this one starts from the last correctors.
+    """
+    newton_ksp = snes.getKSP()
+    ksp = PETSc.KSP().create(snes.getComm())
+    ksp.setOperators(J)
+    ksp.setType(newton_ksp.getType())
+    ksp.setNormType(newton_ksp.getNormType())
+    ksp.setTolerances(*newton_ksp.getTolerances())
+    ksp.getPC().setType("python")
+    ksp.getPC().setPythonContext(elastic)
+    ksp.setInitialGuessNonzero(True)
+    return ksp
