@@ -5,8 +5,10 @@ of the wrong type, negative, zero, NaN, infinite, huge, tiny, empty or absurd) a
 ``fe2x <command> CONFIG --out DIR`` in a subprocess with a timeout. A variant ends *cleanly*
 when fe2x either accepts it (exit 0: the defect was harmless, e.g. a default-valued key
 removed) or refuses it with exit ≠ 0, exactly one line on stderr starting ``fe2x: error:``, no
-Python traceback, and no result file left behind. Everything else (a traceback, a crash, a
-hang, several lines, a half-written result) is listed. Prints the counts and writes
+Python traceback, and no result file left behind; or, for a solve that gives up (*stopped*),
+when every stderr line is a ``fe2x:`` warning and the last the error saying where the
+converged steps were kept. Everything else (a traceback, a crash, a hang, a result left
+behind without saying so) is listed. Prints the counts and writes
 ``benchmarks/results/bad_input.json``.
 
     .venv/bin/python benchmarks/bad_input.py [--limit N] [--timeout 120]
@@ -157,14 +159,18 @@ def run(command: str, text: str, work: Path, timeout: float) -> dict:
     left = [name for name in RESULTS if (out / name).exists()]
     if done.returncode == 0:
         return {"verdict": "accepted"}
-    clean = (
-        len(lines) == 1
-        and lines[0].startswith("fe2x: error:")
-        and "Traceback" not in done.stderr
-        and not left
+    one_line = (
+        bool(lines) and lines[-1].startswith("fe2x: error:") and "Traceback" not in done.stderr
     )
+    if one_line and len(lines) == 1 and not left:
+        verdict = "clean"
+    elif one_line and all(line.startswith("fe2x:") for line in lines) and "kept in" in lines[-1]:
+        # A solver that gave up after warnings, its converged steps kept (by design).
+        verdict = "stopped"
+    else:
+        verdict = "unclean"
     return {
-        "verdict": "clean" if clean else "unclean",
+        "verdict": verdict,
         "code": done.returncode,
         "stderr": done.stderr[-600:],
         "left": left,
@@ -177,7 +183,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/bad_input.json")
     args = parser.parse_args()
-    report: dict[str, list] = {"clean": [], "accepted": [], "unclean": [], "hang": []}
+    report: dict[str, list] = {
+        "clean": [],
+        "stopped": [],
+        "accepted": [],
+        "unclean": [],
+        "hang": [],
+    }
     for name, command in CONFIGS.items():
         data = tomllib.loads((ROOT / "demos" / name).read_text())
         for path, value in CHEAP[name].items():

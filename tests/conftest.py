@@ -38,6 +38,7 @@ def run_command(command: str, workdir: Path, text: str, capsys) -> tuple[int, st
     MPI.COMM_WORLD.barrier()
     out = workdir / "out"
     code = main([command, str(config), "--out", str(out), "--quiet"])
+    MPI.COMM_WORLD.barrier()  # rank 0 releases the lock as the run ends: look after that
     return code, capsys.readouterr().err, out
 
 

@@ -94,6 +94,7 @@ def run(workdir: Path, text: str, capsys, *extra: str) -> tuple[int, str, Path]:
     COMM.barrier()
     out = workdir / "out"
     code = main(["homogenize", str(config), "--out", str(out), "--quiet", *extra])
+    COMM.barrier()  # rank 0 releases the lock as the run ends: look after that
     return code, capsys.readouterr().err, out
 
 

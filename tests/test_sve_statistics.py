@@ -130,6 +130,11 @@ def test_rve_volume_inverts_kanit_variance(n):
     assert relative_error(math.sqrt(var), mean, n) == pytest.approx(eps, rel=1e-12)
 
 
+def test_rve_volume_beyond_floats_is_infinite():
+    """A variance that hardly decays: (4 D² / ε² Z̄²)^(1/α) = 300^1000 overflows a double."""
+    assert math.isinf(rve_volume(0.75, 2.0, 1e-3, 1.0, 0.1))
+
+
 def test_size_for_one_realization_agrees_with_rve_volume():
     """Var(L) = D2 (A3 / L^d)^alpha is a power law in L with exponent -d alpha."""
     d, D2, A3, alpha, mean, eps = 2, 2.0, 0.5, 1.0, 3.0, 0.02

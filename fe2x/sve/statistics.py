@@ -212,7 +212,11 @@ def rve_volume(
     """
     if not (eps_rel > 0 and n >= 1 and alpha > 0):
         raise ValueError("need eps_rel > 0, n >= 1 and alpha > 0")
-    return float(A3 * (4.0 * point_var / (eps_rel**2 * mean**2 * n)) ** (1.0 / alpha))
+    try:
+        return float(A3 * (4.0 * point_var / (eps_rel**2 * mean**2 * n)) ** (1.0 / alpha))
+    except OverflowError:
+        # A variance that hardly decays (α -> 0) asks for a volume beyond any float.
+        return math.inf
 
 
 def size_for_one_realization(fit: PowerLawFit, mean: float, eps_rel: float) -> float:
