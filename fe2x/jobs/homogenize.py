@@ -11,7 +11,7 @@ from mpi4py import MPI
 from fe2x.config import HomogenizationConfig, as_dict
 from fe2x.io.fields import write_unit_strain_fields
 from fe2x.io.results import write_json
-from fe2x.jobs.cells import warn_if_volume_lost
+from fe2x.jobs.cells import warn_if_volume_lost, write_cell_data
 from fe2x.micro.homogenization import HomogenizationResult, homogenize
 
 __all__ = ["run_homogenize"]
@@ -22,7 +22,9 @@ logger = logging.getLogger(__name__)
 def run_homogenize(
     config: HomogenizationConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD
 ) -> HomogenizationResult:
-    """Build the cell, homogenize it, write fields and ``out/result.json`` (last, atomically)."""
+    """Build the cell, homogenize it, write fields (with the cell data of polycrystals: grain
+    ids, orientations, ``grains.csv`` and pole figures) and ``out/result.json`` (last,
+    atomically)."""
     t0 = time.perf_counter()
     cell = config.cell.build(comm)
     meshing = time.perf_counter() - t0
@@ -47,6 +49,9 @@ def run_homogenize(
             )
             fields[bc] = [str(p.relative_to(out)) for p in paths]
         summary["fields"] = fields
+    grain_files = write_cell_data(cell, out)
+    if grain_files:
+        summary["cell_data"] = [str(p.relative_to(out)) for p in grain_files]
     summary["config"] = as_dict(config)
     write_json(comm, out / "result.json", summary)
     return result
