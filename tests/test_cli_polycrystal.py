@@ -293,6 +293,16 @@ BAD_INPUTS = {
         ("o.txt", "0 0 0\n" * 9),
         r"\[cell\] orientations: .*holds 9 orientations, expected 10",
     ),
+    "unknown fibre key": (
+        polycrystal("[cell.orientations]\ncrystal_direction = [1, 1, 1]\nspred = 5.0"),
+        None,
+        r"\[cell.orientations\] unknown key 'spred'; allowed: crystal_direction",
+    ),
+    "negative fibre spread": (
+        polycrystal("[cell.orientations]\ncrystal_direction = [1, 1, 1]\nspread = -5.0"),
+        None,
+        r"\[cell.orientations\] spread = -5.0: expected a number >= 0",
+    ),
     "too many grains": (
         polycrystal().replace("n_grains = 10", "n_grains = 200"),
         None,
@@ -365,6 +375,19 @@ def test_bad_input_gives_one_line_error(workdir, capsys, case):
         assert len(lines) == 1, err
         assert lines[0].startswith("fe2x: error: ")
         assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_keys_of_several_meanings_are_documented_per_meaning():
+    """The README's cell table has a row for the image ``path`` of voxel cells and one for the
+    mesh ``path`` of file cells (a key's documentation is its variant's)."""
+    from fe2x.config import CELL_TYPES
+    from fe2x.config.docs import render_variants
+
+    rows = [r for r in render_variants(CELL_TYPES, "type", "cells").splitlines()]
+    paths = [r for r in rows if r.startswith("| `path` |")]
+    assert len(paths) == 2
+    assert "| file |" in paths[0] and ".msh" in paths[0]
+    assert "| voxels |" in paths[1] and ".vti" in paths[1]
 
 
 def test_j2_is_still_refused_by_homogenize(workdir, capsys):

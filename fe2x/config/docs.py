@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+
 from fe2x.config.cells import CELL_TYPES
 from fe2x.config.materials import MATERIAL_MODELS
 from fe2x.config.run_tables import (
