@@ -492,10 +492,16 @@ def _labels_of(keys: Mapping[str, str]) -> dict[int, str] | None:
 @dataclass(frozen=True, kw_only=True)
 class VoxelCell(_GrainOrientations, CellTable):
     """A label image (.npy, TIFF stack, VTK ImageData) as a periodic voxel mesh, one phase or
-    one grain per label (:func:`fe2x.geometry.voxels.voxel_cell`). ``dim`` must be the image's;
-    ``lengths`` default to the image's voxel size (.vti), else one per voxel."""
+    one grain per label (:func:`fe2x.geometry.voxels.voxel_cell`); ``dim`` must be the image's."""
 
     TAG_VALUE: ClassVar[str] = "voxels"
+    lengths: tuple[float, ...] | None = option(
+        None,
+        doc="edge lengths of the image box",
+        check=lambda v: all(x > 0 for x in v),
+        expect="a list of positive numbers",
+        shown_default="the image's (`.vti`), else one per voxel",
+    )
     path: Path = option(
         REQUIRED,
         doc="the label image, relative to the config file: `.npy` (axes x, y(, z)), `.tif`/"
