@@ -42,6 +42,7 @@ def test_demos_are_found():
         "demo_laminate.py",
         "demo_particle_composite_3d.py",
         "demo_thermal_export.py",
+        "demo_polycrystal.py",
     }
     assert expected <= set(DEMO_SCRIPTS)
 

@@ -6,11 +6,16 @@ is built) and one ``CELL_TYPES.register`` call.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+import numpy as np
+
 from fe2x.config.schema import REQUIRED, Context, Table, option
+from fe2x.errors import Fe2xError, GeometryError, MaterialError
 from fe2x.registry import Registry
 
 if TYPE_CHECKING:
@@ -21,10 +26,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CELL_TYPES",
     "CellTable",
+    "FibreTexture",
     "FileCell",
     "InclusionCell",
     "LaminateCell",
+    "PolycrystalCell",
     "RandomCell",
+    "VoxelCell",
 ]
 
 
@@ -256,6 +264,375 @@ class FileCell(CellTable):
         return read_cell(comm, self.path, self.dim, phase_data=self.phase_data)
 
 
+def _direction(v: tuple[float, ...]) -> bool:
+    return len(v) == 3 and any(x != 0 for x in v)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FibreTexture(Table):
+    """A fibre texture (:func:`fe2x.materials.orientations.fibre_texture`): a crystal direction
+    along a sample direction, uniform spin about it and a Gaussian tilt of it."""
+
+    crystal_direction: tuple[float, ...] = option(
+        REQUIRED,
+        doc="crystal direction along the fibre, e.g. `[1, 1, 1]`",
+        check=_direction,
+        expect="3 numbers, not all zero",
+    )
+    sample_direction: tuple[float, ...] = option(
+        (0.0, 0.0, 1.0),
+        doc="sample direction of the fibre axis",
+        check=_direction,
+        expect="3 numbers, not all zero",
+    )
+    spread: float = option(
+        0.0,
+        doc="standard deviation of the tilt components, degrees (0: the ideal fibre)",
+        check=lambda v: v >= 0,
+        expect="a number >= 0",
+    )
+
+
+#: What the rows of an orientation file are (fe2x.materials.orientations.ORIENTATION_KINDS).
+OrientationFormat = Literal["euler_degrees", "euler_radians", "quaternion"]
+#: Orientations are drawn from ``numpy.random.default_rng([seed, ORIENTATION_STREAM])``: a
+#: stream of their own, apart from the seed points drawn with ``default_rng(seed)``.
+ORIENTATION_STREAM = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class _GrainOrientations(Table):
+    """Keys of cells whose grains carry an orientation (``cell_data["orientation"]``)."""
+
+    orientations: str | Path | FibreTexture = option(
+        "random",
+        doc="grain orientations: `random` (uniform on SO(3)); a file with one row per grain, "
+        "Bunge Euler angles `phi1 Phi phi2` in degrees or quaternions `q0 q1 q2 q3` (a header "
+        "row naming the columns says which); or a fibre-texture table "
+        "`{crystal_direction, sample_direction, spread}`",
+        expect="'random', a file path or a table",
+    )
+    orientation_format: OrientationFormat | None = option(
+        None,
+        doc="what the rows of an orientation file are (default: its header, else Euler "
+        "angles in degrees)",
+    )
+    orientation_seed: int | None = option(
+        None,
+        doc="seed of random and fibre orientations (default: the cell's `seed`; 0 for voxels)",
+        check=lambda v: v >= 0,
+        expect="a non-negative integer",
+    )
+
+    def _check_orientations(self, ctx: Context, where: str, n_grains: int | None) -> None:
+        """Resolve an orientation file relative to the config file and read it (``n_grains``
+        rows, when known): a bad file fails here, naming the key."""
+        if isinstance(self.orientations, FibreTexture) or self.orientations == "random":
+            if self.orientation_format is not None:
+                ctx.fail(f"[{where}] orientation_format applies to an orientation file only")
+            return
+        path = Path(self.orientations)
+        if not path.is_absolute():
+            path = ctx.path.parent / path
+        object.__setattr__(self, "orientations", path)
+        try:
+            self._read_orientations(n_grains)
+        except MaterialError as error:
+            ctx.fail(f"[{where}] orientations: {error}")
+
+    def _read_orientations(self, n_grains: int | None) -> np.ndarray:
+        from fe2x.materials.orientations import read_orientations
+
+        return read_orientations(self.orientations, self.orientation_format, n_grains)
+
+    def grain_orientations(self, n_grains: int, seed: int) -> np.ndarray:
+        """The orientations (crystal -> sample) of ``n_grains`` grains, ``(n_grains, 3, 3)``;
+        random and fibre ones from ``orientation_seed`` (default ``seed``)."""
+        from fe2x.materials.orientations import fibre_texture, random_orientations
+
+        base = seed if self.orientation_seed is None else self.orientation_seed
+        rng = np.random.default_rng([base, ORIENTATION_STREAM])
+        if isinstance(self.orientations, FibreTexture):
+            t = self.orientations
+            return fibre_texture(
+                n_grains, t.crystal_direction, t.sample_direction, t.spread, rng, degrees=True
+            )
+        if self.orientations == "random":
+            return random_orientations(n_grains, rng)
+        return self._read_orientations(n_grains)
+
+
+def _resolution(v: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (v,) if isinstance(v, int) else v
+
+
+def _read_points(path: Path, dim: int) -> np.ndarray:
+    """Seed points ``(n, dim)`` from a text or CSV file (``#`` comments); a GeometryError
+    naming the file and line."""
+    rows = []
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise GeometryError(
+            f"seeds file '{path}' cannot be read ({type(error).__name__})"
+        ) from None
+    for number, line in enumerate(lines, start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            row = [float(t) for t in line.replace(",", " ").split()]
+        except ValueError:
+            row = []
+        if len(row) != dim or not all(math.isfinite(x) for x in row):
+            raise GeometryError(f"seeds file '{path}': line {number} is not {dim} finite numbers")
+        rows.append(row)
+    if not rows:
+        raise GeometryError(f"seeds file '{path}' holds no points")
+    return np.array(rows)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolycrystalCell(_GrainOrientations, CellTable):
+    """Periodic Voronoi (or Laguerre) grains on a voxel grid, one hexahedron (square) per voxel,
+    every grain with an orientation (:func:`fe2x.geometry.polycrystal.polycrystal_cell`)."""
+
+    TAG_VALUE: ClassVar[str] = "polycrystal"
+    n_grains: int | None = option(
+        None,
+        doc="number of grains (or give `seeds`)",
+        check=_positive,
+        expect="a positive integer",
+    )
+    seeds: Path | None = option(
+        None,
+        doc="a text/CSV file of seed points, one row of `dim` coordinates per grain, instead "
+        "of random ones",
+    )
+    resolution: int | tuple[int, ...] = option(
+        REQUIRED,
+        doc="voxels per edge, or a list of voxels per axis",
+        check=lambda v: all(n >= 1 for n in _resolution(v)),
+        expect="a positive integer or a list of them",
+    )
+    seed: int = option(
+        0,
+        doc="random seed of the seed points: the same seed gives the same cell on any number "
+        "of ranks",
+        check=lambda v: v >= 0,
+        expect="a non-negative integer",
+    )
+    weights: tuple[float, ...] | None = option(
+        None, doc="Laguerre weights, one per grain, squared lengths (default: Voronoi)"
+    )
+    min_distance: float | None = option(
+        None,
+        doc="least periodic distance between random seeds (narrower grain sizes)",
+        check=_positive,
+        expect="a positive number",
+    )
+    phase: str = option("grains", doc="the phase of all grains", check=bool, expect="a name")
+
+    def validate(self, ctx: Context, where: str) -> None:
+        """Grains from a count or a seed file, a resolution per axis with room for them,
+        a weight per grain, and readable orientations."""
+        super().validate(ctx, where)
+        if self.seeds is not None:
+            if self.min_distance is not None:
+                ctx.fail(f"[{where}] min_distance applies to random seeds, not to a seeds file")
+            try:
+                n = len(_read_points(self.seeds, self.dim))
+            except GeometryError as error:
+                ctx.fail(f"[{where}] seeds: {error}")
+            if self.n_grains not in (None, n):
+                ctx.fail(f"[{where}] n_grains = {self.n_grains} but seeds holds {n} points")
+            object.__setattr__(self, "n_grains", n)
+        elif self.n_grains is None:
+            ctx.fail(f"[{where}] a polycrystal cell needs n_grains or seeds")
+        resolution = _resolution(self.resolution)
+        if len(resolution) not in (1, self.dim):
+            ctx.fail(
+                f"[{where}] resolution = {list(resolution)}: expected one number or {self.dim}"
+            )
+        voxels = resolution[0] ** self.dim if len(resolution) == 1 else math.prod(resolution)
+        if self.n_grains > voxels:
+            ctx.fail(
+                f"[{where}] n_grains = {self.n_grains}: more grains than the {voxels} voxels of "
+                f"resolution = {self.resolution!r}; raise the resolution"
+            )
+        if self.weights is not None and len(self.weights) != self.n_grains:
+            ctx.fail(
+                f"[{where}] weights: {len(self.weights)} given, expected one per grain "
+                f"({self.n_grains})"
+            )
+        self._check_orientations(ctx, where, self.n_grains)
+
+    def phase_names(self) -> tuple[str, ...]:
+        return (self.phase,)
+
+    def build(self, comm: MPI.Comm) -> RVEMesh:
+        from fe2x.geometry import polycrystal_cell
+
+        seeds = None if self.seeds is None else _read_points(self.seeds, self.dim)
+        return polycrystal_cell(
+            comm,
+            self.dim,
+            self.lengths,
+            self.n_grains,
+            _resolution(self.resolution),
+            self.seed,
+            weights=self.weights,
+            seeds=seeds,
+            min_distance=self.min_distance,
+            phase_name=self.phase,
+            grain_data={"orientation": self.grain_orientations(self.n_grains, self.seed)},
+        )
+
+
+def _labels_of(keys: Mapping[str, str]) -> dict[int, str] | None:
+    """``{"1": "matrix"}`` -> ``{1: "matrix"}``; None if a key is not an integer."""
+    try:
+        return {int(k): v for k, v in keys.items()}
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoxelCell(_GrainOrientations, CellTable):
+    """A label image (.npy, TIFF stack, VTK ImageData) as a periodic voxel mesh, one phase or
+    one grain per label (:func:`fe2x.geometry.voxels.voxel_cell`); ``dim`` must be the image's."""
+
+    TAG_VALUE: ClassVar[str] = "voxels"
+    lengths: tuple[float, ...] | None = option(
+        None,
+        doc="edge lengths of the image box",
+        check=lambda v: all(x > 0 for x in v),
+        expect="a list of positive numbers",
+        shown_default="the image's (`.vti`), else one per voxel",
+    )
+    path: Path = option(
+        REQUIRED,
+        doc="the label image, relative to the config file: `.npy` (axes x, y(, z)), `.tif`/"
+        "`.tiff` (page = z) or `.vti` (VTK ImageData, as DAMASK writes)",
+    )
+    array: str | None = option(
+        None, doc="the cell-data array of a `.vti` image (default: its only one, or `material`)"
+    )
+    periodicity: Literal["check", "mirror", "trim", "ignore"] = option(
+        "check",
+        doc="an image whose opposite faces do not match is refused (`check`), mirrored, "
+        "trimmed, or taken as it is (`ignore`)",
+    )
+    phases: Mapping[str, str] | None = option(
+        None,
+        doc='label -> phase name, e.g. `{1 = "matrix", 2 = "fibre"}`; every label of the image '
+        "needs one, unless `grains` makes the others grains",
+    )
+    grains: Literal["labels"] | None = option(
+        None,
+        doc="`labels`: every label not in `phases` is a grain of the phase `grain_phase`, with "
+        "an orientation (grain ids 0, 1, ... and orientation file rows in ascending label "
+        "order)",
+    )
+    grain_phase: str = option(
+        "grains", doc="the phase of the grains (with `grains`)", check=bool, expect="a name"
+    )
+
+    def validate(self, ctx: Context, where: str) -> None:
+        """The image exists, labels map to phases or grains, orientations are readable; the box
+        comes from the image unless ``lengths`` are given."""
+        if self.lengths is not None and len(self.lengths) != self.dim:
+            ctx.fail(f"[{where}] lengths = {list(self.lengths)}: expected {self.dim} numbers")
+        if not self.path.is_file():
+            ctx.fail(f"[{where}] path = '{self.path}': no such file")
+        if self.path.suffix.lower() not in (".npy", ".tif", ".tiff", ".vti"):
+            ctx.fail(
+                f"[{where}] path = '{self.path}': unknown image type {self.path.suffix!r} "
+                "(.npy, .tif, .tiff, .vti)"
+            )
+        if self.array is not None and self.path.suffix.lower() != ".vti":
+            ctx.fail(f"[{where}] array applies to .vti images only")
+        if self.phases is not None and _labels_of(self.phases) is None:
+            ctx.fail(f"[{where}] phases = {dict(self.phases)}: keys must be integer labels")
+        if self.phases is None and self.grains is None:
+            ctx.fail(f"[{where}] a voxel cell needs phases (label -> phase) or grains = 'labels'")
+        if self.grains is None:
+            if self.orientations != "random" or self.orientation_format is not None:
+                ctx.fail(f"[{where}] orientations apply with grains = 'labels' only")
+            return
+        if self.phases is not None and self.grain_phase in self.phases.values():
+            ctx.fail(
+                f"[{where}] grain_phase = {self.grain_phase!r} is also a phase of labels in "
+                "phases; name it apart"
+            )
+        self._check_orientations(ctx, where, None)
+
+    def phase_names(self) -> tuple[str, ...]:
+        names = list(dict.fromkeys((self.phases or {}).values()))
+        return (*names, self.grain_phase) if self.grains else tuple(names)
+
+    def _voxel_data(
+        self, labels: np.ndarray
+    ) -> tuple[dict[int, str], dict[str, np.ndarray] | None]:
+        """Label -> phase of every present label, and the grain ids and orientations per
+        voxel when labels are grains (rank 0's work)."""
+        named = _labels_of(self.phases or {})
+        present = np.unique(labels)
+        others = [int(x) for x in present if int(x) not in named]
+        if others and not self.grains:
+            raise GeometryError(
+                f"label image {self.path.name}: labels {others[:10]} have no phase; name them "
+                "in phases (or set grains = 'labels')"
+            )
+        phases = {**named, **{label: self.grain_phase for label in others}}
+        if not self.grains:
+            return phases, None
+        grain_labels = np.array(others, dtype=np.int64)
+        grain = np.searchsorted(grain_labels, labels)
+        is_grain = np.isin(labels, grain_labels)
+        try:
+            R = self.grain_orientations(grain_labels.size, 0)
+        except MaterialError as error:
+            raise GeometryError(
+                f"orientations: {error} (one per grain label of {self.path.name})"
+            ) from None
+        orientation = np.where(
+            is_grain[..., None, None], R[grain.clip(0, R.shape[0] - 1)], np.eye(3)
+        )
+        return phases, {"grain": np.where(is_grain, grain, -1), "orientation": orientation}
+
+    def build(self, comm: MPI.Comm) -> RVEMesh:
+        from fe2x.geometry import read_labels, voxel_cell
+
+        verdict, image, phases, data = None, None, None, None
+        if comm.rank == 0:
+            try:
+                image = read_labels(self.path, self.array)
+                if image.labels.ndim != self.dim:
+                    raise GeometryError(
+                        f"label image {self.path.name} is {image.labels.ndim}D but dim = {self.dim}"
+                    )
+                phases, data = self._voxel_data(image.labels)
+            except Fe2xError as error:
+                verdict = str(error)
+        verdict = comm.bcast(verdict, root=0)
+        if verdict is not None:
+            raise GeometryError(verdict)
+        lengths = self.lengths if self.lengths is not None or image is None else image.lengths
+        try:
+            return voxel_cell(
+                comm,
+                None if image is None else image.labels,
+                lengths=lengths,
+                phases=phases,
+                origin=None if image is None else image.origin,
+                cell_data=data,
+                periodicity=self.periodicity,
+            )
+        except GeometryError as error:
+            raise GeometryError(f"label image {self.path.name}: {error}") from None
+
+
 #: Cell types by the value of ``[cell] type``.
 CELL_TYPES = Registry(
     "cell type",
@@ -264,5 +641,7 @@ CELL_TYPES = Registry(
         "laminate": LaminateCell,
         "random": RandomCell,
         "file": FileCell,
+        "polycrystal": PolycrystalCell,
+        "voxels": VoxelCell,
     },
 )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
 from fe2x.config.cells import CELL_TYPES
 from fe2x.config.materials import MATERIAL_MODELS
@@ -34,27 +33,24 @@ __all__ = ["BLOCKS", "check_readme", "render", "update_readme"]
 
 def render_variants(registry: Registry, tag: str, column: str) -> str:
     """One table of the keys of every variant of a tagged table, with the variants each
-    applies to (``all`` when every variant has it)."""
+    applies to (``all`` when every variant has it); a key that means different things in
+    different variants (e.g. a cell's ``path``) has one row per meaning."""
     variants = {name: registry[name] for name in registry.names()}
-    rows: dict[str, list[str]] = {}
-    fields: dict[str, tuple[type, Any]] = {}
+    rows: dict[str, dict[tuple[str, str], list[str]]] = {}
     for name, cls in variants.items():
+        hints = typed_hints(cls)
         for key, f in keys(cls).items():
-            rows.setdefault(key, []).append(name)
-            fields.setdefault(key, (cls, f))
+            if key == tag:  # one row: the variants
+                cells = (shown_default(f), " \\| ".join(f"`{n}`" for n in variants))
+                rows.setdefault(key, {cells: list(variants)})
+                continue
+            cells = (shown_default(f), meaning(hints[key], f))
+            rows.setdefault(key, {}).setdefault(cells, []).append(name)
     lines = [f"| key | {column} | default | meaning |", "| --- | --- | --- | --- |"]
-    for key, names in rows.items():
-        cls, f = fields[key]
-        where = "all" if len(names) == len(variants) else ", ".join(names)
-        if key == tag:
-            lines.append(
-                f"| `{key}` | all | {shown_default(f)} | "
-                + " \\| ".join(f"`{n}`" for n in variants)
-                + " |"
-            )
-            continue
-        hint = typed_hints(cls)[key]
-        lines.append(f"| `{key}` | {where} | {shown_default(f)} | {meaning(hint, f)} |")
+    for key, meanings in rows.items():
+        for (default, text), names in meanings.items():
+            where = "all" if len(names) == len(variants) else ", ".join(names)
+            lines.append(f"| `{key}` | {where} | {default} | {text} |")
     return "\n".join(lines) + "\n"
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 
 from fe2x.config.schema import REQUIRED, Context, Table, option
 from fe2x.errors import ConfigError, MaterialError
+from fe2x.materials.crystal import CrystalPlasticity
 from fe2x.materials.elastic import AnisotropicElastic, IsotropicElastic
 from fe2x.materials.j2 import J2Plasticity
 from fe2x.materials.law import ConstitutiveLaw, is_linear
@@ -24,6 +25,8 @@ from fe2x.registry import Registry
 
 __all__ = [
     "MATERIAL_MODELS",
+    "SLIP_FAMILIES",
+    "CrystalTable",
     "ElasticTable",
     "J2Table",
     "MaterialTable",
@@ -39,6 +42,11 @@ class MaterialTable(Table):
     """Keys every material table has: its model."""
 
     model: str = option("elastic", doc="the constitutive model")
+
+    #: Whether linear jobs (``fe2x homogenize``) may use a non-linear law of this model by its
+    #: elastic stiffness: for models whose elastic part no elastic phase can express (a cubic
+    #: crystal rotated into each grain's orientation); J2's isotropic one is an elastic phase.
+    ELASTIC_PART_IN_LINEAR_JOBS: ClassVar[bool] = False
 
     def build(self, name: str) -> ConstitutiveLaw:
         """The law of phase ``name`` (a MaterialError if its constants are not physical)."""
@@ -110,22 +118,92 @@ class J2Table(MaterialTable):
         )
 
 
+#: The slip systems of each lattice of :class:`~fe2x.materials.crystal.CrystalPlasticity`.
+SLIP_FAMILIES = {"fcc": "{111}<110>", "bcc": "{110}<111>"}
+
+
+def _positive(v: float) -> bool:
+    return v > 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrystalTable(MaterialTable):
+    """Crystal plasticity of cubic grains (:class:`~fe2x.materials.crystal.CrystalPlasticity`):
+    cubic elasticity rotated into each cell's ``orientation``, slip γ̇ = γ̇₀ |τ/ξ|ⁿ sign τ and
+    DAMASK's phenopowerlaw hardening; the defaults are DAMASK's copper (SI units)."""
+
+    TAG_VALUE: ClassVar[str] = "crystal"
+    ELASTIC_PART_IN_LINEAR_JOBS: ClassVar[bool] = True
+    C11: float = option(168.4e9, doc="cubic elastic constant C11", shown_default="`168.4e9`")
+    C12: float = option(121.4e9, doc="cubic elastic constant C12", shown_default="`121.4e9`")
+    C44: float = option(75.4e9, doc="cubic elastic constant C44", shown_default="`75.4e9`")
+    lattice: Literal["fcc", "bcc"] = option("fcc", doc="the crystal lattice")
+    slip_family: str | None = option(
+        None,
+        doc="the slip systems: `{111}<110>` (fcc) or `{110}<111>` (bcc), 12 each (default: "
+        "the lattice's)",
+    )
+    xi0: float = option(
+        31.0e6,
+        doc="initial slip resistance ξ₀ (critical resolved shear stress)",
+        shown_default="`31.0e6`",
+    )
+    n: float = option(20.0, doc="rate exponent n >= 1 (large: nearly rate-insensitive)")
+    gamma_dot_0: float = option(
+        1.0e-3, doc="reference slip rate γ̇₀ (1/time)", check=_positive, expect="a positive number"
+    )
+    h0: float = option(
+        75.0e6, doc="hardening modulus h₀ (0: no hardening)", shown_default="`75.0e6`"
+    )
+    xi_inf: float = option(63.0e6, doc="saturation slip resistance ξ_∞", shown_default="`63.0e6`")
+    a: float = option(2.25, doc="hardening exponent a >= 1")
+    q_latent: float = option(1.4, doc="latent-hardening ratio of non-coplanar systems")
+
+    def validate(self, ctx: Context, where: str) -> None:
+        """The slip family belongs to the lattice."""
+        family = SLIP_FAMILIES[self.lattice]
+        if self.slip_family is not None and self.slip_family != family:
+            ctx.fail(
+                f"[{where}] slip_family = {self.slip_family!r} is unknown for lattice "
+                f"{self.lattice!r}; allowed: {family!r}"
+            )
+
+    def build(self, name: str) -> CrystalPlasticity:
+        return CrystalPlasticity(
+            self.C11,
+            self.C12,
+            self.C44,
+            self.xi0,
+            lattice=self.lattice,
+            n=self.n,
+            gamma_dot_0=self.gamma_dot_0,
+            h0=self.h0,
+            xi_inf=self.xi_inf,
+            a=self.a,
+            q_latent=self.q_latent,
+            name=name,
+        )
+
+
 #: Material models by the value of ``[materials.<phase>] model``.
-MATERIAL_MODELS = Registry("material model", {"elastic": ElasticTable, "j2": J2Table})
+MATERIAL_MODELS = Registry(
+    "material model", {"elastic": ElasticTable, "j2": J2Table, "crystal": CrystalTable}
+)
 
 
 def build_laws(
     ctx: Context, tables: Mapping[str, MaterialTable], where: str, linear_only: bool = False
 ) -> dict[str, ConstitutiveLaw]:
     """The law of every phase; non-physical constants (and, for ``linear_only`` jobs, laws
-    that are not linear elastic) give one-line ConfigErrors."""
+    that are not linear elastic, unless their model offers its elastic part) give one-line
+    ConfigErrors."""
     laws = {}
     for name, table in tables.items():
         try:
             laws[name] = table.build(name)
         except MaterialError as error:
             raise ConfigError(f"{ctx.path}: [{where}] {error}") from None
-        if linear_only and not is_linear(laws[name]):
+        if linear_only and not (is_linear(laws[name]) or table.ELASTIC_PART_IN_LINEAR_JOBS):
             ctx.fail(
                 f"[{where}.{name}] model = {table.model!r} is not linear elastic: this job "
                 "homogenizes linear phases (use fe2x rve-path or fe2x run for this model)"

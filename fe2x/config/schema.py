@@ -256,6 +256,10 @@ class _Walker:
     def typed(self, annotation: Any, value: Any, where: str, key: str, expect: str) -> Any:
         origin = get_origin(annotation)
         if origin in (typing.Union, types.UnionType):
+            tables = [a for a in get_args(annotation) if _is_table(a)]
+            if tables and isinstance(value, dict):  # a table: its own keys and messages
+                inner = key if where == "top level" else f"{where}.{key}"
+                return self.table(tables[0], value, inner)
             for alternative in get_args(annotation):
                 try:
                     return self.typed(alternative, value, where, key, expect)

@@ -1,14 +1,22 @@
-"""What the jobs share about RVE cells: the warning when a mesh loses phase volume."""
+"""What the jobs share about RVE cells: the warning when a mesh loses phase volume, and the
+files of their cell data (grains and orientations)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from mpi4py import MPI
 
-from fe2x.config import CellTable
+from dolfinx import fem
 
-__all__ = ["warn_if_volume_lost"]
+from fe2x.config import CellTable
+from fe2x.geometry import RVEMesh
+from fe2x.io.fields import write_micro_fields
+from fe2x.io.grains import write_grains
+from fe2x.micro.cell_fields import cell_data_fields
+
+__all__ = ["warn_if_volume_lost", "write_cell_data"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,3 +35,14 @@ def warn_if_volume_lost(cell: CellTable, realized: dict[str, float], comm: MPI.C
             ", ".join(f"{nominal[p]:.4g}" for p in off),
             " or set geometry_order = 2" if straight else "",
         )
+
+
+def write_cell_data(cell: RVEMesh, out: Path) -> list[Path]:
+    """The cell's data for ParaView, ``out/fields/cell_data.bp`` (grain ids, Bunge angles), and
+    its grains' ``out/grains.csv`` and ``out/pole_figures.png``; the paths written (none for a
+    cell without cell data). Collective."""
+    fields = cell_data_fields(cell, fem.functionspace(cell.mesh, ("DG", 0)))
+    if not fields:
+        return []
+    paths = [write_micro_fields(fields, out / "fields" / "cell_data.bp")]
+    return paths + write_grains(fields, out)

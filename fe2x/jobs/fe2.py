@@ -13,6 +13,7 @@ from fe2x.config import RunConfig, as_dict
 from fe2x.errors import ConfigError, SolverError
 from fe2x.fem.quadrature import tag_of_cells
 from fe2x.io.checkpoint import CheckpointError
+from fe2x.io.grains import write_grains
 from fe2x.io.results import write_json
 from fe2x.jobs import checkpointing
 from fe2x.jobs.cells import warn_if_volume_lost
@@ -118,6 +119,16 @@ def _describe_models(config: RunConfig, engine: FE2Engine) -> dict[str, Any]:
                 dim,
             )
     return described
+
+
+def _write_grains(engine: FE2Engine, out: Path) -> None:
+    """``<name>_grains.csv`` and ``<name>_pole_figures.png`` of each microstructure whose micro
+    fields hold grains, from the RVE of the first group (collective over that group)."""
+    if engine.layout.group_index != 0:
+        return
+    for name, model in engine.pool.models.items():
+        if engine.pool.capabilities[name].fields:
+            write_grains(model.micro_fields(), out, f"{name}_")  # type: ignore[attr-defined]
 
 
 def _run_summary(
@@ -226,6 +237,7 @@ def run_fe2(
         engine.names,
     )
     models = _describe_models(config, engine)
+    _write_grains(engine, out)
     rows: list[list[float]] = []
     start, increment, first_step = 0.0, None, 1
     if restart:

@@ -18,7 +18,7 @@ from fe2x.errors import ConfigError, MaterialError
 from fe2x.io.fields import write_micro_fields, write_unit_gradient_fields, write_unit_strain_fields
 from fe2x.io.material_cards import material_card
 from fe2x.io.results import write_json, write_on_root
-from fe2x.jobs.cells import warn_if_volume_lost
+from fe2x.jobs.cells import warn_if_volume_lost, write_cell_data
 from fe2x.jobs.solver_options import check_solver_options
 from fe2x.materials.engineering import engineering_constants, plane_strain_constants
 from fe2x.micro.homogenization import (
@@ -160,7 +160,8 @@ def _write_fields(
 def run_homogenize(
     config: HomogenizationConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD
 ) -> HomogenizeOutcome:
-    """Build the cell, homogenize it, write fields, cards and ``out/result.json`` (last,
+    """Build the cell, homogenize it, write fields (with the cell data of polycrystals: grain
+    ids, orientations, ``grains.csv`` and pole figures), cards and ``out/result.json`` (last,
     atomically); a card that cannot be made stops the job before any file is written."""
     options = config.homogenize.petsc_options
     prefixes = [f"fe2x_rve_{bc}_" for bc in config.homogenize.bcs]
@@ -192,6 +193,9 @@ def run_homogenize(
     summary = _summary(config, elastic, conduction)
     if settings.write_fields:
         summary["fields"] = _write_fields(elastic, conduction, out / "fields")
+    grain_files = write_cell_data(cell, out)
+    if grain_files:
+        summary["cell_data"] = [str(p.relative_to(out)) for p in grain_files]
     cards = {}
     for fmt, text in texts.items():
         cards[fmt] = out / f"{fmt}.{CARD_EXTENSIONS[fmt]}"

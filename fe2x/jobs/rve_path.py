@@ -15,7 +15,7 @@ from fe2x.errors import SolverError
 from fe2x.io.fields import write_micro_fields
 from fe2x.io.path_files import path_csv, path_summary, plot_path
 from fe2x.io.results import write_json, write_on_root
-from fe2x.jobs.cells import warn_if_volume_lost
+from fe2x.jobs.cells import warn_if_volume_lost, write_cell_data
 from fe2x.jobs.solver_options import check_solver_options
 from fe2x.materials import component_labels, mandel_weights
 from fe2x.materials.law import ElasticStiffness
@@ -98,11 +98,14 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         if index + 1 in load.output_steps:
             write_micro_fields(rve.micro_fields(), out / "micro" / f"step{index + 1}.bp", step.t)
 
+    grain_files = write_cell_data(cell, out)
     result = drive(rve, path, _stress_scale(config), on_step=progress)
     summary = path_summary(result, dim, path.stress_controlled)
     summary["timings"] = {**rve.timings, "path": time.perf_counter() - t_start}
     summary["n_dofs"] = rve.n_dofs
     summary["n_ranks"] = comm.size
+    if grain_files:
+        summary["cell_data"] = [str(p.relative_to(out)) for p in grain_files]
     summary["config"] = as_dict(config)
     write_on_root(comm, out / "path.csv", lambda tmp: tmp.write_text(path_csv(result, dim)))
     write_on_root(comm, out / "path.png", lambda tmp: plot_path(result, dim, driven or [0], tmp))

@@ -1,5 +1,5 @@
-"""Cell-wise (DG0) output fields of an RVE's committed state: the laws' output fields and the
-von Mises stress."""
+"""Cell-wise (DG0) output fields of an RVE: its cell data (grain ids, orientations as Bunge
+angles) and its committed state (the laws' output fields and the von Mises stress)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,41 @@ from petsc4py import PETSc
 import numpy as np
 from dolfinx import fem
 
+from fe2x.geometry import RVEMesh
+from fe2x.materials.orientations import matrix_to_euler
 from fe2x.micro.rve_problem import RVEProblem
 
-__all__ = ["committed_cell_fields"]
+__all__ = ["EULER_NAMES", "cell_data_fields", "committed_cell_fields"]
+
+#: The fields of the Bunge Euler angles (degrees) of ``cell_data["orientation"]``.
+EULER_NAMES = ("phi1", "Phi", "phi2")
+
+
+def cell_data_fields(cell: RVEMesh, space: fem.FunctionSpace) -> dict[str, fem.Function]:
+    """The cell data of ``cell`` in the scalar DG0 ``space``: every scalar array as it is (e.g.
+    ``"grain"``) and an ``"orientation"`` (crystal -> sample rotations) as its Bunge Euler
+    angles ``phi1, Phi, phi2`` in degrees; other arrays are left out. Local, no collective."""
+    fields: dict[str, np.ndarray] = {}
+    for name, values in (cell.cell_data or {}).items():
+        values = np.asarray(values)
+        if values.ndim == 1:
+            fields[name] = values.astype(float)
+        elif name == "orientation" and values.shape[1:] == (3, 3):
+            euler = matrix_to_euler(values, degrees=True).reshape(-1, 3)
+            fields.update(zip(EULER_NAMES, euler.T, strict=True))
+    functions = {}
+    for name, values in fields.items():
+        f = fem.Function(space, name=name)
+        f.x.array[space.dofmap.list[: values.size, 0]] = values
+        functions[name] = f
+    return functions
 
 
 def committed_cell_fields(
     problem: RVEProblem, x: PETSc.Vec, E: np.ndarray, space: fem.FunctionSpace
 ) -> dict[str, fem.Function]:
-    """The committed fields at fluctuation ``x`` and macro strain ``E`` in the DG0 ``space``.
+    """The committed fields at fluctuation ``x`` and macro strain ``E`` in the DG0 ``space``,
+    after the cell data of :func:`cell_data_fields`.
 
     Every output field of the laws (e.g. ``"equivalent_plastic_strain"``, 0 in phases without
     it) and ``"von_mises_stress"`` of the committed stress (in 2D plane strain with σ33), as
@@ -34,7 +60,7 @@ def committed_cell_fields(
     w = rule.point_weights().reshape(-1, rule.n_q)
     cell_volume = w.sum(axis=1)
     dofs = space.dofmap.list[: rule.n_cells, 0]
-    fields = {}
+    fields = cell_data_fields(problem.cell, space)
     for name, point_values in values.items():
         f = fem.Function(space, name=name)
         f.x.array[dofs] = (w * point_values.reshape(-1, rule.n_q)).sum(axis=1) / cell_volume

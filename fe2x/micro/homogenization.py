@@ -18,10 +18,12 @@ from fe2x.materials import (
     component_labels,
     hashin_shtrikman,
     isotropic_projection,
+    plane_strain,
     reuss_bound,
     voigt_bound,
 )
 from fe2x.materials.bounds import hashin_shtrikman_conductivity
+from fe2x.materials.law import ConstitutiveLaw, ElasticStiffness
 from fe2x.materials.thermal import (
     conductivity_tensor,
     expansion_mandel,
@@ -147,9 +149,36 @@ def cell_eigenstrains(
     return eigenstrains
 
 
+def phase_stiffness(cell: RVEMesh, name: str, law: ConstitutiveLaw) -> np.ndarray:
+    """The elastic Mandel stiffness of phase ``name`` (plane strain in 2D): one matrix, or one
+    per local cell when its law reads per-cell parameters (e.g. a grain orientation) from
+    ``cell.cell_data``; rows of cells outside the phase are zero.
+
+    Raises:
+        Fe2xError: the law has no elastic stiffness, or the cell lacks a parameter it reads.
+    """
+    if not isinstance(law, ElasticStiffness):
+        raise Fe2xError(f"phase {name!r}: its law has no elastic stiffness to homogenize")
+    dim = cell.mesh.topology.dim
+    reduce = plane_strain if dim == 2 else np.asarray
+    if not law.parameter_shapes:
+        return reduce(law.elastic_stiffness())
+    data = cell.cell_data or {}
+    missing = [key for key in law.parameter_shapes if key not in data]
+    if missing:
+        raise Fe2xError(f"phase {name!r}: its law needs the cell data {missing[0]!r}")
+    cell_map = cell.mesh.topology.index_map(dim)
+    n, n_cells = 3 if dim == 2 else 6, cell_map.size_local + cell_map.num_ghosts
+    cells = cell.cell_tags.find(cell.phases[name])
+    parameters = {key: np.asarray(data[key])[cells] for key in law.parameter_shapes}
+    C = np.zeros((n_cells, n, n))
+    C[cells] = reduce(np.broadcast_to(law.elastic_stiffness(parameters), (cells.size, 6, 6)))
+    return C
+
+
 def homogenize(
     cell: RVEMesh,
-    materials: Mapping[str, ElasticMaterial],
+    materials: Mapping[str, ConstitutiveLaw],
     bcs: Sequence[str] = BOUNDARY_CONDITIONS.names(),
     degree: int = 2,
     solver: str = "auto",
@@ -158,9 +187,15 @@ def homogenize(
 ) -> HomogenizationResult:
     """Effective stiffness of ``cell`` under each boundary condition in ``bcs``.
 
+    Each phase enters with the elastic stiffness of its law (``elastic_stiffness``), per cell
+    when the law reads per-cell parameters such as grain orientations (:func:`phase_stiffness`).
+    The Voigt and Reuss bounds are then those of the cell's own stiffness field, ⟨C⟩ and
+    ⟨C⁻¹⟩⁻¹.
+
     Args:
         cell: the meshed RVE (see :mod:`fe2x.geometry`).
-        materials: phase name -> linear elastic material.
+        materials: phase name -> linear elastic material, or any law with an elastic
+            stiffness (e.g. a crystal-plasticity phase: its rotated cubic elasticity).
         bcs: any of "periodic", "kubc", "subc".
         degree: Lagrange degree of the displacement (1 or 2).
         solver: "auto", "direct" (MUMPS LU) or "iterative" (CG + GAMG).
@@ -169,7 +204,11 @@ def homogenize(
             response also holds Σ_th and α_eff (:mod:`fe2x.micro.linear`).
     """
     dim = cell.mesh.topology.dim
-    stiffness = {name: m.stiffness(dim) for name, m in materials.items()}
+    stiffness = {
+        name: phase_stiffness(cell, name, materials[name])
+        for name in cell.phases
+        if name in materials
+    }
     eigenstrains = None if expansion is None else cell_eigenstrains(materials, expansion, dim)
     rve = LinearRVE(cell, stiffness, degree=degree, expansion=eigenstrains)
     logger.info("RVE set up: %d dofs on %d rank(s)", rve.n_dofs, rve.comm.size)
@@ -185,7 +224,12 @@ def homogenize(
             time.perf_counter() - t0,
             responses[bc].hill_mandel_residual.max(),
         )
-    bounds = elastic_bounds(rve.volume_fractions, materials, dim)
+    if all(C.ndim == 2 for C in stiffness.values()):
+        bounds = elastic_bounds(rve.volume_fractions, materials, dim)
+    else:
+        voigt, mean_compliance = rve.mean_stiffness()
+        reuss = np.linalg.inv(mean_compliance)
+        bounds = {"voigt": voigt, "reuss": 0.5 * (reuss + reuss.T)}
     return HomogenizationResult(rve=rve, responses=responses, bounds=bounds, timings=rve.timings)
 
 

@@ -3,7 +3,9 @@
 With u = E·(y − y_c) + w and the fluctuation w constrained by a boundary condition, the response
 to each unit macro strain e_k gives one column of the effective stiffness,
 C_eff[:, k] = ⟨σ(u_k)⟩. The set-up (mesh, space, forms, K) is separate from the solves so that
-one RVE serves all boundary conditions, and later many macro points.
+one RVE serves all boundary conditions, and later many macro points. A phase's stiffness is one
+matrix, or one matrix per cell (e.g. a cubic crystal rotated into each grain's orientation),
+held as a cell-wise constant (DG0) field.
 
 Thermoelasticity: with phase expansions α, σ = C (ε − α ΔT), and the eigenstrain load case
 (E = 0, ΔT = 1, one more solve with the same factorization) gives the thermal stress
@@ -28,6 +30,7 @@ from petsc4py import PETSc
 import dolfinx
 import dolfinx.fem.petsc
 import numpy as np
+import numpy.typing as npt
 import ufl
 from dolfinx import fem
 
@@ -85,11 +88,14 @@ class UnitStrainResponse:
 
 
 class LinearRVE:
-    """A linear elastic RVE with phase-wise Mandel stiffness matrices (and eigenstrains).
+    """A linear elastic RVE: phase-wise Mandel stiffness, constant or per cell, and eigenstrains.
 
     Args:
         cell: mesh, phase tags and box of the cell.
-        stiffness: phase name -> Mandel stiffness (3x3 plane strain in 2D, 6x6 in 3D).
+        stiffness: phase name -> Mandel stiffness (3x3 plane strain in 2D, 6x6 in 3D), either
+            one matrix ``(n, n)`` or one per local cell ``(n_cells, n, n)`` (owned and ghost
+            cells, in the order of :attr:`RVEMesh.cell_data`; rows of cells outside the phase
+            are ignored).
         degree: Lagrange degree of the displacement.
         petsc_options_prefix: prefix of this RVE's PETSc options (a BC name is appended).
         expansion: phase name -> Mandel eigenstrain per unit temperature change, in the
@@ -128,10 +134,7 @@ class LinearRVE:
             subdomain_data=cell.cell_tags,
             metadata={"quadrature_degree": quadrature_degree},
         )
-        self._C = {
-            name: fem.Constant(mesh, np.ascontiguousarray(stiffness[name], dtype=PETSc.ScalarType))
-            for name in cell.phases
-        }
+        self._C = {name: self._stiffness_field(name, stiffness[name]) for name in cell.phases}
         u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
         eps_u, eps_v = mandel_strain(u, self.dim), mandel_strain(v, self.dim)
         a = sum(
@@ -150,6 +153,9 @@ class LinearRVE:
             missing = [name for name in cell.phases if name not in expansion]
             if missing:
                 raise Fe2xError(f"no thermal expansion given for phase(s) {missing}")
+            per_cell = [name for name in cell.phases if np.ndim(stiffness[name]) == 3]
+            if per_cell:
+                raise Fe2xError(f"thermal expansion of per-cell stiffness {per_cell} (grains)")
             eigenstress = {
                 name: np.asarray(stiffness[name], dtype=float)
                 @ np.asarray(expansion[name], dtype=float).reshape(self.n_strain)
@@ -189,6 +195,48 @@ class LinearRVE:
             self.eigenstress = self._assemble_functional(self._eigenstress_form)
         self.unit_strain_fields = unit_strain_fields(self.V, cell)
         self.timings["assembly"] = time.perf_counter() - t0
+
+    def _stiffness_field(self, name: str, C: npt.ArrayLike) -> fem.Constant | fem.Function:
+        """Phase ``name``'s stiffness as a constant, or as a DG0 field from one matrix per cell."""
+        n, mesh = self.n_strain, self.cell.mesh
+        C = np.asarray(C, dtype=PETSc.ScalarType)
+        cell_map = mesh.topology.index_map(self.dim)
+        n_cells = cell_map.size_local + cell_map.num_ghosts
+        if C.shape == (n, n):
+            return fem.Constant(mesh, np.ascontiguousarray(C))
+        if C.shape != (n_cells, n, n):
+            raise Fe2xError(
+                f"phase {name!r}: stiffness of shape {C.shape}; expected ({n}, {n}) or one "
+                f"matrix per local cell ({n_cells}, {n}, {n})"
+            )
+        field = fem.Function(fem.functionspace(mesh, ("DG", 0, (n, n))), name=f"C_{name}")
+        dofs = field.function_space.dofmap.list[:n_cells, 0]
+        field.x.array.reshape(-1, n * n)[dofs] = C.reshape(n_cells, n * n)
+        return field
+
+    def mean_stiffness(self) -> tuple[np.ndarray, np.ndarray]:
+        """⟨C⟩ and ⟨C⁻¹⟩ over the cell (collective): the Voigt bound ⟨C⟩ and the Reuss bound
+        ⟨C⁻¹⟩⁻¹ of this very microstructure (in 2D the plane-strain compliance C⁻¹)."""
+        n = self.n_strain
+        constant, field = np.zeros((2, n, n)), np.zeros((2, n, n))
+        n_owned = self.cell.mesh.topology.index_map(self.dim).size_local
+        volumes = None
+        for name, tag in self.cell.phases.items():
+            C = self._C[name]
+            if isinstance(C, fem.Constant):
+                constant += self.phase_volumes[name] * np.stack([C.value, np.linalg.inv(C.value)])
+                continue
+            if volumes is None:
+                W = fem.functionspace(self.cell.mesh, ("DG", 0))
+                b = fem.assemble_vector(fem.form(ufl.TestFunction(W) * ufl.dx(self.cell.mesh)))
+                volumes = b.array[W.dofmap.list[:n_owned, 0]]
+            cells = self.cell.cell_tags.find(tag)
+            cells = cells[cells < n_owned]
+            C_cells = C.x.array.reshape(-1, n, n)[C.function_space.dofmap.list[cells, 0]]
+            w = volumes[cells, None, None]
+            field += np.stack([np.sum(w * C_cells, 0), np.sum(w * np.linalg.inv(C_cells), 0)])
+        total = (constant + self.comm.allreduce(field, op=MPI.SUM)) / self.volume
+        return 0.5 * (total[0] + total[0].T), 0.5 * (total[1] + total[1].T)
 
     @property
     def comm(self) -> MPI.Comm:
