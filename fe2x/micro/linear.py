@@ -135,52 +135,20 @@ class LinearRVE:
             metadata={"quadrature_degree": quadrature_degree},
         )
         self._C = {name: self._stiffness_field(name, stiffness[name]) for name in cell.phases}
-        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
-        eps_u, eps_v = mandel_strain(u, self.dim), mandel_strain(v, self.dim)
-        a = sum(
-            ufl.inner(ufl.dot(self._C[name], eps_u), eps_v) * dx(tag)
-            for name, tag in cell.phases.items()
-        )
-        self._a = fem.form(a)
-        stress_v = [
-            sum(ufl.dot(self._C[name], eps_v)[i] * dx(tag) for name, tag in cell.phases.items())
-            for i in range(self.n_strain)
-        ]
-        self._stress_forms = [fem.form(L) for L in stress_v]
-        self._strain_forms = [fem.form(eps_v[i] * dx) for i in range(self.n_strain)]
+        self._compile_forms(dx)
+        eigenstress = None if expansion is None else self._eigenstresses(stiffness, expansion)
         self._eigenstress_form = None
-        if expansion is not None:
-            missing = [name for name in cell.phases if name not in expansion]
-            if missing:
-                raise Fe2xError(f"no thermal expansion given for phase(s) {missing}")
-            per_cell = [name for name in cell.phases if np.ndim(stiffness[name]) == 3]
-            if per_cell:
-                raise Fe2xError(f"thermal expansion of per-cell stiffness {per_cell} (grains)")
-            eigenstress = {
-                name: np.asarray(stiffness[name], dtype=float)
-                @ np.asarray(expansion[name], dtype=float).reshape(self.n_strain)
-                for name in cell.phases
-            }
+        if eigenstress is not None:  # f*·v = ∫ ε(v)·C α dy
+            eps_v = mandel_strain(ufl.TestFunction(self.V), self.dim)
             self._eigenstress_form = fem.form(
                 sum(
                     ufl.inner(fem.Constant(mesh, eigenstress[name]), eps_v) * dx(tag)
                     for name, tag in cell.phases.items()
                 )
             )
-        self.phase_volumes = {
-            name: mesh.comm.allreduce(
-                fem.assemble_scalar(fem.form(1.0 * dx(tag, domain=mesh))), op=MPI.SUM
-            )
-            for name, tag in cell.phases.items()
-        }
-        self.volume = mesh.comm.allreduce(
-            fem.assemble_scalar(fem.form(1.0 * dx(domain=mesh))), op=MPI.SUM
-        )
-        untagged = self.volume - sum(self.phase_volumes.values())
-        if abs(untagged) > 1e-10 * self.volume:
-            raise Fe2xError(f"{untagged / self.volume:.3g} of the cell volume has no phase tag")
+        self._measure_volumes(dx)
         self.mean_eigenstress = None
-        if expansion is not None:
+        if eigenstress is not None:
             self.mean_eigenstress = sum(
                 self.phase_volumes[name] / self.volume * eigenstress[name] for name in cell.phases
             )
@@ -191,10 +159,60 @@ class LinearRVE:
         self.stress_functionals = [self._assemble_functional(L) for L in self._stress_forms]
         self.strain_functionals = [self._assemble_functional(L) for L in self._strain_forms]
         self.eigenstress: PETSc.Vec | None = None
-        if self._eigenstress_form is not None:  # f*·v = ∫ ε(v)·C α dy
+        if self._eigenstress_form is not None:
             self.eigenstress = self._assemble_functional(self._eigenstress_form)
-        self.unit_strain_fields = unit_strain_fields(self.V, cell)
+        self.unit_strain_fields = unit_strain_fields(self.V, self.cell)
         self.timings["assembly"] = time.perf_counter() - t0
+
+    def _compile_forms(self, dx: ufl.Measure) -> None:
+        """The stiffness form ∫ ε(v)·C ε(u) and the functionals ⟨σ(v)⟩_i, ⟨ε(v)⟩_i (times |Ω|)."""
+        phases = self.cell.phases
+        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        eps_u, eps_v = mandel_strain(u, self.dim), mandel_strain(v, self.dim)
+        a = sum(
+            ufl.inner(ufl.dot(self._C[name], eps_u), eps_v) * dx(tag)
+            for name, tag in phases.items()
+        )
+        self._a = fem.form(a)
+        stress_v = [
+            sum(ufl.dot(self._C[name], eps_v)[i] * dx(tag) for name, tag in phases.items())
+            for i in range(self.n_strain)
+        ]
+        self._stress_forms = [fem.form(L) for L in stress_v]
+        self._strain_forms = [fem.form(eps_v[i] * dx) for i in range(self.n_strain)]
+
+    def _eigenstresses(
+        self, stiffness: Mapping[str, np.ndarray], expansion: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Each phase's eigenstress per unit ΔT, C α (one stiffness per phase only)."""
+        phases = self.cell.phases
+        missing = [name for name in phases if name not in expansion]
+        if missing:
+            raise Fe2xError(f"no thermal expansion given for phase(s) {missing}")
+        per_cell = [name for name in phases if np.ndim(stiffness[name]) == 3]
+        if per_cell:
+            raise Fe2xError(f"thermal expansion of per-cell stiffness {per_cell} (grains)")
+        return {
+            name: np.asarray(stiffness[name], dtype=float)
+            @ np.asarray(expansion[name], dtype=float).reshape(self.n_strain)
+            for name in phases
+        }
+
+    def _measure_volumes(self, dx: ufl.Measure) -> None:
+        """|Ω| and each phase's volume (collective); refuses a cell with untagged volume."""
+        mesh = self.cell.mesh
+        self.phase_volumes = {
+            name: mesh.comm.allreduce(
+                fem.assemble_scalar(fem.form(1.0 * dx(tag, domain=mesh))), op=MPI.SUM
+            )
+            for name, tag in self.cell.phases.items()
+        }
+        self.volume = mesh.comm.allreduce(
+            fem.assemble_scalar(fem.form(1.0 * dx(domain=mesh))), op=MPI.SUM
+        )
+        untagged = self.volume - sum(self.phase_volumes.values())
+        if abs(untagged) > 1e-10 * self.volume:
+            raise Fe2xError(f"{untagged / self.volume:.3g} of the cell volume has no phase tag")
 
     def _stiffness_field(self, name: str, C: npt.ArrayLike) -> fem.Constant | fem.Function:
         """Phase ``name``'s stiffness as a constant, or as a DG0 field from one matrix per cell."""
