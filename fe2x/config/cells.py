@@ -343,7 +343,9 @@ class _GrainOrientations(Table):
     def _read_orientations(self, n_grains: int | None) -> np.ndarray:
         from fe2x.materials.orientations import read_orientations
 
-        return read_orientations(self.orientations, self.orientation_format, n_grains)
+        path = self.orientations
+        assert not isinstance(path, FibreTexture), "a fibre texture is drawn, not read"
+        return read_orientations(path, self.orientation_format, n_grains)
 
     def grain_orientations(self, n_grains: int, seed: int) -> np.ndarray:
         """The orientations (crystal -> sample) of ``n_grains`` grains, ``(n_grains, 3, 3)``;
@@ -449,23 +451,24 @@ class PolycrystalCell(_GrainOrientations, CellTable):
             object.__setattr__(self, "n_grains", n)
         elif self.n_grains is None:
             ctx.fail(f"[{where}] a polycrystal cell needs n_grains or seeds")
+        n_grains = self.n_grains
+        assert n_grains is not None  # given, or counted in the seeds file
         resolution = _resolution(self.resolution)
         if len(resolution) not in (1, self.dim):
             ctx.fail(
                 f"[{where}] resolution = {list(resolution)}: expected one number or {self.dim}"
             )
         voxels = resolution[0] ** self.dim if len(resolution) == 1 else math.prod(resolution)
-        if self.n_grains > voxels:
+        if n_grains > voxels:
             ctx.fail(
-                f"[{where}] n_grains = {self.n_grains}: more grains than the {voxels} voxels of "
+                f"[{where}] n_grains = {n_grains}: more grains than the {voxels} voxels of "
                 f"resolution = {self.resolution!r}; raise the resolution"
             )
-        if self.weights is not None and len(self.weights) != self.n_grains:
+        if self.weights is not None and len(self.weights) != n_grains:
             ctx.fail(
-                f"[{where}] weights: {len(self.weights)} given, expected one per grain "
-                f"({self.n_grains})"
+                f"[{where}] weights: {len(self.weights)} given, expected one per grain ({n_grains})"
             )
-        self._check_orientations(ctx, where, self.n_grains)
+        self._check_orientations(ctx, where, n_grains)
 
     def phase_names(self) -> tuple[str, ...]:
         return (self.phase,)
@@ -474,6 +477,7 @@ class PolycrystalCell(_GrainOrientations, CellTable):
         from fe2x.geometry import polycrystal_cell
 
         seeds = None if self.seeds is None else _read_points(self.seeds, self.dim)
+        assert self.n_grains is not None, "set by validate"
         return polycrystal_cell(
             comm,
             self.dim,
@@ -577,6 +581,7 @@ class VoxelCell(_GrainOrientations, CellTable):
         """Label -> phase of every present label, and the grain ids and orientations per
         voxel when labels are grains (rank 0's work)."""
         named = _labels_of(self.phases or {})
+        assert named is not None, "integer labels checked by validate"
         present = np.unique(labels)
         others = [int(x) for x in present if int(x) not in named]
         if others and not self.grains:

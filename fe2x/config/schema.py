@@ -217,6 +217,7 @@ class _Walker:
             return self.tagged_tables(
                 meta["registry"], meta["tag"], meta["tag_default"], value, inner
             )
+        typed: Any
         if meta.get("registry") is not None:
             inner = key if where == "top level" else f"{where}.{key}"
             typed = self.tagged(meta["registry"], meta["tag"], meta["tag_default"], value, inner)
@@ -296,9 +297,9 @@ class _Walker:
             if isinstance(value, dict) and all(isinstance(k, str) for k in value):
                 if _is_table(inner):
                     return {k: self.table(inner, v, f"{where}.{k}") for k, v in value.items()}
-                items = {k: self.item(inner, v) for k, v in value.items()}
-                if all(i is not None for i in items.values()):
-                    return items
+                entries = {k: self.item(inner, v) for k, v in value.items()}
+                if all(i is not None for i in entries.values()):
+                    return entries
         elif _is_table(annotation):
             return self.table(annotation, value, key if where == "top level" else f"{where}.{key}")
         self.bad(where, key, value, expect)
@@ -342,7 +343,8 @@ def shown_default(f: dataclasses.Field) -> str:
         return "required"
     if f.metadata.get("shown_default") is not None:
         return f.metadata["shown_default"]
-    value = f.default if f.default is not REQUIRED else f.default_factory()
+    factory = f.default_factory
+    value = factory() if f.default is REQUIRED and callable(factory) else f.default
     if isinstance(value, Table):
         return "its defaults"
     return "—" if value is None else f"`{_toml(value)}`"

@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from mpi4py import MPI
 
@@ -63,7 +65,7 @@ def card_texts(
     export = config.export
     bc = export_bc(config.homogenize, export)
     response = elastic.responses[bc]
-    thermal = {}
+    thermal: dict[str, np.ndarray] = {}
     if conduction is not None:
         thermal["conductivity"] = conduction.responses[bc].k_eff
     if response.alpha_eff is not None:
@@ -76,10 +78,11 @@ def card_texts(
                 fmt,
                 response.C_eff,
                 name=export.name,
+                conductivity=options.get("conductivity"),
+                expansion=options.get("expansion"),
                 density=export.density,
                 elastic=export.elastic,
                 material_id=export.material_id,
-                **options,
             )
         except MaterialError as error:
             raise ConfigError(
@@ -106,11 +109,13 @@ def _summary(
     conduction: ConductionResult | None,
 ) -> dict[str, object]:
     """result.json: the elastic summary with the conduction entries merged in per BC."""
+    summary: dict[str, Any]
     if elastic is not None:
         summary = elastic.to_dict()
         for bc, r in elastic.responses.items():
             summary["bc"][bc]["engineering_constants"] = _constants(r.C_eff, elastic.rve.dim)
     else:
+        assert conduction is not None, "the config asks for one physics at least"
         rve = conduction.rve
         summary = {
             "dim": rve.dim,
@@ -150,11 +155,25 @@ def _write_fields(
                 path = directory / f"{bc}_thermal_displacement.bp"
                 written[bc].append(write_micro_fields({"u_th": r.thermal_displacement}, path))
     if conduction is not None:
-        for bc, r in conduction.responses.items():
-            fluxes = [conduction.rve.flux(theta) for theta in r.temperatures]
-            paths = write_unit_gradient_fields(bc, r.correctors, fluxes, directory)
+        for bc, g in conduction.responses.items():
+            fluxes = [conduction.rve.flux(theta) for theta in g.temperatures]
+            paths = write_unit_gradient_fields(bc, g.correctors, fluxes, directory)
             written.setdefault(bc, []).extend(paths)
     return {bc: [str(p.relative_to(directory.parent)) for p in ps] for bc, ps in written.items()}
+
+
+class SolverSettings(NamedTuple):
+    """The solver arguments that :func:`homogenize` and :func:`homogenize_conduction` share."""
+
+    bcs: tuple[str, ...]
+    degree: int
+    solver: str
+    petsc_options: dict[str, object]
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (a card's writer for :func:`write_on_root`)."""
+    path.write_text(text)
 
 
 def run_homogenize(
@@ -171,25 +190,26 @@ def run_homogenize(
     meshing = time.perf_counter() - t0
     logger.info("meshed %s cell in %.2f s", config.cell.type, meshing)
     settings = config.homogenize
-    solver_settings = {
-        "bcs": settings.bcs,
-        "degree": settings.degree,
-        "solver": settings.solver,
-        "petsc_options": dict(settings.petsc_options),
-    }
-    elastic = conduction = None
+    solver_settings = SolverSettings(
+        settings.bcs, settings.degree, settings.solver, dict(settings.petsc_options)
+    )
+    elastic: HomogenizationResult | None = None
+    conduction: ConductionResult | None = None
     if settings.elastic:
         thermal = "thermoelasticity" in settings.physics
         expansion = config.expansion if thermal else None
-        elastic = homogenize(cell, config.materials, expansion=expansion, **solver_settings)
+        elastic = homogenize(cell, config.materials, *solver_settings, expansion=expansion)
         elastic.timings["meshing"] = meshing
         fractions = elastic.rve.volume_fractions
     if "conduction" in settings.physics:
-        conduction = homogenize_conduction(cell, config.conductivity, **solver_settings)
+        conduction = homogenize_conduction(cell, config.conductivity, *solver_settings)
         conduction.timings["meshing"] = meshing
         fractions = conduction.rve.volume_fractions
     warn_if_volume_lost(config.cell, fractions, comm)
-    texts = card_texts(config, elastic, conduction) if config.export.formats else {}
+    texts = {}
+    if config.export.formats:
+        assert elastic is not None, "[export] needs elastic physics (checked by the config)"
+        texts = card_texts(config, elastic, conduction)
     summary = _summary(config, elastic, conduction)
     if settings.write_fields:
         summary["fields"] = _write_fields(elastic, conduction, out / "fields")
@@ -199,7 +219,7 @@ def run_homogenize(
     cards = {}
     for fmt, text in texts.items():
         cards[fmt] = out / f"{fmt}.{CARD_EXTENSIONS[fmt]}"
-        write_on_root(comm, cards[fmt], lambda tmp, text=text: tmp.write_text(text))
+        write_on_root(comm, cards[fmt], partial(_write_text, text=text))
     if cards:
         summary["material_cards"] = {
             "bc": export_bc(settings, config.export),

@@ -7,8 +7,10 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fe2x.errors import Fe2xError
 from fe2x.geometry import RVEMesh
@@ -67,10 +69,10 @@ class HomogenizationResult:
     def C_eff(self) -> dict[str, np.ndarray]:
         return {bc: r.C_eff for bc, r in self.responses.items()}
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON-ready summary written as ``result.json``."""
         dim = self.rve.dim
-        bcs = {}
+        bcs: dict[str, dict[str, Any]] = {}
         for bc, r in self.responses.items():
             bulk, shear = isotropic_projection(r.C_eff, dim)
             bcs[bc] = {
@@ -86,7 +88,7 @@ class HomogenizationResult:
                 "n_reduced_dofs": r.n_reduced,
                 "timings": r.timings,
             }
-            if r.thermal_stress is not None:
+            if r.thermal_stress is not None and r.alpha_eff is not None:
                 bcs[bc]["alpha_eff"] = r.alpha_eff.tolist()
                 bcs[bc]["thermal_stress"] = r.thermal_stress.tolist()
                 bcs[bc]["thermal_reciprocity_residual"] = r.thermal_reciprocity_residual
@@ -115,15 +117,19 @@ class HomogenizationResult:
 
 
 def elastic_bounds(
-    fractions: Mapping[str, float], materials: Mapping[str, ElasticMaterial], dim: int
+    fractions: Mapping[str, float],
+    stiffness: Mapping[str, np.ndarray],
+    materials: Mapping[str, object],
+    dim: int,
 ) -> dict[str, object]:
-    """Voigt and Reuss bounds, and Hashin–Shtrikman bounds when every phase is isotropic."""
+    """Voigt and Reuss bounds of the phase ``stiffness`` (Mandel, the cell's notation), and
+    Hashin–Shtrikman bounds when every phase's material is isotropic."""
     names = list(fractions)
     f = [fractions[n] for n in names]
-    C = [materials[n].stiffness(dim) for n in names]
+    C = [stiffness[n] for n in names]
     bounds: dict[str, object] = {"voigt": voigt_bound(f, C), "reuss": reuss_bound(f, C)}
-    if all(isinstance(materials[n], IsotropicElastic) for n in names):
-        iso = [materials[n] for n in names]
+    iso = [m for n in names if isinstance(m := materials[n], IsotropicElastic)]
+    if len(iso) == len(names):
         bulk = [m.bulk_modulus if dim == 3 else m.plane_strain_bulk_modulus for m in iso]
         shear = [m.shear_modulus for m in iso]
         hs = hashin_shtrikman(f, bulk, shear, dim)
@@ -132,7 +138,7 @@ def elastic_bounds(
 
 
 def cell_eigenstrains(
-    materials: Mapping[str, ElasticMaterial], expansion: Mapping[str, object], dim: int
+    materials: Mapping[str, ConstitutiveLaw], expansion: Mapping[str, npt.ArrayLike], dim: int
 ) -> dict[str, np.ndarray]:
     """Phase eigenstrains per unit ΔT in the cell's Mandel notation: α (3D) or α' (2D).
 
@@ -144,7 +150,10 @@ def cell_eigenstrains(
         if name not in expansion:
             raise Fe2xError(f"no thermal expansion given for phase {name!r}")
         a = expansion_mandel(expansion[name], name)
-        C3 = materials[name].elastic_stiffness()
+        law = materials[name]
+        if not isinstance(law, ElasticStiffness):
+            raise Fe2xError(f"phase {name!r}: its law has no elastic stiffness for the eigenstrain")
+        C3 = law.elastic_stiffness()
         eigenstrains[name] = a if dim == 3 else plane_strain_expansion(a, C3)
     return eigenstrains
 
@@ -183,7 +192,7 @@ def homogenize(
     degree: int = 2,
     solver: str = "auto",
     petsc_options: Mapping[str, object] | None = None,
-    expansion: Mapping[str, object] | None = None,
+    expansion: Mapping[str, npt.ArrayLike] | None = None,
 ) -> HomogenizationResult:
     """Effective stiffness of ``cell`` under each boundary condition in ``bcs``.
 
@@ -225,7 +234,7 @@ def homogenize(
             responses[bc].hill_mandel_residual.max(),
         )
     if all(C.ndim == 2 for C in stiffness.values()):
-        bounds = elastic_bounds(rve.volume_fractions, materials, dim)
+        bounds = elastic_bounds(rve.volume_fractions, stiffness, materials, dim)
     else:
         voigt, mean_compliance = rve.mean_stiffness()
         reuss = np.linalg.inv(mean_compliance)
@@ -286,15 +295,15 @@ def conduction_bounds(
         "arithmetic": np.einsum("i,ijk->jk", f, k),
         "harmonic": np.linalg.inv(np.einsum("i,ijk->jk", f, np.linalg.inv(k))),
     }
-    scalars = [isotropic_value(conductivity[n]) for n in names]
-    if all(s is not None for s in scalars):
+    scalars = [s for n in names if (s := isotropic_value(conductivity[n])) is not None]
+    if len(scalars) == len(names):
         bounds["hashin_shtrikman"] = list(hashin_shtrikman_conductivity(f, scalars, dim))
     return bounds
 
 
 def homogenize_conduction(
     cell: RVEMesh,
-    conductivity: Mapping[str, object],
+    conductivity: Mapping[str, npt.ArrayLike],
     bcs: Sequence[str] = BOUNDARY_CONDITIONS.names(),
     degree: int = 2,
     solver: str = "auto",

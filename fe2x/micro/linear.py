@@ -269,8 +269,12 @@ class LinearRVE:
         return {name: vol / self.volume for name, vol in self.phase_volumes.items()}
 
     def _assemble_functional(self, L: fem.Form) -> PETSc.Vec:
+        """The vector of the linear form ``L``, ghost contributions added to their owners."""
         b = dolfinx.fem.petsc.assemble_vector(L)
-        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        b.ghostUpdate(  # petsc4py's stub types the members of InsertMode and ScatterMode as int
+            addv=PETSc.InsertMode.ADD,  # type: ignore[arg-type]
+            mode=PETSc.ScatterMode.REVERSE,  # type: ignore[arg-type]
+        )
         return b
 
     def mean_stress(self, u: fem.Function) -> np.ndarray:
@@ -297,7 +301,7 @@ class LinearRVE:
         P.multTranspose(ones, multiplicity)
         with multiplicity.localForm() as m:
             m.array[m.array == 0] = 1.0
-        basis = []
+        basis: list[PETSc.Vec] = []
         for mode in rigid_body_modes(x, self.V.dofmap.index_map_bs):
             full = P.createVecLeft()
             full.array[:] = mode
@@ -393,6 +397,7 @@ class LinearRVE:
 
     def _add_thermal_response(self, response: UnitStrainResponse, u: fem.Function) -> None:
         """Σ_th = ⟨C (ε(u_th) − α)⟩, α_eff = −C_eff⁻¹ Σ_th and Betti's check."""
+        assert self.eigenstress is not None, "an RVE without phase expansions has no thermal case"
         Sigma_th = self.mean_stress(u) - self.mean_eigenstress
         betti = -np.array([self.eigenstress.dot(v.x.petsc_vec) for v in response.displacements])
         scale = float(np.max(np.abs(Sigma_th)))
