@@ -1,5 +1,8 @@
-"""Packages whose names load on first use, so that importing one (e.g. to read a config) does
-not pull in gmsh, DOLFINx or PETSc through names it does not use."""
+"""Packages whose names load on first use.
+
+Importing one (e.g. to read a config) then does not pull in gmsh, DOLFINx or PETSc through names
+it does not use.
+"""
 
 from __future__ import annotations
 

@@ -160,8 +160,9 @@ def _petsc_message(error: Exception) -> str:
 
 
 def _trial(comm: MPI.Comm, prefix: str, options: Mapping[str, object]) -> str | None:
-    """Collective: configure throw-away objects from ``options`` set under ``prefix``;
-    PETSc's complaint on any rank, or None. The options database is left as found.
+    """Collective: PETSc's complaint about ``options`` set under ``prefix`` on any rank, or None.
+
+    Throw-away objects are configured from them; the options database is left as found.
 
     A matrix and a SNES (with its KSP, PC and line search) read their options; a factor PC
     is also set up on a one-row-per-rank identity, which finds its solver package.
@@ -175,19 +176,20 @@ def _trial(comm: MPI.Comm, prefix: str, options: Mapping[str, object]) -> str | 
     error = None
     try:
         for key, value in options.items():
-            database[names[key]] = value
-        A = PETSc.Mat().create(comm)
+            database[names[key]] = value  # type: ignore[index]  # the stub lacks __setitem__
+        A = PETSc.Mat().create(comm)  # type: ignore[arg-type]  # petsc4py takes mpi4py comms
         objects.append(A)
-        A.setSizes([[1, None], [1, None]])
+        A.setSizes(((1, PETSc.DECIDE), (1, PETSc.DECIDE)))
         A.setOptionsPrefix(prefix)
         A.setFromOptions()
-        snes = PETSc.SNES().create(comm)
+        snes = PETSc.SNES().create(comm)  # type: ignore[arg-type]
         objects.append(snes)
         snes.setOptionsPrefix(prefix)
         snes.setFromOptions()
         ksp = snes.getKSP()
         if ksp.getPC().getType() in ("lu", "cholesky", "ilu", "icc"):
-            identity = PETSc.Mat().createAIJ([[1, None], [1, None]], nnz=1, comm=comm)
+            sizes = ((1, PETSc.DECIDE), (1, PETSc.DECIDE))
+            identity = PETSc.Mat().createAIJ(sizes, nnz=1, comm=comm)  # type: ignore[arg-type]
             objects.append(identity)
             start = identity.getOwnershipRange()[0]
             identity.setValue(start, start, 1.0)
@@ -202,7 +204,7 @@ def _trial(comm: MPI.Comm, prefix: str, options: Mapping[str, object]) -> str | 
         for name, value in saved.items():
             database.delValue(name)
             if value is not None:
-                database[name] = value
+                database[name] = value  # type: ignore[index]
     errors = [e for e in comm.allgather(error) if e]
     return errors[0] if errors else None
 
@@ -210,10 +212,10 @@ def _trial(comm: MPI.Comm, prefix: str, options: Mapping[str, object]) -> str | 
 def validate_with_petsc(
     options: Mapping[str, object], prefix: str, comm: MPI.Comm, where: str = "petsc_options"
 ) -> None:
-    """Collective: ConfigError naming the option PETSc refuses (an unknown type, a value that
-    is not a number, a solver package not built in), before any solver is made.
+    """Collective: a ConfigError naming the option PETSc refuses, before any solver is made.
 
-    ``options`` are those :func:`check_petsc_options` returned, tried under the solver's own
+    Refused are, e.g., an unknown type, a value that is not a number, a solver package not built
+    in. ``options`` are those :func:`check_petsc_options` returned, tried under the solver's own
     ``prefix`` (so that what ``PETSC_OPTIONS`` sets there is seen too). Options running
     Python code (allowed by ``--allow-petsc-scripts``) are not tried, so that they run only
     in the solver they are meant for. The option named is the first whose addition makes

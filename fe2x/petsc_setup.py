@@ -1,5 +1,7 @@
-"""Setting up PETSc solver objects: fe2x defaults under an options prefix, applied without
-leaking; Python callbacks that do not keep their owner alive; converged-reason names.
+"""Setting up PETSc solver objects: prefixed options without leaks, weak callbacks, reason names.
+
+fe2x defaults go under an options prefix and are applied without leaking; Python callbacks do
+not keep their owner alive; converged reasons get their names.
 
 fe2x sets its solver defaults through PETSc's options database (so that users can override any
 of them by prefix, from the config or ``PETSC_OPTIONS``), but pushes them only for the duration
@@ -55,7 +57,7 @@ def pushed(options: Mapping[str, object]) -> Iterator[None]:
     database = PETSc.Options()
     try:
         for key, value in options.items():
-            database[key] = value
+            database[key] = value  # type: ignore[index]  # the stub lacks Options.__setitem__
         yield
     finally:
         for key in options:
@@ -80,6 +82,9 @@ def weak_method(method: Callable[..., Any]) -> Callable[..., Any]:
     ref = weakref.WeakMethod(method)
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        return ref()(*args, **kwargs)
+        bound = ref()
+        if bound is None:
+            raise ReferenceError("a weak_method callback was called after its object was freed")
+        return bound(*args, **kwargs)
 
     return call

@@ -1,5 +1,6 @@
-"""Named registries of the open seams: boundary conditions, material models, cell types, micro
-models and macro shapes, each looked up by the name a config file gives.
+"""Named registries of the open seams, each entry looked up by the name a config file gives.
+
+The seams: boundary conditions, material models, cell types, micro models and macro shapes.
 
 An entry is either the object itself or a ``"module:attribute"`` string imported on first use,
 so that reading a config (which checks names) never imports DOLFINx or PETSc. A new boundary

@@ -1,5 +1,7 @@
-"""TOML config files -> validated, typed settings; each table declared once
-(:mod:`fe2x.config.schema`), every error naming the file, the key, the value and what is allowed.
+"""TOML config files -> validated, typed settings, with every error in one line.
+
+Each table is declared once (:mod:`fe2x.config.schema`); every error names the file, the key, the
+value and what is allowed.
 
 A homogenization config has three tables::
 

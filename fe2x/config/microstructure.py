@@ -1,5 +1,7 @@
-"""The pair of tables that describe a microstructure wherever one is configured: the
-``[cell]`` and one ``[materials.<phase>]`` table per phase."""
+"""The tables of a microstructure, wherever one is configured: ``[cell]`` and its phases.
+
+The phases are one ``[materials.<phase>]`` table each.
+"""
 
 from __future__ import annotations
 

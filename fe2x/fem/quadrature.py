@@ -75,8 +75,10 @@ class QuadratureRule:
         return function.function_space.dofmap.list[: self.n_cells].reshape(-1)
 
     def point_rows(self, function: fem.Function, width: int) -> np.ndarray:
-        """``function``'s values at the owned points as an ``(n_points, width)`` array: a view
-        into its array when the points are stored in order (the usual case), else a copy."""
+        """``function``'s values at the owned points as an ``(n_points, width)`` array.
+
+        A view into its array when the points are stored in order (the usual case), else a copy.
+        """
         rows = self.rows(function)
         blocks = function.x.array.reshape(-1, width)
         if np.array_equal(rows, np.arange(self.n_points)):
@@ -94,7 +96,8 @@ class QuadratureRule:
     def point_weights(self) -> np.ndarray:
         """Quadrature weight × |det J| of each owned point (they sum to the owned volume)."""
         if self._point_weights is None:
-            detJ = self.expression(abs(ufl.JacobianDeterminant(self.mesh)))
+            # UFL gives Expr its __abs__ at import, where mypy cannot see it
+            detJ = self.expression(abs(ufl.JacobianDeterminant(self.mesh)))  # type: ignore[arg-type]
             values = self.evaluate(detJ, 1).reshape(self.n_cells, self.n_q)
             self._point_weights = (values * self.weights[None, :]).reshape(-1)
         return self._point_weights

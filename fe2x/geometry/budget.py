@@ -1,5 +1,8 @@
-"""A cap on the size of the meshes fe2x builds, checked before meshing: a mistyped mesh size
-(1e-6 for 1e-2) must fail at once with the estimate, not mesh for minutes into gigabytes."""
+"""A cap on the size of the meshes fe2x builds, checked before meshing.
+
+A mistyped mesh size (1e-6 for 1e-2) must fail at once with the estimate, not mesh for minutes
+into gigabytes.
+"""
 
 from __future__ import annotations
 

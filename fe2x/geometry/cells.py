@@ -42,14 +42,14 @@ def _check_common(dim: int, lengths: npt.ArrayLike, mesh_size: float, order: int
     return L
 
 
-def _add_box(dim: int, L: np.ndarray, lo: Sequence[float] | None = None) -> int:
+def _add_box(dim: int, L: np.ndarray, lo: Sequence[float] | np.ndarray | None = None) -> int:
     lo = [0.0] * dim if lo is None else list(lo)
     if dim == 2:
         return gmsh.model.occ.addRectangle(lo[0], lo[1], 0.0, L[0], L[1])
     return gmsh.model.occ.addBox(lo[0], lo[1], lo[2], L[0], L[1], L[2])
 
 
-def _add_ball(dim: int, centre: Sequence[float], r: float) -> int:
+def _add_ball(dim: int, centre: Sequence[float] | np.ndarray, r: float) -> int:
     if dim == 2:
         return gmsh.model.occ.addDisk(centre[0], centre[1], 0.0, r, r)
     return gmsh.model.occ.addSphere(centre[0], centre[1], centre[2], r)

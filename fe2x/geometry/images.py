@@ -117,9 +117,11 @@ def read_tiff(path: str | Path) -> LabelImage:
         with tifffile.TiffFile(p) as tif:
             pages = []
             for n, page in enumerate(tif.pages):
-                if page.samplesperpixel != 1:
+                layout = page.keyframe  # the page itself, or the page a TiffFrame shares it with
+                assert layout is not None  # tifffile gives every frame it yields its keyframe
+                if layout.samplesperpixel != 1:
                     raise GeometryError(
-                        f"{p}: page {n} has {page.samplesperpixel} samples per pixel "
+                        f"{p}: page {n} has {layout.samplesperpixel} samples per pixel "
                         "(colour?); label images need one"
                     )
                 pages.append(np.asarray(page.asarray()))
@@ -289,16 +291,16 @@ def _grid(image: ET.Element, path: Path) -> tuple[ET.Element, np.ndarray, np.nda
 
 def _cell_array(piece: ET.Element, array: str | None, path: Path) -> tuple[str, ET.Element]:
     """The name and DataArray element of the cell-data array to read."""
-    arrays = {a.get("Name"): a for a in piece.findall("CellData/DataArray")}
+    arrays = {a.get("Name", ""): a for a in piece.findall("CellData/DataArray")}
     if not arrays:
-        points = [a.get("Name") for a in piece.findall("PointData/DataArray")]
+        points = [a.get("Name", "") for a in piece.findall("PointData/DataArray")]
         raise GeometryError(
             f"{path} has no cell data (labels are per voxel)"
             + (f"; its point data {points} cannot be labels" if points else "")
         )
     if array is None:
         if len(arrays) == 1:
-            array = str(next(iter(arrays)))
+            array = next(iter(arrays))
         elif DAMASK_ARRAY in arrays:
             array = DAMASK_ARRAY
         else:

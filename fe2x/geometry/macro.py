@@ -126,6 +126,7 @@ def _extrude(dim: int, surfaces: list[DimTag], thickness: float | None) -> list[
     """Return the body: the 2D surfaces, or their extrusion by ``thickness`` along z in 3D."""
     if dim == 2:
         return surfaces
+    assert thickness is not None  # checked by _check_thickness in 3D
     out = gmsh.model.occ.extrude(surfaces, 0.0, 0.0, float(thickness))
     return [(d, t) for d, t in out if d == 3]
 
@@ -145,13 +146,14 @@ def _tag_body(
     """
     gmsh.model.occ.synchronize()
     gmsh.model.addPhysicalGroup(dim, [t for _, t in body], tag=1, name="body")
+    z_back = math.inf if thickness is None else float(thickness) - tol  # a face above it is "back"
     names = [*names, "front", "back"] if dim == 3 else list(names)
     groups: dict[str, list[int]] = {name: [] for name in names}
     for d, t in gmsh.model.getBoundary(body, combined=True, oriented=False):
         box = np.asarray(gmsh.model.getBoundingBox(d, t))
         if dim == 3 and box[5] < tol:
             name = "front"
-        elif dim == 3 and box[2] > float(thickness) - tol:
+        elif dim == 3 and box[2] > z_back:
             name = "back"
         else:
             name = classify(box)

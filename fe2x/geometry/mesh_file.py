@@ -154,6 +154,8 @@ def build_on_root(
 def run_on_root(comm: MPI.Comm, what: str, work: Callable[[], CellInfo]) -> RVEMesh:
     """:func:`build_on_root` for an RVE: ``work`` makes one physical group per phase."""
     data, info = build_on_root(comm, what, work)
+    if data.cell_tags is None:  # DOLFINx tags no cells of a mesh of several cell types
+        raise GeometryError(f"the {what} has no cell tags (are its cells of several types?)")
     logger.debug("built %s: %s", what, info.phases)
     return RVEMesh(data.mesh, data.cell_tags, dict(info.phases), info.origin, info.lengths)
 
@@ -361,13 +363,13 @@ def _element_set_phases(
     n = int(offsets[-1])
     members: dict[str, np.ndarray] = {}
     for name, per_block in cell_sets.items():
-        index = [
+        parts = [
             np.asarray(per_block[i], dtype=np.int64) + offsets[k]
             for k, i in enumerate(blocks)
             if i < len(per_block) and per_block[i] is not None and len(per_block[i])
         ]
-        if index:
-            members[name] = np.unique(np.concatenate(index))
+        if parts:
+            members[name] = np.unique(np.concatenate(parts))
     if not members:
         raise GeometryError(f"mesh file {path} has no element sets (one *ELSET per phase needed)")
     if len(members) > 1:

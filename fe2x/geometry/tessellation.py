@@ -1,5 +1,6 @@
-"""Periodic Voronoi and Laguerre (power) tessellations of a box: seeds, voxel labels and the
-exact cell volumes and boundary areas they converge to.
+"""Periodic Voronoi and Laguerre (power) tessellations of a box.
+
+Seeds, voxel labels, and the exact cell volumes and boundary areas that the voxels converge to.
 
 A seed ``s_i`` with weight ``w_i`` (a squared length) owns the points nearest to it in the
 power distance under the periodic (minimum-image) metric of the box,
@@ -268,8 +269,11 @@ def _power_cell(
     L: np.ndarray,
     equal: bool,
 ) -> _Cell | None:
-    """The power cell of seed ``s`` against the given seed copies, within the box centred at
-    ``s`` (the cell against its own images); None if it is empty (a Laguerre cell can be)."""
+    """The power cell of seed ``s`` against the given seed copies; None if it is empty.
+
+    It is cut to the box centred at ``s`` (the cell against its own images). A Laguerre cell can
+    be empty.
+    """
     dim = L.size
     t = others - s  # coordinates relative to the seed
     # |x - s|² - w_s <= |x - t|² - w_t  <=>  2 t·x <= |t|² - w_t + w_s  (x relative to s)

@@ -385,6 +385,8 @@ def voxel_cell(
     verdict: tuple[str, object] | None = None
     if comm.rank == _ROOT:
         try:
+            if labels is None:
+                raise GeometryError(f"labels are None on rank {_ROOT}, the rank that reads them")
             prepared = _prepare(labels, lengths, phases, origin, cell_data, periodicity)
             if prepared.tags.size > max_elements():
                 raise GeometryError(

@@ -141,8 +141,11 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def _dataset(group: h5py.Group, name: str, data: np.ndarray) -> h5py.Dataset:
-    """A dataset with a Fletcher-32 checksum (a 0-d array is stored with shape (1,) and the
-    attribute ``scalar``, as HDF5 filters need chunks)."""
+    """A dataset with a Fletcher-32 checksum.
+
+    A 0-d array is stored with shape (1,) and the attribute ``scalar``, as HDF5 filters need
+    chunks.
+    """
     data = np.asarray(data)
     if data.dtype.kind not in "biuf":
         raise CheckpointError(f"cannot checkpoint {name!r}: arrays of {data.dtype} are not numbers")
@@ -168,8 +171,10 @@ def _write_tree(group: h5py.Group, tree: dict[str, Any]) -> None:
 
 
 def _child(group: h5py.Group, name: str) -> Any:
-    """``group[name]``, reached through hard links only (a soft or external link could lead
-    to any object of any file)."""
+    """``group[name]``, reached through hard links only.
+
+    A soft or external link could lead to any object of any file.
+    """
     node = group
     for component in name.split("/"):
         if not isinstance(node.get(component, getlink=True), h5py.HardLink):
@@ -211,8 +216,10 @@ def _header_digest(attrs: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
 
 
 def _manifest(part: h5py.Group) -> str:
-    """SHA-256 of the names, types, shapes, checksum flags and attributes of every object in
-    ``part``: a part whose structure changed does not match the manifest written with it."""
+    """SHA-256 of the names, types, shapes, checksum flags and attributes of ``part``'s objects.
+
+    A part whose structure changed does not match the manifest written with it.
+    """
     entries: list[str] = []
 
     def add(name: str, item: Any) -> None:
@@ -308,6 +315,7 @@ def write_checkpoint(
     displacement = comm.gather(local["displacement"], root=0)
     tmp, error = None, None
     if comm.rank == 0:
+        assert coordinates is not None and displacement is not None  # gathered onto rank 0
         try:
             checkpoint.coordinates = np.vstack(coordinates)
             checkpoint.displacement = np.vstack(displacement)
@@ -379,8 +387,10 @@ def _sync_directory(directory: Path) -> None:
 
 
 def _is_older(path: Path, checkpoint: Checkpoint) -> bool:
-    """Whether ``path`` is a valid checkpoint of ``checkpoint``'s configuration at an older
-    step (and so worth keeping as the previous one)."""
+    """Whether ``path`` is a valid checkpoint of ``checkpoint``'s configuration at an older step.
+
+    Such a checkpoint is worth keeping as the previous one.
+    """
     try:
         saved = _read_header(path)
     except Exception:
@@ -399,8 +409,11 @@ def _write_header(f: h5py.File, c: Checkpoint, n_parts: int) -> None:
 
 
 def _write_part(part: h5py.Group, states: dict[int, Any], layouts: dict[str, Any]) -> None:
-    """One rank's states and layouts: per flattened state entry, the keys of the states that
-    have it, their arrays concatenated, and their shapes."""
+    """Write one rank's states and layouts into its ``part``.
+
+    Per flattened state entry: the keys of the states that have it, their arrays concatenated,
+    and their shapes.
+    """
     held = sorted(k for k, s in states.items() if s is not None)
     _dataset(part, "ids", np.asarray(held, dtype=np.int64))
     flat = {k: _flatten(states[k]) for k in held}
@@ -441,9 +454,11 @@ def read_checkpoint(comm: MPI.Comm, path: Path, config_digest: str) -> Checkpoin
 
 
 def _refuse_foreign_objects(f: h5py.File) -> None:
-    """Raise CheckpointError naming the first object that is not a plain checksummed dataset
-    or group of this file: a soft, external or user-defined link, a dataset with external
-    storage, a virtual dataset, a committed datatype, non-numeric data, no checksum."""
+    """Raise CheckpointError naming the first object of ``f`` that is not plain and checksummed.
+
+    Refused: a soft, external or user-defined link, a dataset with external storage, a virtual
+    dataset, a committed datatype, non-numeric data, a dataset without checksum.
+    """
     names: list[bytes] = []
     f.id.links.visit(names.append)
     kinds = {h5py.h5l.TYPE_SOFT: "a soft link", h5py.h5l.TYPE_EXTERNAL: "an external link"}
@@ -467,8 +482,11 @@ def _refuse_foreign_objects(f: h5py.File) -> None:
 
 
 def _read_header(path: Path) -> Checkpoint:
-    """The checkpoint without its states, and where these lie, after checking the file's
-    objects, the header digest, every part's manifest and every value that decides the run."""
+    """The checkpoint at ``path`` without its states, and where these lie.
+
+    It is read after checking the file's objects, the header digest, every part's manifest and
+    every value that decides the run.
+    """
     with path.open("rb") as raw:
         start = raw.read(9)
     if start[:8] != _SIGNATURE:
@@ -494,7 +512,11 @@ def _read_header(path: Path) -> Checkpoint:
             config_digest=_canonical(attrs["config_digest"]),
             group_size=attrs["group_size"],
             force_scale=attrs["force_scale"],
-            **{key: arrays[key] for key in _ARRAYS},
+            coordinates=arrays["coordinates"],
+            displacement=arrays["displacement"],
+            point_ids=arrays["point_ids"],
+            assignment=arrays["assignment"],
+            costs=arrays["costs"],
             history=arrays["history"].tolist(),
             path=path,
         )
@@ -512,8 +534,10 @@ def _read_header(path: Path) -> Checkpoint:
 
 
 def _index_part(part: h5py.Group, rank: int, n_parts: int, checkpoint: Checkpoint) -> None:
-    """Check part ``rank`` (manifest, state keys, entry consistency, layout names) and add
-    where its states and layouts lie to ``checkpoint``."""
+    """Check part ``rank`` and add where its states and layouts lie to ``checkpoint``.
+
+    The checks: its manifest, its state keys, the consistency of its entries, its layout names.
+    """
     if part.attrs.get("manifest_sha256") != _manifest(part):
         raise CheckpointError(f"part {rank} does not match its manifest")
     g = checkpoint.group_size
@@ -605,9 +629,12 @@ def _read_entry(entry: h5py.Group, name: str, flat: dict[int, dict[str, np.ndarr
 
 
 def remove_orphans(directory: Path, name: str = CHECKPOINT, started: float | None = None) -> int:
-    """Remove the temporaries of ``name`` (``.checkpoint.*.h5``) in ``directory`` last changed
-    before ``started`` (default: when this process imported this module), left by writers that
-    were killed; returns how many were removed. Not collective: call it on one rank."""
+    """Remove the temporaries that killed writers left in ``directory``; return how many.
+
+    Removed are the temporaries of ``name`` (``.checkpoint.*.h5``) last changed before
+    ``started`` (default: when this process imported this module). Not collective: call it on
+    one rank.
+    """
     stem, suffix = Path(name).stem, Path(name).suffix
     started = _STARTED if started is None else started
     removed = 0
@@ -629,14 +656,14 @@ def rotate_and_write(
     *,
     started: float | None = None,
 ) -> None:
-    """Collective: write ``directory/checkpoint.h5``, keeping the one it replaces as
-    ``checkpoint.prev.h5`` when that is an older step of the same run.
+    """Collective: write ``directory/checkpoint.h5``, keeping an older one as the previous.
 
-    The same step written again (after a signal) replaces the newest and keeps the previous,
-    so ``checkpoint.prev.h5`` always holds an older step than ``checkpoint.h5``. Temporaries
-    of killed writers older than ``started`` (see :func:`remove_orphans`) are removed first.
-    Raises CheckpointError on every rank if the checkpoint cannot be written; the files are
-    then as they were.
+    The checkpoint it replaces becomes ``checkpoint.prev.h5`` when that is an older step of the
+    same run. The same step written again (after a signal) replaces the newest and keeps the
+    previous, so ``checkpoint.prev.h5`` always holds an older step than ``checkpoint.h5``.
+    Temporaries of killed writers older than ``started`` (see :func:`remove_orphans`) are
+    removed first. Raises CheckpointError on every rank if the checkpoint cannot be written;
+    the files are then as they were.
     """
     if comm.rank == 0:
         try:

@@ -97,8 +97,11 @@ class MacroFieldWriter:
         target.x.scatter_forward()
 
     def write(self, t: float, point_values: Mapping[str, np.ndarray]) -> None:
-        """Write step ``t``: ``point_values`` maps each field name of :attr:`fields` to its
-        values at the owned points (``(n_points,)`` or ``(n_points, n)``)."""
+        """Write step ``t`` of the fields.
+
+        ``point_values`` maps each field name of :attr:`fields` to its values at the owned points
+        (``(n_points,)`` or ``(n_points, n)``).
+        """
         for name, target in self.fields.items():
             values = np.asarray(point_values[name], dtype=float)
             self._cell_mean(values if values.ndim == 2 else values[:, None], target)

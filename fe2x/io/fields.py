@@ -1,5 +1,4 @@
-"""RVE fields as VTX (ADIOS2) files for ParaView: correctors, localization, heat fluxes, plastic
-state."""
+"""RVE fields as VTX (ADIOS2) files for ParaView: correctors, localization, flux, plastic state."""
 
 from __future__ import annotations
 
@@ -40,7 +39,7 @@ def write_unit_strain_fields(
         directory / f"{bc}_localization.bp",
     ]
     for path, functions in zip(paths, (fluctuations, localization), strict=True):
-        with io.VTXWriter(mesh.comm, path, functions, engine="BP4") as writer:
+        with io.VTXWriter(mesh.comm, path, list(functions), engine="BP4") as writer:
             writer.write(0.0)
     return paths
 

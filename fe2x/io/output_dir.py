@@ -165,8 +165,10 @@ def _create_lock(lock: Path, holder: dict[str, object]) -> None:
 
 
 def _take_over(lock: Path, stale: dict[str, object]) -> bool:
-    """Move the stale ``lock`` aside, checking that it is still the one judged stale (two runs
-    taking it over at once must not remove each other's); True if it was removed."""
+    """Move the stale ``lock`` aside if it is still the one judged stale; True if it was removed.
+
+    Two runs taking it over at once must not remove each other's.
+    """
     aside = lock.with_name(f"{LOCK}.stale.{os.getpid()}.{os.urandom(4).hex()}")
     try:
         os.rename(lock, aside)

@@ -24,8 +24,10 @@ class OutputError(Fe2xError, OSError):
 
 
 def reason(error: BaseException) -> str:
-    """One line saying why ``error`` happened: the system's words for an errno (``No space left
-    on device``), else the first line of the message, after the class name for unforeseen ones.
+    """One line saying why ``error`` happened.
+
+    The system's words for an errno (``No space left on device``), else the first line of the
+    message, after the class name for unforeseen ones.
     """
     number = getattr(error, "errno", None)
     if isinstance(number, int) and number > 0:
@@ -54,8 +56,9 @@ def current_umask() -> int:
 
 
 def temporary_beside(path: Path) -> Path:
-    """A new empty hidden file in ``path``'s directory (made if missing), to be renamed onto
-    ``path`` once complete: a rename within one file system is atomic.
+    """A new empty hidden file in ``path``'s directory (made if missing), to rename onto ``path``.
+
+    A rename within one file system is atomic, so ``path`` appears only once complete.
 
     Its mode is ``0o666 & ~umask``, as for any file the user creates (``mkstemp`` alone gives
     0600, which the rename would carry onto the result).
@@ -101,7 +104,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
             raise OutputError(f"cannot write {path}: {reason(error)}") from error
 
 
-def write_on_root(comm: MPI.Comm, path: Path, write: Callable[[Path], None]) -> None:
+def write_on_root(comm: MPI.Comm, path: Path, write: Callable[[Path], object]) -> None:
     """Collective: rank 0 runs ``write(tmp)`` and renames tmp onto ``path``.
 
     Any failure of rank 0 (not only an OSError) is shared, so every rank raises

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from functools import partial
 from pathlib import Path
 
 from mpi4py import MPI
@@ -137,7 +138,7 @@ def write_sve_results(comm: MPI.Comm, directory: str | Path, result: SVEResult) 
     for i, size in enumerate(result.settings.sizes):
         path = directory / f"sve_L{size_label(size)}.csv"
         text = size_csv(result, i) if comm.rank == 0 else ""
-        write_on_root(comm, path, lambda tmp, text=text: tmp.write_text(text))
+        write_on_root(comm, path, partial(Path.write_text, data=text))
         paths.append(path)
     plots = {
         "sve_property_vs_size.png": plot_property_vs_size,
@@ -145,6 +146,6 @@ def write_sve_results(comm: MPI.Comm, directory: str | Path, result: SVEResult) 
     }
     for filename, plot in plots.items():
         path = directory / filename
-        write_on_root(comm, path, lambda tmp, plot=plot: plot(result, tmp))
+        write_on_root(comm, path, partial(plot, result))
         paths.append(path)
     return paths

@@ -1,7 +1,7 @@
-"""Training data for reduced RVEs in HDF5: every RVE evaluation appended to the writer's own file,
-and the files of a run merged by one reader.
+"""Training data for reduced RVEs in HDF5: one file per writer, the files of a run read as one.
 
-Each writer owns one file, so no two ranks ever write the same file and no MPI-IO or file
+Every RVE evaluation is appended to the writer's own file, and one reader merges the files of a
+run. Each writer owns one file, so no two ranks ever write the same file and no MPI-IO or file
 locking is needed: an RVE group's leader writes ``group<g>.h5``; for an RVE distributed over a
 group, every group rank ``p`` writes ``group<g>_part<p>.h5`` with the same evaluation records
 and its own rows of the fluctuations (:func:`training_data_path`). Every batch is committed by
@@ -38,6 +38,7 @@ from typing import Literal, NamedTuple
 
 import h5py
 import numpy as np
+import numpy.typing as npt
 
 from fe2x.errors import Fe2xError
 
@@ -108,7 +109,12 @@ def _string_array(names: Sequence[str]) -> np.ndarray:
     return np.array(list(names), dtype=h5py.string_dtype())
 
 
-def _strings(value: object) -> tuple[str, ...]:
+def _in_order(value: object) -> object:
+    """``value`` to compare: a mapping as its list of items, so that the order of keys counts."""
+    return list(value.items()) if isinstance(value, Mapping) else value
+
+
+def _strings(value: npt.ArrayLike) -> tuple[str, ...]:
     return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(value))
 
 
@@ -262,9 +268,7 @@ class TrainingDataWriter:
             "n_parts": self.n_parts,
         }
         for key, value in mine.items():
-            if (list(header[key].items()) if key == "n_dofs" else header[key]) != (
-                list(value.items()) if key == "n_dofs" else value
-            ):
+            if _in_order(header[key]) != _in_order(value):
                 raise TrainingDataError(
                     f"cannot append to {self.path}: it has {key} = {header[key]!r}, "
                     f"this writer {value!r}"
@@ -356,19 +360,19 @@ class TrainingDataWriter:
             dataset.resize(start + len(batch), axis=0)
             dataset[start:] = values
         for name in self.names:
-            held = [
-                i
+            held = {
+                i: e.fluctuation
                 for i, e in enumerate(batch)
                 if e.microstructure == name and e.fluctuation is not None
-            ]
+            }
             if not held:
                 continue
             g = f[f"fluctuations/{name}"]
             k = int(g.attrs["n_committed"])
             g["x"].resize(k + len(held), axis=0)
-            g["x"][k:] = np.stack([batch[i].fluctuation for i in held])
+            g["x"][k:] = np.stack(list(held.values()))
             g["evaluation"].resize(k + len(held), axis=0)
-            g["evaluation"][k:] = start + np.array(held, dtype=np.int64)
+            g["evaluation"][k:] = start + np.array(list(held), dtype=np.int64)
             g.attrs["n_committed"] = k + len(held)
         f.attrs["n_evaluations"] = start + len(batch)  # the commit: written last
         f.flush()

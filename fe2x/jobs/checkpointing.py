@@ -1,5 +1,8 @@
-"""Checkpoints of an FE² run: writing after a step (the previous, older one kept as the
-fallback), restoring the newest usable one, and clearing those of an earlier run."""
+"""Checkpoints of an FE² run: written after a step, restored on restart, cleared for a fresh run.
+
+Writing keeps the previous, older checkpoint as the fallback; restoring takes the newest usable
+one; clearing removes those of an earlier run.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +34,10 @@ def has_checkpoint(out: Path) -> bool:
 
 
 def clear(comm: MPI.Comm, out: Path) -> None:
-    """Remove the checkpoints an earlier run left in ``out`` (a fresh run must never be
-    restarted from them), on rank 0, saying so (collective)."""
+    """Remove the checkpoints an earlier run left in ``out``, on rank 0, saying so (collective).
+
+    A fresh run must never be restarted from them.
+    """
     if comm.rank == 0:
         for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
             if (out / name).is_file():
@@ -42,8 +47,10 @@ def clear(comm: MPI.Comm, out: Path) -> None:
 
 
 def restore(engine: FE2Engine, out: Path, digest: str) -> Checkpoint:
-    """Restore ``engine`` from the newest usable checkpoint in ``out`` and return it: a damaged
-    one (on any rank, at any stage) falls back to the previous on every rank (collective)."""
+    """Restore ``engine`` from the newest usable checkpoint in ``out`` and return it (collective).
+
+    A damaged one (on any rank, at any stage) falls back to the previous on every rank.
+    """
     return restore_latest(engine.layout.world, out, digest, engine.restore)
 
 
@@ -57,8 +64,10 @@ def save(
     increment: float,
     started: float | None,
 ) -> None:
-    """Write ``out/checkpoint.h5`` after step ``number`` (collective); temporaries of killed
-    writers older than ``started`` are removed."""
+    """Write ``out/checkpoint.h5`` after step ``number`` (collective).
+
+    Temporaries of killed writers older than ``started`` are removed.
+    """
     comm, dim = engine.layout.world, engine.problem.dim
     checkpoint = Checkpoint(
         step=number,

@@ -1,5 +1,8 @@
-"""The PETSc options a config gives each solver of a job, tried by PETSc before any meshing or
-solving, so that an unknown type or a bad value is one line naming the option."""
+"""The PETSc options a config gives each solver of a job, tried by PETSc before any meshing.
+
+Trying them before any meshing or solving makes an unknown type or a bad value one line naming
+the option.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ __all__ = ["check_solver_options"]
 def check_solver_options(
     comm: MPI.Comm, path: object, solvers: Iterable[tuple[str, str, Mapping[str, object]]]
 ) -> None:
-    """Collective: each ``(table, options prefix, options)`` tried under its prefix; a
-    ConfigError names the config file, the table and the option PETSc refuses."""
+    """Collective: try each ``(table, options prefix, options)`` under its prefix.
+
+    A ConfigError names the config file, the table and the option PETSc refuses.
+    """
     for table, prefix, options in solvers:
         if options:
             validate_with_petsc(dict(options), prefix, comm, f"{path}: [{table}]")

@@ -1,8 +1,8 @@
-"""Small-strain crystal plasticity of cubic grains: slip systems, rotated cubic elasticity and a
-rate-dependent power-law law with phenomenological hardening, batched over points.
+"""Small-strain crystal plasticity of cubic grains, batched over points.
 
-Per point, in the crystal frame (Mandel vectors; the orientation ``R`` maps crystal to sample
-components, :mod:`fe2x.materials.orientations`):
+Slip systems, rotated cubic elasticity and a rate-dependent power law with phenomenological
+hardening. Per point, in the crystal frame (Mandel vectors; the orientation ``R`` maps crystal
+to sample components, :mod:`fe2x.materials.orientations`):
 
 - ``σ = C (ε − ε_p)``, ``ε̇_p = Σ_α γ̇_α P_α``, ``P_α = sym(m_α ⊗ n_α)``, ``τ_α = σ : P_α``;
 - ``γ̇_α = γ̇₀ |τ_α / ξ_α|ⁿ sign τ_α``;
@@ -321,8 +321,10 @@ class CrystalPlasticity:
 
     # -- the constitutive-law contract (fe2x.materials.law) --------------------------------
     def elastic_stiffness(self, parameters: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
-        """Rotated cubic stiffness ``Q C Qᵀ`` per point ``(n, 6, 6)``; without parameters the
-        crystal-frame stiffness ``(6, 6)``."""
+        """Rotated cubic stiffness ``Q C Qᵀ`` per point ``(n, 6, 6)``.
+
+        Without parameters: the crystal-frame stiffness ``(6, 6)``.
+        """
         if parameters is None:
             return self.C_crystal
         Q = self.orientation_mandel(parameters)
@@ -360,8 +362,10 @@ class CrystalPlasticity:
 
 
 def _power(x: np.ndarray, e: float) -> np.ndarray:
-    """``x ** e`` for ``x >= 0``; by repeated squaring when ``e`` is a whole number up to 64,
-    several times faster than ``np.power`` (n = 20 is the common rate exponent)."""
+    """``x ** e`` for ``x >= 0``, by repeated squaring when ``e`` is a whole number up to 64.
+
+    That is several times faster than ``np.power`` (n = 20 is the common rate exponent).
+    """
     if e != int(e) or not 0 <= e <= 64:
         return np.power(x, e)
     k, result, base = int(e), np.ones_like(x), x
@@ -517,9 +521,12 @@ def _start(
     eps_e: np.ndarray,
     scale: float,
 ) -> tuple[np.ndarray, _Flow, np.ndarray]:
-    """The start of the local Newton, its flow and residual: per point the better (smaller
-    ``|r|``) of the elastic predictor scaled so that max ``|τ_α|/ξ_α <= 1``, and the slip
-    increments ``dgamma`` guessed (the last slip rates times dt)."""
+    """The start of the local Newton, with its flow and residual.
+
+    Per point, the better (smaller ``|r|``) of the elastic predictor scaled so that
+    max ``|τ_α|/ξ_α <= 1`` and the slip increments ``dgamma`` guessed (the last slip rates times
+    dt).
+    """
     P = law.systems.schmid
     ratio = (np.abs(sigma_tr @ P.T) / xi_n).max(axis=1)
     sigma = sigma_tr / np.maximum(ratio, 1.0)[:, None]
@@ -563,10 +570,13 @@ def _newton(
     k: float,
     tol: np.ndarray,
 ) -> _Solution:
-    """Newton from ``x`` (with its flow ``f`` and residual ``r``) with a backtracking (Armijo)
-    line search on ``½ |r|²``, until ``max |r| <= tol`` per point; a point fails after
-    :data:`NEWTON_MAXIT` iterations or when no step along its Newton direction decreases
-    ``|r|`` (the direction of an ill-conditioned Jacobian far from the solution)."""
+    """Newton from ``x`` (with its flow ``f`` and residual ``r``) until ``max |r| <= tol``.
+
+    Each step has a backtracking (Armijo) line search on ``½ |r|²``; the tolerance holds per
+    point. A point fails after :data:`NEWTON_MAXIT` iterations or when no step along its Newton
+    direction decreases ``|r|`` (the direction of an ill-conditioned Jacobian far from the
+    solution).
+    """
     scale, tables = float(law.C44), law.tables
     m = x.shape[0]
     x = x.copy()
@@ -633,10 +643,12 @@ def _continuation(
     k: float,
     tol: np.ndarray,
 ) -> _Solution:
-    """The same local problem solved through the trial strains ``λ ε_e*``, λ = 1/stages, ...,
-    1, each from the solution of the last: a homotopy for points whose Newton fails from the
-    start (huge increments at large n). The last stage is the problem itself, so the solution
-    and its tangent are exact; a point fails if any stage fails."""
+    """The same local problem solved through the trial strains ``λ ε_e*``, λ = 1/stages, ..., 1.
+
+    Each stage starts from the solution of the last: a homotopy for points whose Newton fails
+    from the start (huge increments at large n). The last stage is the problem itself, so the
+    solution and its tangent are exact; a point fails if any stage fails.
+    """
     scale = float(law.C44)
     zero = np.zeros_like(xi_n)
     x, f, r = _start(law, sigma_tr / stages, xi_n, zero, k, eps_e / stages, scale)

@@ -1,6 +1,7 @@
 """Validated linear-elastic phases (isotropic or anisotropic) with Mandel stiffness/compliance."""
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -47,17 +48,18 @@ def _check_dim(dim: int) -> None:
         raise ValueError(f"dim = {dim!r} must be 2 (plane strain) or 3")
 
 
-class _LinearElasticLaw:
-    """The constitutive-law contract of a linear elastic phase: σ = C ε, no state.
-
-    The subclass provides ``C3``, its 3D Mandel stiffness.
-    """
+class _LinearElasticLaw(ABC):
+    """The constitutive-law contract of a linear elastic phase: σ = C ε, no state."""
 
     kinematics: ClassVar[str] = "small"
     linear: ClassVar[bool] = True
     state_shapes: ClassVar[Mapping[str, tuple[int, ...]]] = {}
     parameter_shapes: ClassVar[Mapping[str, tuple[int, ...]]] = {}
-    C3: np.ndarray
+
+    @property
+    @abstractmethod
+    def C3(self) -> np.ndarray:
+        """3D Mandel stiffness ``(6, 6)``, read-only; each subclass provides it."""
 
     def initial_state(self, n: int) -> State:
         """No internal variables."""

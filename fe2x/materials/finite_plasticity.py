@@ -1,5 +1,6 @@
-"""Finite-strain plasticity in the logarithmic strain space: a small-strain law (J2) applied to
-the Lagrangian Hencky strain, in (F, P, A).
+"""Finite-strain plasticity in the logarithmic strain space, in (F, P, A).
+
+A small-strain law (J2) is applied to the Lagrangian Hencky strain.
 
 Formulation: Miehe, Apel & Lambrecht (2002), "Anisotropic additive plasticity in the
 logarithmic strain space: modular kinematic formulation and implementation based on

@@ -56,8 +56,10 @@ class _IsotropicHyperelastic(ABC):
 
     @classmethod
     def from_bulk_shear(cls, K: float, G: float, name: str = "") -> _IsotropicHyperelastic:
-        """The law with bulk modulus ``K > 0`` and shear modulus ``G > 0``:
-        ``E = 9 K G / (3 K + G)``, ``ν = (3 K − 2 G) / (2 (3 K + G))``."""
+        """The law with bulk modulus ``K > 0`` and shear modulus ``G > 0``.
+
+        ``E = 9 K G / (3 K + G)``, ``ν = (3 K − 2 G) / (2 (3 K + G))``.
+        """
         who = f"{cls.__name__} {name!r}" if name else cls.__name__
         for key, value in (("K", K), ("G", G)):
             if not (
@@ -110,7 +112,7 @@ class _IsotropicHyperelastic(ABC):
 
 @dataclass(frozen=True)
 class NeoHookean(_IsotropicHyperelastic):
-    """Compressible Neo-Hookean law (the form used by FANS), with ``J = det F > 0``:
+    """Compressible Neo-Hookean law (the form used by FANS), with ``J = det F > 0``.
 
     ``ψ = μ/2 (tr C − 3) − μ ln J + λ/2 (ln J)²``, ``S = λ ln J C⁻¹ + μ (I − C⁻¹)``,
     ``P = μ (F − F⁻ᵀ) + λ ln J F⁻ᵀ``, and
@@ -138,7 +140,7 @@ class NeoHookean(_IsotropicHyperelastic):
 
 @dataclass(frozen=True)
 class SaintVenantKirchhoff(_IsotropicHyperelastic):
-    """Saint Venant–Kirchhoff law: Hooke's law between ``E = (Fᵀ F − I)/2`` and ``S``:
+    """Saint Venant–Kirchhoff law: Hooke's law between ``E = (Fᵀ F − I)/2`` and ``S``.
 
     ``ψ = λ/2 (tr E)² + μ E : E``, ``S = λ tr(E) I + 2 μ E``, ``P = F S``, with the
     constant ``∂S/∂E = λ I ⊗ I + 2 μ 𝕀ˢʸᵐ`` converted to ``A`` by

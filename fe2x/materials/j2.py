@@ -151,8 +151,10 @@ class J2Plasticity:
     def stays_elastic(
         self, strain: np.ndarray, parameters: Mapping[str, np.ndarray] | None = None
     ) -> np.ndarray:
-        """Whether the trial stress from the virgin state lies inside the yield surface, with
-        the tolerance of :func:`return_mapping` (:data:`YIELD_RTOL`)."""
+        """Per point, whether the virgin-state trial stress lies inside the yield surface.
+
+        The tolerance is that of :func:`return_mapping` (:data:`YIELD_RTOL`).
+        """
         eps = np.asarray(strain, dtype=float)
         tr = eps[:, :3].sum(axis=1)
         xi = 2.0 * self.G * eps
@@ -222,9 +224,9 @@ class J2State:
         """Deep copy."""
         return J2State(self.eps_p.copy(), self.beta.copy(), self.p.copy())
 
-    def take(self, index: npt.ArrayLike) -> J2State:
-        """State at the points ``index`` (integer indices or boolean mask), as a copy."""
-        return J2State(self.eps_p[index], self.beta[index], self.p[index])
+    def take(self, index: np.ndarray | slice) -> J2State:
+        """State at the points ``index`` (integer indices, boolean mask or slice), as a copy."""
+        return J2State(self.eps_p[index].copy(), self.beta[index].copy(), self.p[index].copy())
 
     @staticmethod
     def concatenate(states: list[J2State]) -> J2State:
@@ -352,8 +354,11 @@ def _radial_return(
     p,
     plastic,
 ):  # pragma: no cover (compiled; its results are what the tests check)
-    """The return mapping point by point (compiled): fills the outputs; returns 0, the number
-    of points where the Voce Newton did not converge, or ``_NOT_FINITE``."""
+    """The return mapping point by point (compiled), filling the outputs.
+
+    Returns the number of points where the Voce Newton did not converge (0: none), or
+    ``_NOT_FINITE``.
+    """
     n = eps.shape[0]
     failed = 0
     h_el = 3.0 * G + H_kin

@@ -140,8 +140,9 @@ def cauchy_from_piola(F: np.ndarray, P: np.ndarray) -> np.ndarray:
 
 
 def embed_plane_strain(F2: np.ndarray) -> np.ndarray:
-    """3D row-major ``F`` ``(n, 9)`` of in-plane row-major ``F`` ``(n, 4)`` (11, 12, 21, 22),
-    with ``F33 = 1`` and ``F13 = F23 = F31 = F32 = 0``.
+    """3D row-major ``F`` ``(n, 9)`` of in-plane row-major ``F`` ``(n, 4)`` (11, 12, 21, 22).
+
+    The embedding has ``F33 = 1`` and ``F13 = F23 = F31 = F32 = 0``.
 
     >>> embed_plane_strain(np.array([[1.0, 2.0, 3.0, 4.0]])).tolist()
     [[1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 1.0]]
@@ -168,8 +169,9 @@ def reduce_plane_strain(P: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def log_divided_difference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """First divided difference of ``f = ½ ln``: ``f[x, y] = ½ (ln x − ln y) / (x − y)``,
-    ``f[x, x] = 1 / (2 x)``, for positive arrays, without cancellation.
+    """First divided difference of ``f = ½ ln`` for positive arrays, without cancellation.
+
+    ``f[x, y] = ½ (ln x − ln y) / (x − y)``, ``f[x, x] = 1 / (2 x)``.
 
     Uses ``ln(x / y) = 2 artanh(z)``, ``z = (x − y) / (x + y)``: ``f[x, y] = g(z) / (x + y)``,
     ``g(z) = artanh(z) / z = 1 + z²/3 + z⁴/5 + ...``.
@@ -187,8 +189,10 @@ def log_divided_difference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def log_second_divided_difference(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Second divided difference ``f[x, y, w]`` of ``f = ½ ln`` (symmetric in its arguments),
-    for positive arrays, including coincident ones (``f[x, x, x] = f''(x)/2 = −1/(4 x²)``).
+    """Second divided difference ``f[x, y, w]`` of ``f = ½ ln`` for positive arrays.
+
+    It is symmetric in its arguments and defined for coincident ones too
+    (``f[x, x, x] = f''(x)/2 = −1/(4 x²)``).
 
     Spread arguments: ``(f[lo, mid] − f[mid, hi]) / (lo − hi)``. Clustered arguments (relative
     spread below 1e-3): ``Σ_k f⁽²⁺ᵏ⁾(m)/(2+k)! h_k(d)``, ``m`` their mean, ``d`` the deviations
@@ -212,8 +216,9 @@ def log_second_divided_difference(x: np.ndarray, y: np.ndarray, w: np.ndarray) -
 
 
 class LogStrain(NamedTuple):
-    """The Lagrangian Hencky strain ``e = ½ ln C`` of ``n`` deformation gradients, with what
-    its derivatives need: the spectral form of ``C = Σ_a c_a N_a ⊗ N_a``.
+    """The Hencky strain ``e = ½ ln C`` of ``n`` deformation gradients, with the spectral form of C.
+
+    The spectral form ``C = Σ_a c_a N_a ⊗ N_a`` is what the derivatives of ``e`` need.
 
     In the eigenbasis ``{N_a}`` the derivatives of ``e`` with respect to ``E = (C − I)/2`` are
     diagonal (Daleckii–Krein): ``de_ab = d1_ab dE_ab`` and
@@ -235,8 +240,10 @@ class LogStrain(NamedTuple):
 
 
 def log_strain(F: np.ndarray) -> LogStrain:
-    """Hencky strain ``e = ½ ln(Fᵀ F)`` of ``(n, 3, 3)`` deformation gradients (``det F ≠ 0``),
-    with its first and second derivative coefficients (:class:`LogStrain`)."""
+    """Hencky strain ``e = ½ ln(Fᵀ F)`` of ``(n, 3, 3)`` deformation gradients (``det F ≠ 0``).
+
+    It comes with its first and second derivative coefficients (:class:`LogStrain`).
+    """
     c, N = np.linalg.eigh(np.swapaxes(F, 1, 2) @ F)
     e = (N * (0.5 * np.log(c))[:, None, :]) @ np.swapaxes(N, 1, 2)
     n = c.shape[0]
@@ -247,8 +254,10 @@ def log_strain(F: np.ndarray) -> LogStrain:
 
 
 def _basis_change(N: np.ndarray) -> np.ndarray:
-    """``R[3i+j, 3a+b] = N_ia N_jb`` ``(n, 9, 9)``: a fourth-order tensor ``X`` in the basis
-    ``{N_a}`` is ``Rᵀ X R``."""
+    """The basis change ``R[3i+j, 3a+b] = N_ia N_jb`` ``(n, 9, 9)`` to the eigenbasis ``{N_a}``.
+
+    A fourth-order tensor ``X`` in the basis ``{N_a}`` is ``Rᵀ X R``.
+    """
     n = N.shape[0]
     return (N[:, :, None, :, None] * N[:, None, :, None, :]).reshape(n, 9, 9)
 

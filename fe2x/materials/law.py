@@ -112,8 +112,11 @@ class ConstitutiveLaw(Protocol):
 
 @runtime_checkable
 class ElasticStiffness(Protocol):
-    """A law with an initial (virgin-state) elastic stiffness: the tangent for small strains
-    from the initial state, used by the exact elastic shortcut and for bounds."""
+    """A law with an initial (virgin-state) elastic stiffness.
+
+    It is the tangent for small strains from the initial state, used by the exact elastic
+    shortcut and for bounds.
+    """
 
     def elastic_stiffness(self, parameters: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """3D Mandel stiffness ``(6, 6)``, or ``(n, 6, 6)`` with per-point parameters."""
@@ -122,8 +125,10 @@ class ElasticStiffness(Protocol):
 
 @runtime_checkable
 class ElasticLimit(Protocol):
-    """A law that can tell, from its initial state, whether a strain stays elastic (for the
-    elastic shortcut: a virgin RVE answers C_eff E exactly while every point does)."""
+    """A law that can tell, from its initial state, whether a strain stays elastic.
+
+    For the elastic shortcut: a virgin RVE answers C_eff E exactly while every point does.
+    """
 
     def stays_elastic(
         self, strain: np.ndarray, parameters: Mapping[str, np.ndarray] | None = None
@@ -134,8 +139,10 @@ class ElasticLimit(Protocol):
 
 @runtime_checkable
 class OutputFields(Protocol):
-    """A law with named scalar output fields of its state (e.g. an equivalent plastic
-    strain), which models average and writers write as they get them."""
+    """A law with named scalar output fields of its state (e.g. an equivalent plastic strain).
+
+    Models average them, and writers write them, as they get them.
+    """
 
     output_names: tuple[str, ...]
 
@@ -146,8 +153,10 @@ class OutputFields(Protocol):
 
 @runtime_checkable
 class LinearLaw(Protocol):
-    """A law whose stress is ``C ε`` with a constant tangent and no state (``linear`` is
-    True): evaluators assemble its tangent once and skip its updates."""
+    """A law whose stress is ``C ε`` with a constant tangent and no state (``linear`` is True).
+
+    Evaluators assemble its tangent once and skip its updates.
+    """
 
     linear: bool
 
@@ -174,11 +183,14 @@ def is_linear(law: object) -> bool:
 
 def check_law(law: object, who: str = "law") -> ConstitutiveLaw:
     """``law`` if it implements :class:`ConstitutiveLaw`, else a TypeError saying what it lacks."""
-    if isinstance(law, ConstitutiveLaw) and law.kinematics in KINEMATICS:
-        return law
-    required = ("name", "kinematics", "state_shapes", "parameter_shapes", "initial_state")
-    missing = [a for a in (*required, "update") if not hasattr(law, a)]
-    detail = f"missing {missing}" if missing else f"kinematics {law.kinematics!r}"
+    if isinstance(law, ConstitutiveLaw):
+        if law.kinematics in KINEMATICS:
+            return law
+        detail = f"kinematics {law.kinematics!r}"
+    else:
+        required = ("name", "kinematics", "state_shapes", "parameter_shapes", "initial_state")
+        missing = [a for a in (*required, "update") if not hasattr(law, a)]
+        detail = f"missing {missing}"
     raise TypeError(f"{who}: {type(law).__name__} is not a constitutive law ({detail})")
 
 
@@ -188,9 +200,11 @@ def take_state(state: State, index: np.ndarray) -> State:
 
 
 def pack_state(shapes: Mapping[str, tuple[int, ...]], state: State) -> np.ndarray:
-    """The state of n points as one ``(n, width)`` array: the variables of ``shapes``, each
-    flattened per point, side by side in the declared order (a compact, law-agnostic form for
-    checkpoints and migration)."""
+    """The state of n points as one ``(n, width)`` array, for checkpoints and migration.
+
+    The variables of ``shapes``, each flattened per point, lie side by side in the declared
+    order: a compact, law-agnostic form.
+    """
     n = len(next(iter(state.values()))) if state else 0
     columns = [
         np.asarray(state[name], dtype=float).reshape(n, int(np.prod(shape, dtype=np.int64)))

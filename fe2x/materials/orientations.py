@@ -1,5 +1,6 @@
-"""Grain orientations: rotation matrices from Bunge Euler angles, quaternions, random and fibre
-textures, and orientation files.
+"""Grain orientations: rotation matrices from Bunge Euler angles, quaternions, textures, files.
+
+The textures are random or fibre textures; the files hold one orientation per line.
 
 Convention (used by every function here and by :class:`fe2x.materials.crystal.
 CrystalPlasticity`): an orientation is the rotation matrix ``R`` that maps the components of a
@@ -137,8 +138,11 @@ def quaternion_to_matrix(q: npt.ArrayLike) -> np.ndarray:
 
 
 def matrix_to_quaternion(R: npt.ArrayLike) -> np.ndarray:
-    """Unit quaternions ``(..., 4)`` with ``w >= 0`` of orientations (Shepperd's method: each
-    from the largest of ``1 + tr R``, ``1 + 2 R_ii - tr R``, for accuracy at every angle)."""
+    """Unit quaternions ``(..., 4)`` with ``w >= 0`` of orientations, by Shepperd's method.
+
+    Each is computed from the largest of ``1 + tr R``, ``1 + 2 R_ii - tr R``, for accuracy at
+    every angle.
+    """
     R, single = _matrices(R)
     tr = np.trace(R, axis1=1, axis2=2)
     d = np.diagonal(R, axis1=1, axis2=2)
@@ -173,9 +177,11 @@ def quaternion_to_euler(q: npt.ArrayLike, degrees: bool = False) -> np.ndarray:
 
 
 def axis_angle_to_matrix(axis: npt.ArrayLike, angle: npt.ArrayLike) -> np.ndarray:
-    """Rotations by ``angle`` (radians) about ``axis`` (normalised), Rodrigues' formula
-    ``R = I + sin ω K + (1 - cos ω) K²`` with ``K v = u × v``; axes ``(..., 3)``, angles
-    ``(...)``, broadcast together."""
+    """Rotations by ``angle`` (radians) about ``axis`` (normalised), by Rodrigues' formula.
+
+    ``R = I + sin ω K + (1 - cos ω) K²`` with ``K v = u × v``; axes ``(..., 3)`` and angles
+    ``(...)`` broadcast together.
+    """
     axis = np.asarray(axis, dtype=float)
     angle = np.asarray(angle, dtype=float)
     norm = np.linalg.norm(axis, axis=-1, keepdims=True)
@@ -210,8 +216,10 @@ def fibre_texture(
     seed: int | np.random.Generator | None = None,
     degrees: bool = True,
 ) -> np.ndarray:
-    """``n`` orientations of a fibre: ``crystal_direction`` (e.g. [1, 1, 1]) along
-    ``sample_direction`` (e.g. [0, 0, 1]), uniform spin about the fibre, Gaussian tilt.
+    """``n`` orientations of a fibre texture: uniform spin about the fibre, Gaussian tilt.
+
+    The fibre puts ``crystal_direction`` (e.g. [1, 1, 1]) along ``sample_direction``
+    (e.g. [0, 0, 1]).
 
     ``R = T S R0``: ``R0`` maps the crystal direction onto the sample direction ``d``, ``S`` is a
     rotation about ``d`` by a uniform angle, and ``T`` a rotation by ``|t|`` about ``t / |t|``,
@@ -324,9 +332,10 @@ def read_orientations(
         bad = next((t for t, v in zip(tokens, numbers, strict=True) if v is None), None)
         if bad is not None:
             raise _orientation_error(path, f"line {line_no}: {bad!r} is not a number")
-        if not all(math.isfinite(v) for v in numbers):
+        values = [v for v in numbers if v is not None]  # all of them, as checked above
+        if not all(math.isfinite(v) for v in values):
             raise _orientation_error(path, f"line {line_no}: a value is not finite")
-        rows.append(numbers)
+        rows.append(values)
     if not rows:
         raise _orientation_error(path, "holds no orientations")
     if expected is not None and len(rows) != expected:

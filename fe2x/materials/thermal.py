@@ -134,7 +134,7 @@ def plane_strain_expansion(alpha: npt.ArrayLike, C3: npt.ArrayLike) -> np.ndarra
 
 
 def isotropic_value(t: npt.ArrayLike, rtol: float = 1e-12) -> float | None:
-    """s if the (d, d) tensor t equals s I to ``rtol`` (relative to |s|), else None.
+    """The scalar s if the (d, d) tensor t equals s I to ``rtol`` (relative to |s|), else None.
 
     >>> isotropic_value(2.0 * np.eye(3)), isotropic_value(np.diag([1.0, 2.0]))
     (2.0, None)

@@ -160,19 +160,25 @@ class ConductionRVE:
 
     @property
     def comm(self) -> MPI.Comm:
+        """The communicator of the cell's mesh."""
         return self.cell.mesh.comm
 
     @property
     def n_dofs(self) -> int:
+        """Global number of temperature dofs (before the boundary condition reduces them)."""
         return self.V.dofmap.index_map.size_global
 
     @property
     def volume_fractions(self) -> dict[str, float]:
+        """Phase name -> volume fraction |Ω_phase| / |Ω|."""
         return {name: vol / self.volume for name, vol in self.phase_volumes.items()}
 
     def _assemble_functional(self, L: fem.Form) -> PETSc.Vec:
         b = dolfinx.fem.petsc.assemble_vector(L)
-        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        b.ghostUpdate(  # petsc4py's stub types the members of InsertMode and ScatterMode as int
+            addv=PETSc.InsertMode.ADD,  # type: ignore[arg-type]
+            mode=PETSc.ScatterMode.REVERSE,  # type: ignore[arg-type]
+        )
         return b
 
     def mean_flux(self, theta: fem.Function) -> np.ndarray:

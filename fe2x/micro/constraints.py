@@ -1,5 +1,6 @@
-"""Boundary conditions of the RVE fluctuation as objects: a prolongation u_full = P u_reduced,
-and for SUBC the mean-strain constraint on the reduced dofs.
+"""Boundary conditions of the RVE fluctuation as objects: a prolongation u_full = P u_reduced.
+
+For SUBC they add the mean-strain constraint on the reduced dofs.
 
 Periodic (PBC), affine (KUBC) and minimal-kinematic (SUBC) conditions are all linear maps from a
 reduced set of free dofs to the full dof vector. Each row of P holds at most one 1:
@@ -205,8 +206,8 @@ def _selection_matrix(
     values = np.ones(len(indices), dtype=PETSc.ScalarType)
     P = PETSc.Mat().createAIJ(
         size=((flat.size, n_global_rows), (n_local_columns, n_reduced)),
-        csr=(indptr, indices, values),
-        comm=comm,
+        csr=(indptr, indices, values),  # type: ignore[arg-type]  # arrays, not only sequences
+        comm=comm,  # type: ignore[arg-type]  # petsc4py takes mpi4py communicators
     )
     P.assemble()
     return P

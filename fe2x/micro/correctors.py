@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from petsc4py import PETSc
 
@@ -111,7 +111,7 @@ class SchurComplement:
         self.version = version
 
     def project(self, y: PETSc.Vec) -> None:
-        """y ← (I − X S⁻¹ G) y: the step with the multiplier eliminated (G y = 0 after)."""
+        """Apply y ← (I − X S⁻¹ G) y: the step with the multiplier eliminated (G y = 0 after)."""
         coefficients = np.linalg.solve(self.S, np.asarray(y.mDot(self.rows)))
         y.maxpy([-float(c) for c in coefficients], self.X)
 
@@ -208,9 +208,9 @@ class UnitStrainCorrectors:
 
 
 class ReducedSolver:
-    """One factorized reduced operator Pᵀ K P of a symmetric K under a boundary condition,
-    for the unit-load correctors of the linear RVEs (elastic, conduction) and more solves.
+    """One factorized reduced operator Pᵀ K P of a symmetric K under a boundary condition.
 
+    It serves the unit-load correctors of the linear RVEs (elastic, conduction) and more solves.
     With the mean-gradient constraint (SUBC), the Schur complement of the rows
     g_i = Pᵀ b_i of the mean functionals b_i = ∫ ∂v_i is factored as well. Use it as a
     context manager: the PETSc objects are freed on exit.
@@ -237,7 +237,7 @@ class ReducedSolver:
         bc: Any,
         volume: float,
         mean_functionals: Sequence[PETSc.Vec],
-        kind: str,
+        kind: Literal["direct", "iterative"],
         petsc_options_prefix: str,
         petsc_options: Any = None,
         near_null_space: Callable[[Any], PETSc.NullSpace] | None = None,
@@ -262,7 +262,7 @@ class ReducedSolver:
         self.timings["factorization"] = time.perf_counter() - t0
 
     def solve(self, b: PETSc.Vec, x: PETSc.Vec) -> None:
-        """x = (Pᵀ K P)⁻¹ b, counting the iterations; SolverError if it fails."""
+        """Solve x = (Pᵀ K P)⁻¹ b, counting the iterations; SolverError if it fails."""
         self.iterations.append(solve(self.ksp, b, x))
 
     def unit_load_fields(self, unit: Sequence[fem.Function], name: str) -> list[fem.Function]:

@@ -50,7 +50,7 @@ class ElasticLocalization:
 
         def solve(b: PETSc.Vec, x: PETSc.Vec) -> None:
             ksp.solve(b, x)
-            if ksp.getConvergedReason() < 0:
+            if ksp.getConvergedReason() < 0:  # type: ignore[operator]  # an int at run time
                 raise SolverError("RVE elastic localization: the linear solve failed")
 
         schur = SchurComplement(problem.schur.rows) if problem.schur is not None else None
@@ -74,8 +74,10 @@ class ElasticLocalization:
         problem.timings["elastic_localization"] = time.perf_counter() - t0
 
     def stays_elastic(self, E: np.ndarray) -> np.ndarray:
-        """For macro strains E ``(m, n)``, whether the virgin RVE stays elastic under each:
-        one batched check of the localized strains A E at every point, one collective."""
+        """For macro strains E ``(m, n)``, whether the virgin RVE stays elastic under each.
+
+        One batched check of the localized strains A E at every point, one collective.
+        """
         problem = self.problem
         E = np.atleast_2d(np.asarray(E, dtype=float))
         elastic = np.isfinite(E).all(axis=1)

@@ -91,6 +91,11 @@ KRYLOV_OPTIONS: dict[str, object] = {
 }
 
 
+def _frobenius_norm(A: PETSc.Mat) -> float:
+    """‖A‖_F (petsc4py's stub types NormType members as int, the norm as float or pair)."""
+    return A.norm(PETSc.NormType.FROBENIUS)  # type: ignore[arg-type, return-value]
+
+
 class ElasticFactorization:
     """One LU factorization of the elastic reduced stiffness Pᵀ K_el P, shared by RVEs.
 
@@ -109,7 +114,7 @@ class ElasticFactorization:
         t0 = time.perf_counter()
         self.A = K_el.copy()
         self.bc = bc
-        self.norm = self.A.norm(PETSc.NormType.FROBENIUS)
+        self.norm = _frobenius_norm(self.A)
         self.ksp = create_ksp(self.A, "direct", petsc_options_prefix)
         self.setup_time = time.perf_counter() - t0
         self.applications = 0
@@ -118,7 +123,7 @@ class ElasticFactorization:
         """Whether this factorization belongs to an RVE with elastic reduced stiffness K_el."""
         if bc != self.bc or K_el.getSizes() != self.A.getSizes():
             return False
-        return abs(K_el.norm(PETSc.NormType.FROBENIUS) - self.norm) <= 1e-12 * self.norm
+        return abs(_frobenius_norm(K_el) - self.norm) <= 1e-12 * self.norm
 
     def apply(self, pc: PETSc.PC, x: PETSc.Vec, y: PETSc.Vec) -> None:
         """PETSc python-PC interface: y = K_el⁻¹ x."""
@@ -147,9 +152,9 @@ class ConstrainedNewtonPC:
         self.warm_start = False  # Krylov inner solver: start X from the last Jacobian's
 
     def solve(self, b: PETSc.Vec, y: PETSc.Vec) -> None:
-        """y = J⁻¹ b with the inner solver; a failure is remembered and raised."""
+        """Solve y = J⁻¹ b with the inner solver; a failure is remembered and raised."""
         self.inner.solve(b, y)
-        if self.inner.getConvergedReason() < 0:
+        if self.inner.getConvergedReason() < 0:  # type: ignore[operator]  # an int at run time
             self.failed = True
             raise SolverError("RVE linear solve (SUBC inner) failed")
 
@@ -196,7 +201,7 @@ class NewtonLinearSolver:
 
         def solve(b: PETSc.Vec, x: PETSc.Vec) -> None:
             ksp.solve(b, x)
-            if ksp.getConvergedReason() < 0:
+            if ksp.getConvergedReason() < 0:  # type: ignore[operator]  # an int at run time
                 raise SolverError("RVE tangent condensation: the linear solve failed")
 
         return solve

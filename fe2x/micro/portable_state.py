@@ -35,8 +35,10 @@ def _history_phases(problem: RVEProblem) -> list[str]:
 
 
 def state_layout(problem: RVEProblem) -> dict[str, Any]:
-    """Where this rank's part of a state lies: owned node coordinates (rows of w) and the keys
-    of each history phase's owned points."""
+    """Where this rank's part of a state lies.
+
+    The owned node coordinates (rows of w) and the keys of each history phase's owned points.
+    """
     keys = problem.rule.point_keys()
     return {
         "nodes": _owned_nodes(problem).copy(),
@@ -45,8 +47,10 @@ def state_layout(problem: RVEProblem) -> dict[str, Any]:
 
 
 def portable_state(problem: RVEProblem, state: Mapping[str, Any]) -> dict[str, Any]:
-    """``state`` with the reduced fluctuation ``x`` replaced by ``w = P x`` at the owned nodes
-    of :func:`state_layout` (collective)."""
+    """``state`` with the reduced fluctuation ``x`` replaced by ``w = P x`` (collective).
+
+    ``w`` holds the values at the owned nodes of :func:`state_layout`.
+    """
     P = problem.P
     x, w = P.createVecRight(), P.createVecLeft()
     try:
@@ -62,11 +66,11 @@ def portable_state(problem: RVEProblem, state: Mapping[str, Any]) -> dict[str, A
 def state_importer(
     problem: RVEProblem, layouts: Sequence[Mapping[str, Any]]
 ) -> Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]:
-    """A function from the portable states of all ranks of another partition of this RVE
-    (``layouts[r]`` and ``pieces[r]`` from rank r) to this rank's state.
+    """A function from the portable states of another partition of this RVE to this rank's state.
 
-    Nodes are matched by coordinates and points by their keys; a mismatch (another RVE) raises
-    Fe2xError on every rank. Building it and calling it are collective.
+    Those are the states of all ranks of that partition (``layouts[r]`` and ``pieces[r]`` from
+    rank r). Nodes are matched by coordinates and points by their keys; a mismatch (another RVE)
+    raises Fe2xError on every rank. Building it and calling it are collective.
     """
     from scipy.spatial import cKDTree
 

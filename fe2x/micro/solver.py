@@ -74,7 +74,7 @@ def create_ksp(
 def solve(ksp: PETSc.KSP, b: PETSc.Vec, x: PETSc.Vec) -> int:
     """Solve ``A x = b``; raise SolverError unless the KSP converged. Returns the iterations."""
     ksp.solve(b, x)
-    reason = ksp.getConvergedReason()
+    reason: int = ksp.getConvergedReason()  # type: ignore[assignment]  # an int at run time
     if reason < 0:
         name = reason_name(PETSc.KSP.ConvergedReason, reason)
         direct = ksp.getType() == "preonly"

@@ -1,5 +1,6 @@
-"""The Empirical Cubature Method: a few of the FE quadrature points, with positive weights, that
-integrate a set of sampled integrands as the full rule does.
+"""The Empirical Cubature Method: a few of the FE quadrature points, with positive weights.
+
+They integrate a set of sampled integrands as the full rule does.
 
 After Hernández, Caicedo & Ferrer (2017), "Dimensional hyper-reduction of nonlinear finite
 element models via empirical cubature", CMAME 313, and the optimizing cubature of An, Kim &

@@ -1,5 +1,6 @@
-"""Proper orthogonal decomposition of snapshot matrices in an SPD inner product, on one rank or
-with the snapshot rows distributed over MPI ranks.
+"""Proper orthogonal decomposition of snapshot matrices in an SPD inner product.
+
+On one rank, or with the snapshot rows distributed over MPI ranks.
 
 The POD of snapshots ``X = [x_1 ... x_m]`` (``n × m``) in the inner product ``⟨u, v⟩_M = uᵀ M v``
 is the SVD of ``M^{1/2} X = Ψ S Wᵀ``; the basis is ``Φ = M^{-1/2} Ψ`` (so ``Φᵀ M Φ = I``) and,
@@ -26,7 +27,7 @@ The captured energy is measured against ``trace(Xᵀ M X) = ‖X‖²_M``, which
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from mpi4py import MPI
 
@@ -40,6 +41,12 @@ __all__ = ["PODBasis", "pod_basis", "pod_basis_distributed"]
 
 #: Gram eigenvalues below this times ``m · λ_max`` are round-off, not modes.
 GRAM_RESOLUTION = 1e3 * np.finfo(float).eps
+
+
+class _Share(Protocol):
+    """Rank 0's value, the same on every rank (``comm.bcast``; the identity on one rank)."""
+
+    def __call__[T](self, value: T, /) -> T: ...
 
 
 class PODBasis(NamedTuple):
@@ -138,12 +145,15 @@ def _pod(
     X: np.ndarray,
     MX: np.ndarray,
     total: Callable[[np.ndarray], np.ndarray],
-    share: Callable[[object], object],
+    share: _Share,
     energy_tol: float | None,
     size: int | None,
 ) -> PODBasis:
-    """Both passes, with ``total`` summing over the ranks and ``share`` broadcasting rank 0's
-    value (identities on one rank)."""
+    """Both passes of the POD and the choice of its size.
+
+    ``total`` sums over the ranks and ``share`` broadcasts rank 0's value (identities on one
+    rank).
+    """
     if energy_tol is not None and size is not None:
         raise Fe2xError("give the POD size by energy_tol or by size, not both")
     if energy_tol is not None and not 0.0 <= energy_tol < 1.0:
@@ -196,8 +206,10 @@ def _first_pass(gram: np.ndarray) -> np.ndarray | str:
 
 
 def _second_pass(G: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``L⁻ᵀ U`` and ``S`` from ``Φ₀ᵀ M Φ₀ = L Lᵀ`` and ``L⁻¹ Φ₀ᵀ M X = U S Wᵀ``, each mode's
-    sign fixed by making the largest entry of its right singular vector positive."""
+    """``L⁻ᵀ U`` and ``S`` from ``Φ₀ᵀ M Φ₀ = L Lᵀ`` and ``L⁻¹ Φ₀ᵀ M X = U S Wᵀ``.
+
+    Each mode's sign is fixed by making the largest entry of its right singular vector positive.
+    """
     L = scipy.linalg.cholesky(0.5 * (G + G.T), lower=True)
     U, s, Wt = np.linalg.svd(scipy.linalg.solve_triangular(L, B, lower=True), full_matrices=False)
     signs = np.sign(Wt[np.arange(Wt.shape[0]), np.argmax(np.abs(Wt), axis=1)])

@@ -203,7 +203,7 @@ def _settings_dict(s: SVEStudy) -> dict[str, Any]:
     return {
         "dim": s.dim,
         "sizes": list(s.sizes),
-        "realizations": list(s.realizations),
+        "realizations": list(s.realization_counts),
         "volume_fraction": s.volume_fraction,
         "min_gap": s.min_gap,
         "diameter": s.diameter,
@@ -325,7 +325,7 @@ def run_sve_study(settings: SVEStudy, comm: MPI.Comm) -> SVEResult:
     """
     t0 = time.perf_counter()
     layout = split_groups(comm, settings.group_size)
-    tasks = [(i, r) for i, n in enumerate(settings.realizations) for r in range(n)]
+    tasks = [(i, r) for i, n in enumerate(settings.realization_counts) for r in range(n)]
     costs = np.array([settings.sizes[i] ** settings.dim for i, _ in tasks])
     assignment = assign_lpt(costs, layout.n_groups)
     mine = [tasks[k] for k in np.flatnonzero(assignment == layout.group_index)]

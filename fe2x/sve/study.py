@@ -106,6 +106,13 @@ class SVEStudy:
             raise ValueError(f"group_size must be a positive integer, got {self.group_size}")
 
     @property
+    def realization_counts(self) -> tuple[int, ...]:
+        """Realizations of each size: ``realizations`` as the constructor normalised it."""
+        counts = self.realizations
+        assert not isinstance(counts, int)  # made one per size in __post_init__
+        return tuple(counts)
+
+    @property
     def mesh_size(self) -> float:
         """Largest element size, ``diameter / elements_per_diameter``."""
         return self.diameter / self.elements_per_diameter
