@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     from mpi4py import MPI
 
     from fe2x.errors import Fe2xError, GeometryError, MaterialError
+    from fe2x.io.vtx import end_if_abandoned
 
     comm = MPI.COMM_WORLD
     # Warnings are about collective decisions: rank 0 says them once; the others only errors.
@@ -219,10 +220,12 @@ def main(argv: list[str] | None = None) -> int:
             message = f"{args.config}: {message}"  # which file the geometry or material is from
         if comm.rank == 0:
             print(f"fe2x: error: {message}", file=sys.stderr)
+        end_if_abandoned(2)
         return 2
     except OSError as error:
         if comm.rank == 0:
             print(f"fe2x: error: {error}", file=sys.stderr)
+        end_if_abandoned(1)
         return 1
     return 0
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 from dolfinx import fem
-from dolfinx.io import VTXWriter
+
+from fe2x.io.vtx import FieldFile
 
 
 def history_csv(header: list[str], rows: list[list[float]]) -> str:
@@ -82,9 +83,9 @@ class MacroFieldWriter:
             "ellipticity_lost": fem.Function(S, name="ellipticity_lost"),
         }
         directory.mkdir(parents=True, exist_ok=True)
-        self._u_writer = VTXWriter(mesh.comm, directory / "displacement.bp", [u], "BP4")
-        self._cell_writer = VTXWriter(
-            mesh.comm, directory / "macro_points.bp", list(self.fields.values()), "BP4"
+        self._u_writer = FieldFile(mesh.comm, directory / "displacement.bp", [u])
+        self._cell_writer = FieldFile(
+            mesh.comm, directory / "macro_points.bp", list(self.fields.values())
         )
 
     def _cell_mean(self, values: np.ndarray, target: fem.Function) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dolfinx import fem, io
+from dolfinx import fem
 
 from fe2x.fem.forms import mandel_strain
+from fe2x.io.vtx import FieldFile
 
 
 def write_unit_strain_fields(
@@ -39,7 +40,7 @@ def write_unit_strain_fields(
         directory / f"{bc}_localization.bp",
     ]
     for path, functions in zip(paths, (fluctuations, localization), strict=True):
-        with io.VTXWriter(mesh.comm, path, list(functions), engine="BP4") as writer:
+        with FieldFile(mesh.comm, path, functions) as writer:
             writer.write(0.0)
     return paths
 
@@ -62,7 +63,7 @@ def write_unit_gradient_fields(
         q.name = f"q_{k}"
     paths = [directory / f"{bc}_temperature_correctors.bp", directory / f"{bc}_flux.bp"]
     for path, functions in zip(paths, (correctors, fluxes), strict=True):
-        with io.VTXWriter(mesh.comm, path, list(functions), engine="BP4") as writer:
+        with FieldFile(mesh.comm, path, functions) as writer:
             writer.write(0.0)
     return paths
 
@@ -77,6 +78,6 @@ def write_micro_fields(fields: dict[str, fem.Function], path: Path, t: float = 0
         f.name = name
     path.parent.mkdir(parents=True, exist_ok=True)
     mesh = functions[0].function_space.mesh
-    with io.VTXWriter(mesh.comm, path, functions, engine="BP4") as writer:
+    with FieldFile(mesh.comm, path, functions) as writer:
         writer.write(t)
     return path
