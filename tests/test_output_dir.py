@@ -186,6 +186,26 @@ def test_a_lock_of_a_live_or_unknown_run_is_kept(workdir, monkeypatch, holder, m
     assert (workdir / LOCK).read_text() == text
 
 
+def test_temporaries_of_a_killed_run_are_removed(workdir):
+    """A run killed while writing leaves hidden temporaries (``.history.<8>.csv``): the next
+    run removes those older than its start and nothing else (results, other hidden files)."""
+    comm = MPI.COMM_WORLD
+    names = [".history.k2j4x_9a.csv", ".checkpoint.ab12cd34.h5", ".notes.txt", "history.csv"]
+    if comm.rank == 0:
+        for name in names:
+            (workdir / name).write_text("x")
+            os.utime(workdir / name, (1.0e9, 1.0e9))
+    comm.barrier()
+    with prepare_output_dir(comm, str(workdir)):
+        comm.barrier()
+        assert sorted(p.name for p in workdir.iterdir()) == [
+            ".fe2x-lock",
+            ".notes.txt",
+            "history.csv",
+        ]
+        comm.barrier()
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_result_files_honour_the_umask(workdir, umask):
     """Results and checkpoints get mode 0666 & ~umask, as any file the user creates."""

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -34,6 +36,8 @@ from fe2x.errors import Fe2xError
 from fe2x.io.results import reason
 
 LOCK = ".fe2x-lock"
+
+logger = logging.getLogger(__name__)
 
 
 class OutputDirError(Fe2xError):
@@ -209,6 +213,30 @@ def _lock(directory: Path) -> tuple[Path, str]:
     raise OutputDirError(f"output directory {directory}: cannot take over the lock {lock}")
 
 
+#: A temporary of :func:`fe2x.io.results.temporary_beside`: ``.<stem>.<8 random chars><suffix>``.
+_TEMPORARY = re.compile(r"\.[^/]+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?")
+
+
+def remove_temporaries(directory: Path, started: float) -> int:
+    """Remove the temporaries that killed writers of earlier runs left in ``directory``.
+
+    Only files named like fe2x's temporaries (``.history.k2j4x_9a.csv``, ``.checkpoint.*.h5``)
+    and last changed before ``started`` are removed; call it holding the directory's lock.
+    Returns how many were removed.
+    """
+    removed = 0
+    for path in directory.iterdir():
+        if not _TEMPORARY.fullmatch(path.name) or path.name.startswith(LOCK):
+            continue
+        try:
+            if path.is_file() and path.stat().st_mtime < started:
+                path.unlink()
+                removed += 1
+        except OSError:
+            pass  # gone meanwhile, or not ours to remove: left as it is
+    return removed
+
+
 def _prepare(path: str | os.PathLike[str]) -> tuple[Path, Path, str]:
     """Rank 0's checks and lock: the directory, its lock and the token, or OutputDirError."""
     text = os.fspath(path)
@@ -248,6 +276,8 @@ def prepare_output_dir(comm: MPI.Comm, path: str | os.PathLike[str]) -> OutputDi
         started = time.time()
         try:
             directory, lock, token = _prepare(path)
+            if removed := remove_temporaries(directory, started):
+                logger.info("removed %d temporary file(s) of an earlier run in %s", removed, path)
             verdict = (str(directory), str(lock), token, started)
         except OutputDirError as error:
             verdict = str(error)
