@@ -38,8 +38,11 @@ _MARGIN_FACTOR, _MARGIN_BYTES = 1.5, 1 << 20
 
 
 def step_bytes(functions: Sequence[fem.Function], with_mesh: bool) -> int:
-    """Bytes that one step of ``functions`` takes on disk, estimated from their global sizes
-    (8 bytes a value), plus the mesh's geometry and topology on the first step."""
+    """Bytes that one step of ``functions`` takes on disk, estimated.
+
+    Their global sizes at 8 bytes a value, plus the mesh's geometry and topology when
+    ``with_mesh`` (the first step).
+    """
     total = 0
     for f in functions:
         index_map = f.function_space.dofmap.index_map
@@ -83,8 +86,10 @@ class FieldFile:
         self._writer = io.VTXWriter(self.comm, self.path, self.functions, engine="BP4")
 
     def _check_space(self, needed: int) -> None:
-        """Refuse, on every rank, a step the file system has no room for, or a file whose
-        directory is not one."""
+        """Refuse, on every rank, a step the file system has no room for.
+
+        Also a file whose directory is not one (ADIOS2 would fail only when writing).
+        """
         free: int | str | None = None
         if self.comm.rank == 0:
             if not self.path.parent.is_dir():
@@ -159,8 +164,10 @@ def abandoned() -> bool:
 
 
 def end_if_abandoned(code: int) -> None:
-    """End the process with ``code`` at once if a field writer failed: flushed streams, no
-    destructors (ADIOS2's would abort). Returns if none failed."""
+    """End the process with ``code`` at once if a field writer failed; return if none did.
+
+    The streams are flushed and no destructor runs (ADIOS2's would abort).
+    """
     if _ABANDONED:
         sys.stdout.flush()
         sys.stderr.flush()
