@@ -20,6 +20,7 @@ from fe2x.config.materials import (
     build_expansions,
     build_laws,
     check_phases,
+    laws_kinematics,
 )
 from fe2x.config.run_tables import BoundaryTable, MacroTable, MicroTable, RunFile
 from fe2x.config.rve_tables import (
@@ -141,9 +142,14 @@ def read_rve_path_config(path: str | Path) -> RVEPathConfig:
     ctx, file, _ = _read(RVEPathFile, path)
     check_phases(ctx, file.cell.phase_names(), file.materials, "materials")
     laws = build_laws(ctx, file.materials, "materials")
-    return RVEPathConfig(
-        ctx.path, file.cell, laws, file.rve, file.path.settings(ctx, file.cell.dim)
-    )
+    kinematics = laws_kinematics(ctx, laws, "materials")
+    if kinematics == "finite" and file.rve.bc == "subc":
+        ctx.fail(
+            "[rve] bc = 'subc' is small-strain only: under finite strain its pinned rotations "
+            "would over-constrain ⟨∇w⟩ = 0; use 'periodic' or 'kubc'"
+        )
+    settings = file.path.settings(ctx, file.cell.dim, kinematics)
+    return RVEPathConfig(ctx.path, file.cell, laws, file.rve, settings)
 
 
 @dataclass(frozen=True)

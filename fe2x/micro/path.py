@@ -1,25 +1,54 @@
 """Drive one micro model along a macro loading path with mixed strain/stress control.
 
-Each Mandel component is either strain-controlled (E_i(t) given) or stress-controlled
-(Σ_i(t) given, typically 0 for uniaxial stress). At every step the free strains solve
-Σ_s(E) = Σ_s,target by Newton's method with the consistent tangent:
-ΔE_s = C_ss⁻¹ (Σ_s,target − Σ_s).
+Each component is either strain-controlled (E_i(t) given) or stress-controlled (Σ_i(t) given,
+typically 0 for uniaxial stress). At every step the free strains solve Σ_s(E) = Σ_s,target by
+Newton's method with the consistent tangent: ΔE_s = C_ss⁻¹ (Σ_s,target − Σ_s).
 A step whose micro solve or control iteration fails is cut into halves, up to ``max_cutbacks``
 times; then the path stops, reporting why, with every converged step kept.
+
+Small strain: Mandel E and Σ. Finite strain: the components of F̄ and P̄ (row-major), starting
+from F̄ = I. A rigid rotation Q changes P̄ into Q P̄ and leaves the stretch alone, so a path
+must prescribe enough of F̄ to fix it: for every pair i < j at least one of F_ij, F_ji
+(:func:`free_rotations`; at F̄ = I, P̄ = 0 the rotation W = e_i ⊗ e_j − e_j ⊗ e_i would
+otherwise be a null direction of the control Jacobian). A step whose F̄ would have
+det F̄ <= 0 fails and is cut back.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from fe2x.micro.model import MicroModel, TimeIncrement
+from fe2x.micro.model import Diagnostics, MicroModel, TimeIncrement
+
+__all__ = ["LoadPath", "PathResult", "PathStep", "drive", "free_rotations"]
 
 logger = logging.getLogger(__name__)
+
+_TENSOR_DIM = {4: 2, 9: 3}  # components of a row-major F -> its dimension
+
+
+def free_rotations(stress_controlled: np.ndarray) -> list[tuple[int, int]]:
+    """The planes (i, j), i < j, of a finite-strain path in which the rigid rotation is free:
+    both F_ij and F_ji stress-controlled (``stress_controlled`` per row-major component of F).
+
+    >>> free_rotations(np.array([False, True, True, False]))
+    [(0, 1)]
+    >>> free_rotations(np.array([False, True, False, False]))
+    []
+    """
+    s = np.asarray(stress_controlled, dtype=bool)
+    if s.size not in _TENSOR_DIM:
+        raise ValueError(f"{s.size} components are not a 2×2 or 3×3 deformation gradient")
+    dim = _TENSOR_DIM[s.size]
+    return [
+        (i, j) for i in range(dim) for j in range(i + 1, dim) if s[dim * i + j] and s[dim * j + i]
+    ]
 
 
 @dataclass(frozen=True)
@@ -28,15 +57,18 @@ class LoadPath:
 
     Attributes:
         times: increasing knot times, shape (m,), starting at 0.
-        values: Mandel strain or stress values at the knots, shape (m, n).
+        values: strain or stress values at the knots, shape (m, n): Mandel (small strain), or
+            components of F̄ and P̄ row-major (finite strain).
         stress_controlled: per component, whether ``values`` prescribes stress (else strain).
         steps: number of equal increments over [0, times[-1]].
+        kinematics: ``"small"`` or ``"finite"`` (the path starts at E = 0, or at F̄ = I).
     """
 
     times: np.ndarray
     values: np.ndarray
     stress_controlled: np.ndarray
     steps: int
+    kinematics: str = "small"
 
     def __post_init__(self) -> None:
         if self.times.ndim != 1 or len(self.times) < 2 or np.any(np.diff(self.times) <= 0):
@@ -45,6 +77,25 @@ class LoadPath:
             raise ValueError("path values must have one row per time and one column per component")
         if self.steps < 1:
             raise ValueError("a path needs at least one step")
+        if self.kinematics not in ("small", "finite"):
+            raise ValueError(f"kinematics {self.kinematics!r} must be 'small' or 'finite'")
+        if self.kinematics == "finite":
+            free = free_rotations(self.stress_controlled)
+            if free:
+                i, j = free[0]
+                raise ValueError(
+                    f"F{i + 1}{j + 1} and F{j + 1}{i + 1} are both stress-controlled: the rigid "
+                    f"rotation in the {i + 1}-{j + 1} plane is free (P̄(Q F̄) = Q P̄(F̄)); "
+                    f"prescribe one of them"
+                )
+
+    @property
+    def start(self) -> np.ndarray:
+        """The undeformed macro strain the path starts from: 0, or F̄ = I row-major."""
+        n = len(self.stress_controlled)
+        if self.kinematics == "small":
+            return np.zeros(n)
+        return np.eye(_TENSOR_DIM[n]).reshape(n)
 
     def target(self, t: float) -> np.ndarray:
         """Prescribed strain/stress components at time ``t`` (linear between knots)."""
@@ -54,7 +105,8 @@ class LoadPath:
 
 
 class PathStep(NamedTuple):
-    """One converged step: time, macro strain and stress, tangent, and the work it took."""
+    """One converged step: time, macro strain and stress, tangent, the work it took, and the
+    model's named diagnostics of the committed state (empty for a model without them)."""
 
     t: float
     E: np.ndarray
@@ -63,6 +115,7 @@ class PathStep(NamedTuple):
     micro_iterations: int
     control_iterations: int
     cutbacks: int
+    diagnostics: Mapping[str, float] = MappingProxyType({})
 
 
 @dataclass
@@ -82,8 +135,10 @@ def _solve_mixed(
     stress_scale: float,
     rtol: float,
     max_iterations: int,
+    finite: bool = False,
 ) -> tuple[Any, np.ndarray, int, int, str]:
-    """E with E[~s] = target[~s] and Σ(E)[s] = target[s].
+    """E with E[~s] = target[~s] and Σ(E)[s] = target[s] (``finite``: E = F̄, which must keep
+    det F̄ > 0).
 
     Returns (last result, E, control iterations, micro iterations, why it failed or "").
     """
@@ -91,7 +146,13 @@ def _solve_mixed(
     E = E_guess.copy()
     E[~s] = target[~s]
     micro = 0
+    result = None
     for iteration in range(1, max_iterations + 1):
+        if finite:
+            dim = _TENSOR_DIM[E.size]
+            J = float(np.linalg.det(E.reshape(dim, dim)))
+            if not J > 0.0:
+                return result, E, iteration, micro, f"det F̄ = {J:.4g} <= 0 (inverted material)"
         result = model.solve(E)
         micro += result.iterations
         if not result.converged:
@@ -129,7 +190,9 @@ def drive(
     s = np.asarray(path.stress_controlled, dtype=bool)
     n = len(s)
     result = PathResult()
-    E = np.zeros(n)
+    E = path.start
+    finite = path.kinematics == "finite"
+    diagnosed = isinstance(model, Diagnostics)
     t, dt_full = 0.0, path.times[-1] / path.steps
     t_end = path.times[-1]
     E_rate = np.zeros(n)
@@ -140,7 +203,14 @@ def drive(
             if isinstance(model, TimeIncrement):  # path times are physical times
                 model.set_time_increment(dt)
             out, E_new, its, micro, why = _solve_mixed(
-                model, guess, path.target(t + dt), s, stress_scale, rtol, max_control_iterations
+                model,
+                guess,
+                path.target(t + dt),
+                s,
+                stress_scale,
+                rtol,
+                max_control_iterations,
+                finite,
             )
             if not why:
                 break
@@ -155,7 +225,10 @@ def drive(
         model.commit()
         E_rate = (E_new - E) / dt
         E, t = E_new, t + dt
-        step = PathStep(t, E.copy(), out.Sigma.copy(), out.C.copy(), micro, its, cutbacks)
+        diagnostics = model.diagnostics() if diagnosed else {}  # type: ignore[attr-defined]
+        step = PathStep(
+            t, E.copy(), out.Sigma.copy(), out.C.copy(), micro, its, cutbacks, diagnostics
+        )
         result.steps.append(step)
         if on_step is not None:
             on_step(len(result.steps) - 1, step)

@@ -8,11 +8,22 @@ and the three operators (strains, residual, Jacobian) from :mod:`fe2x.micro.rve_
 The homogenized consistent tangent is the condensation of the converged C_alg field
 (:meth:`RVEProblem.condense`, the one corrector routine of :mod:`fe2x.micro.correctors`).
 
+The kinematics is that of the laws. Finite strain (total Lagrangian): the measure is the
+displacement gradient, u = (F̄ − I)·(y − y_c) + P x, F = F̄ + ∇(P x), the residual
+Pᵀ ∫ P : ∇v dy and the Jacobian Pᵀ (∫ ∇du : A : ∇v dy) P with A = ∂P/∂F; "E" is F̄
+(row-major), Σ is P̄ = ⟨P⟩ and the condensed tangent dP̄/dF̄ (the unit loads are unit
+gradients e_k, whose affine fields are exact). Rigid rotations: PBC pins one corner, which
+removes the translations; a periodic fluctuation cannot rotate, so the rotation of the cell is
+F̄'s alone and P̄(Q F̄) = Q P̄(F̄) holds exactly in the discrete problem (KUBC alike).
+
 SUBC (minimal kinematic) adds the constraint ⟨ε(P x)⟩ = 0, G x = 0 with G = B_ε P, and
 multipliers λ (= Σ): R = Pᵀ ∫ σ : ε(v) dy − Gᵀ λ with the least-squares λ (the part of Pᵀ f
 orthogonal to range Gᵀ), and the SNES's preconditioner solves the bordered system by Schur
 complement. Why SNES rather than an own loop: the same line search, tolerances, reasons,
 history and substepping as PBC/KUBC, and bt's slope Fᵀ J y is exact here because F ⊥ range Gᵀ.
+SUBC is small strain only: its pins of the rigid rotations are harmless for ε(w), which ignores
+infinitesimal rotations, but under finite strain the skew part of ∇w enters F, ⟨∇w⟩ = 0
+already fixes the mean rotation and the pins would over-constrain the fluctuation.
 
 This class holds no history: the micro model (:class:`~fe2x.micro.nonlinear.NonlinearRVE`)
 says from which state (``base``), at which macro strain and over which time step to solve.
@@ -33,7 +44,7 @@ import numpy as np
 from dolfinx import fem
 
 from fe2x.errors import Fe2xError, SolverError
-from fe2x.fem.forms import stiffness_quadrature_degree
+from fe2x.fem.forms import measure_identity, measure_size, stiffness_quadrature_degree
 from fe2x.fem.quadrature import QuadratureRule, tag_of_cells
 from fe2x.fem.quadrature_laws import PhaseStates, QuadratureLaws
 from fe2x.geometry import RVEMesh
@@ -46,9 +57,10 @@ from fe2x.micro.linear_solvers import (
     configure_newton,
 )
 from fe2x.micro.rve_operators import rve_operators
+from fe2x.micro.stability import LowestEigenvalue
 from fe2x.petsc_setup import reason_name, weak_method
 
-__all__ = ["ATOL_REL", "NewtonOutcome", "RVEProblem"]
+__all__ = ["ATOL_REL", "NewtonOutcome", "RVEProblem", "kinematics_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +86,19 @@ def _phase_points(cell: RVEMesh, rule: QuadratureRule) -> dict[str, np.ndarray]:
     return {name: np.flatnonzero(tag == value) for name, value in cell.phases.items()}
 
 
+def kinematics_of(laws: Mapping[str, ConstitutiveLaw]) -> str:
+    """The one kinematics of the phases' laws, or an Fe2xError naming the phases that differ."""
+    kinds = {name: getattr(law, "kinematics", "small") for name, law in laws.items()}
+    if len(set(kinds.values())) > 1:
+        finite = [name for name, k in kinds.items() if k == "finite"]
+        small = [name for name, k in kinds.items() if k != "finite"]
+        raise Fe2xError(
+            f"phase(s) {finite} have finite-strain laws and {small} small-strain ones: one "
+            "kinematics per RVE"
+        )
+    return next(iter(kinds.values()), "small")
+
+
 def _point_parameters(
     cell: RVEMesh, laws: Mapping[str, ConstitutiveLaw], points: Mapping[str, np.ndarray], nq: int
 ) -> dict[str, dict[str, np.ndarray]]:
@@ -90,7 +115,7 @@ def _point_parameters(
 
 
 class RVEProblem:
-    """Newton on the reduced fluctuation of an RVE with small-strain laws per phase.
+    """Newton on the reduced fluctuation of an RVE with a constitutive law per phase.
 
     Set up once (space, quadrature rule, operators, P, matrix pattern, SNES); then
     :meth:`newton` from any base state, :meth:`averages` and :meth:`tangent` at the
@@ -98,7 +123,8 @@ class RVEProblem:
 
     Args:
         cell: mesh, phase tags and box of the cell.
-        laws: phase name -> constitutive law (2D is plane strain).
+        laws: phase name -> constitutive law (2D is plane strain); all small-strain or all
+            finite-strain (:attr:`kinematics`).
         bc: boundary condition (name or object, :mod:`fe2x.micro.constraints`).
         degree: Lagrange degree of the displacement.
         petsc_options_prefix: prefix of this problem's SNES/KSP options (unique per RVE).
@@ -106,6 +132,8 @@ class RVEProblem:
         linear_solver: ``"direct"``, ``"shared_elastic"`` or ``"auto"`` (by dimension and size,
             :func:`~fe2x.micro.linear_solvers.choose_linear_solver`).
         elastic_factorization: with ``"shared_elastic"``, another RVE's to reuse.
+        stability: compute the micro-instability diagnostic (:meth:`lowest_eigenvalue`; one
+            eigen-solve at set-up for the reference).
     """
 
     def __init__(
@@ -118,12 +146,22 @@ class RVEProblem:
         petsc_options: Mapping[str, object] | None = None,
         linear_solver: str = "direct",
         elastic_factorization: ElasticFactorization | None = None,
+        stability: bool = False,
     ) -> None:
         t0 = time.perf_counter()
         self.bc = boundary_condition(bc)
         self.cell, mesh = cell, cell.mesh
         self.dim = dim = mesh.topology.dim
-        self.n_strain = n = 3 if dim == 2 else 6
+        self.kinematics = kinematics = kinematics_of(laws)
+        if kinematics == "finite" and self.bc.mean_strain_constraint:
+            raise Fe2xError(
+                f"boundary condition {self.bc.name!r} is not available with finite-strain laws: "
+                "its pinned rigid rotations would over-constrain ⟨∇w⟩ = 0; use 'periodic' or "
+                "'kubc'"
+            )
+        self.n_strain = n = measure_size(dim, kinematics)
+        #: The measure of the undeformed cell (0, or F = I row-major).
+        self.identity = measure_identity(dim, kinematics)
         geometry_degree = mesh.geometry.cmaps[0].degree
         if degree < geometry_degree:
             raise Fe2xError(
@@ -138,17 +176,21 @@ class RVEProblem:
         )
         self.points = _phase_points(cell, rule)
         parameters = _point_parameters(cell, laws, self.points, rule.n_q)
-        self.laws = QuadratureLaws(laws, self.points, dim, rule.n_points, parameters)
+        self.laws = QuadratureLaws(
+            laws, self.points, dim, rule.n_points, parameters, kinematics=kinematics
+        )
         self.weights = rule.point_weights()
         self.volume = self.comm.allreduce(float(self.weights.sum()), op=MPI.SUM)
         self.timings = {"forms": time.perf_counter() - t0}
 
         t0 = time.perf_counter()
         self._P = self.bc.prolongation(self.V, cell.origin, cell.lengths)
-        self.ops = rve_operators(self.V, rule, self.P)
+        self.ops = rve_operators(self.V, rule, self.P, kinematics)
         self._J = self.ops.new_jacobian()
         self._f = self.P.createVecRight()
-        self.E, self.dt = np.zeros(n), 0.0
+        self.E, self.dt = self.identity.copy(), 0.0
+        #: Why the last constitutive update failed (a law's message), or "".
+        self.failure = ""
         self.base: PhaseStates = self.laws.committed
         self._x_eval: np.ndarray | None = None
         self._C_at_jacobian: np.ndarray | None = None
@@ -169,6 +211,11 @@ class RVEProblem:
             self._GGt_inv = np.linalg.inv(np.array([g.mDot(self._g) for g in self._g]))
             self.schur = SchurComplement(self._g)
         self.timings["constraints"] = time.perf_counter() - t0
+        self.stability: LowestEigenvalue | None = None
+        if stability:
+            t0 = time.perf_counter()
+            self.stability = LowestEigenvalue(self._J, f"{petsc_options_prefix}stability_")
+            self.timings["stability"] = time.perf_counter() - t0
         strategy = choose_linear_solver(linear_solver, dim, self.n_reduced)
         self._set_up_snes(petsc_options_prefix, petsc_options, strategy, elastic_factorization)
         self.correctors = self.unit_correctors(self.schur)
@@ -245,7 +292,8 @@ class RVEProblem:
 
     # -- fields ----------------------------------------------------------------------------
     def strains(self, x: PETSc.Vec, E: np.ndarray) -> np.ndarray:
-        """Mandel strain ``(n_points, n)`` of u = E·y + P x at the owned points (collective)."""
+        """Strain measure ``(n_points, n)`` of u = E·y + P x at the owned points (Mandel, or
+        F = E + ∇(P x) row-major with E = F̄; collective)."""
         return self.ops.strains(x, E)
 
     # -- constitutive update and assembly --------------------------------------------------
@@ -261,6 +309,7 @@ class RVEProblem:
             ok = True
         except SolverError as error:
             logger.debug("constitutive update failed: %s", error)
+            self.failure = str(error)
             ok = False
         if not self.comm.allreduce(ok, op=MPI.LAND):  # every rank takes the same branch
             self._x_eval = None
@@ -310,6 +359,7 @@ class RVEProblem:
         """One SNES solve for macro strain ``E`` from ``base`` over ``dt``, starting at and
         updating ``x``. On success the laws' trial state belongs to the converged x."""
         self.E, self.base, self.dt = E, base, dt
+        self.failure = ""
         if not self.solver.user_atol:
             self._snes.setTolerances(atol=ATOL_REL * self._f_ref * max(strain_scale, 1e-300))
         constrained = self.solver.constrained
@@ -329,14 +379,17 @@ class RVEProblem:
         self.newton_iterations += max(iterations, 1)
         history = np.array(self._snes.getConvergenceHistory()[0][: iterations + 1], dtype=float)
         converged = reason > 0 and self._ensure_evaluated(x)
-        return NewtonOutcome(
-            converged, reason_name(PETSc.SNES.ConvergedReason, reason), iterations, history
-        )
+        name = reason_name(PETSc.SNES.ConvergedReason, reason)
+        if not converged:  # the laws' own words, the same on every rank (e.g. det F <= 0)
+            failures = [f for f in self.comm.allgather(self.failure) if f]
+            name = f"{name}: {failures[0]}" if failures else name
+        return NewtonOutcome(converged, name, iterations, history)
 
     def averages(self, x: PETSc.Vec) -> tuple[np.ndarray, np.ndarray, float]:
-        """⟨σ⟩, ⟨ε⟩ and ⟨σ : ε⟩ at the evaluated point x (one collective)."""
+        """⟨σ⟩, ⟨ε⟩ and ⟨σ : ε⟩ at the evaluated point x (one collective); finite strain:
+        ⟨P⟩, ⟨H⟩ and ⟨P : H⟩ with H = F − I (Hill's lemma: ⟨P : H⟩ = ⟨P⟩ : ⟨H⟩)."""
         n, w = self.n_strain, self.weights
-        eps, sigma = self.ops.strains(x, self.E), self.laws.stress
+        eps, sigma = self.ops.strains(x, self.E) - self.identity, self.laws.stress
         local = np.concatenate([w @ sigma, w @ eps, [w @ np.einsum("pi,pi->p", sigma, eps)]])
         total = np.empty_like(local)
         self.comm.Allreduce(local, total, op=MPI.SUM)
@@ -391,6 +444,17 @@ class RVEProblem:
         )
         self._tick("tangent", t0)
         return C
+
+    def lowest_eigenvalue(self) -> float:
+        """The micro-instability diagnostic at the last evaluated (converged) point:
+        λ_min(J) / λ_ref of the reduced Jacobian (:mod:`fe2x.micro.stability`); collective.
+        Call after :meth:`tangent` (which leaves J assembled at that point)."""
+        if self.stability is None:
+            raise Fe2xError("this RVE problem was set up without the stability diagnostic")
+        t0 = time.perf_counter()
+        value = self.stability(self._J)
+        self._tick("stability", t0)
+        return value
 
     @property
     def time_per_iteration(self) -> float:
