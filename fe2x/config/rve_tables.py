@@ -233,15 +233,14 @@ Series = float | tuple[float, ...] | None
 
 def _component(kind: str, label: str) -> object:
     what = {
-        "E": "small strain",
-        "S": "stress",
-        "F": "deformation gradient",
-        "P": "first Piola–Kirchhoff stress",
-    }[kind]
-    where = " (finite-strain materials; absent F components follow F = I)" if kind == "F" else ""
+        "E": "strain component {} (tensor value)",
+        "S": "stress component {} (tensor value)",
+        "F": "deformation gradient F{} (finite-strain materials; absent ones follow F = I)",
+        "P": "first Piola–Kirchhoff stress P{} (finite-strain materials)",
+    }[kind].format(label)
     return option(
         None,
-        doc=f"{what} component {label} (tensor value){where}: one value per time, or a constant",
+        doc=f"{what}: one value per time, or a constant",
         expect="a number or a list of numbers (one per time)",
     )
 
