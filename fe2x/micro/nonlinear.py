@@ -427,6 +427,25 @@ class NonlinearRVE:
         u.x.scatter_forward()
         return u
 
+    def instability_mode(self) -> tuple[float, fem.Function]:
+        """The lowest eigenpair of the reduced Jacobian of the last solve: :data:`STABILITY`
+        and the fluctuation P x of its eigenvector, scaled to max |w| = 1 (the shape in which
+        the cell buckles when the value reaches 0). Collective."""
+        problem = self.problem
+        x, w = problem.P.createVecRight(), problem.P.createVecLeft()
+        try:
+            value = problem.lowest_eigenvalue(x)
+            problem.P.mult(x, w)
+            mode = fem.Function(problem.V, name="instability_mode")
+            mode.x.petsc_vec.axpy(1.0, w)
+            mode.x.scatter_forward()
+        finally:
+            x.destroy()
+            w.destroy()
+        peak = self.comm.allreduce(float(np.abs(mode.x.array).max(initial=0.0)), op=MPI.MAX)
+        mode.x.array[:] /= max(peak, 1e-300)
+        return value, mode
+
     def micro_fields(self) -> dict[str, fem.Function]:
         """Cell-wise (DG0) fields of the committed state, for output (e.g. ParaView): every
         output field of the laws and the von Mises stress (:func:`~fe2x.micro.cell_fields.

@@ -445,14 +445,15 @@ class RVEProblem:
         self._tick("tangent", t0)
         return C
 
-    def lowest_eigenvalue(self) -> float:
+    def lowest_eigenvalue(self, mode: PETSc.Vec | None = None) -> float:
         """The micro-instability diagnostic at the last evaluated (converged) point:
-        λ_min(J) / λ_ref of the reduced Jacobian (:mod:`fe2x.micro.stability`); collective.
-        Call after :meth:`tangent` (which leaves J assembled at that point)."""
+        λ_min(J) / λ_ref of the reduced Jacobian (:mod:`fe2x.micro.stability`), its
+        eigenvector into ``mode`` (reduced dofs) if given; collective. Call after
+        :meth:`tangent` (which leaves J assembled at that point)."""
         if self.stability is None:
             raise Fe2xError("this RVE problem was set up without the stability diagnostic")
         t0 = time.perf_counter()
-        value = self.stability(self._J)
+        value = self.stability(self._J, mode)
         self._tick("stability", t0)
         return value
 

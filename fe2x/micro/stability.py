@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from petsc4py import PETSc
 
+import numpy as np
 from slepc4py import SLEPc
 
 from fe2x.errors import SolverError
@@ -50,8 +51,9 @@ class LowestEigenvalue:
                 f"{self.reference:.3g}); the boundary condition leaves a rigid motion free"
             )
 
-    def _lowest(self, J: PETSc.Mat, shift: float) -> float:
-        """The lowest of the two eigenvalues of J nearest ``shift``."""
+    def _lowest(self, J: PETSc.Mat, shift: float, mode: PETSc.Vec | None = None) -> float:
+        """The lowest of the two eigenvalues of J nearest ``shift`` (its eigenvector into
+        ``mode``, if given)."""
         eps = SLEPc.EPS().create(J.getComm())
         try:
             eps.setOptionsPrefix(self._prefix)
@@ -72,12 +74,15 @@ class LowestEigenvalue:
             eps.setFromOptions()
             eps.solve()
             found = [eps.getEigenvalue(i).real for i in range(eps.getConverged())]
+            if found and mode is not None:
+                eps.getEigenvector(int(np.argmin(found)), mode)
         finally:
             eps.destroy()
         if not found:
             raise SolverError("micro stability: the eigensolver found no eigenvalue")
         return min(found)
 
-    def __call__(self, J: PETSc.Mat) -> float:
-        """λ_min(J) / λ_ref of a reduced Jacobian of the same RVE."""
-        return self._lowest(J, -self.reference) / self.reference
+    def __call__(self, J: PETSc.Mat, mode: PETSc.Vec | None = None) -> float:
+        """λ_min(J) / λ_ref of a reduced Jacobian of the same RVE; its eigenvector (the
+        instability mode of the fluctuation dofs) into ``mode``, if given."""
+        return self._lowest(J, -self.reference, mode) / self.reference
