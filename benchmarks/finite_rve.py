@@ -8,10 +8,21 @@ J2 of the log-strain formulation (F̄ = I + E as a displacement gradient, so the
 amplitudes), and Neo-Hookean phases. Per Newton iteration: residual (constitutive update and
 operator), Jacobian (assembly into the fixed pattern), the rest (factorization, solve, line
 search); per increment: the tangent condensation, next to the bare refactorization of the last
-Jacobian, and the stability eigen-solve. One rank. Prints a table and writes
+Jacobian, and the stability eigen-solve. One rank; each case is run ``--repeat`` times and
+the fastest run kept (a shared machine). Prints a table and writes
 ``benchmarks/results/finite_rve.json``.
 
-    .venv/bin/python benchmarks/finite_rve.py [--steps 4] [--out PATH]
+    .venv/bin/python benchmarks/finite_rve.py [--steps 4] [--repeat 3] [--out PATH]
+
+Measured here (2 cores shared, load ~6; ms per Newton iteration, small J2 / Neo-Hookean /
+finite J2): 2D 322 dofs 0.77 / 0.92 / 6.5; 2D 2,136 dofs 8.3 / 9.1 / 43; 3D 522 dofs
+4.2 / 4.3 / 14: a hyperelastic finite-strain iteration costs 1.0-1.2x a small-strain one (the
+operators carry 4/3 or 9/6 components; the Neo-Hookean kernel is compiled), the log-strain J2
+3.4-8.5x, all of it in that law's numpy pre- and post-processing (eigen-decomposition,
+divided differences, 9x9 basis changes: 17 us per point against 0.08 for the compiled
+small-strain return mapping). The tangent's 4 (2D) or 9 (3D) corrector solves cost 2.2-4x one
+refactorization + solve of the same Jacobian; the stability eigen-solve 1.3 ms (322 dofs) to
+16 ms (2,136 dofs), about two Newton iterations.
 """
 
 from __future__ import annotations
@@ -77,7 +88,7 @@ def bare_refactor(J: PETSc.Mat, repeats: int = 5) -> float:
     return min(times)
 
 
-def run(dim: int, mesh_size: float, laws: str, steps: int) -> dict:
+def run_once(dim: int, mesh_size: float, laws: str, steps: int) -> dict:
     cell = inclusion_cell(MPI.COMM_WORLD, dim, [1.0] * dim, 0.2, mesh_size, geometry_order=1)
     rve = NonlinearRVE(cell, LAWS[laws], degree=1, stability=laws != "small_j2")
     finite = rve.kinematics == "finite"
@@ -111,9 +122,16 @@ def run(dim: int, mesh_size: float, laws: str, steps: int) -> dict:
     }
 
 
+def run(dim: int, mesh_size: float, laws: str, steps: int, repeat: int) -> dict:
+    """The fastest of ``repeat`` runs (by time per Newton iteration)."""
+    runs = [run_once(dim, mesh_size, laws, steps) for _ in range(repeat)]
+    return min(runs, key=lambda r: r["ms_per_iteration"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/finite_rve.json"))
     args = parser.parse_args()
     J2.update(np.zeros((1, 6)), J2.initial_state(1))  # load the compiled law kernel
@@ -125,7 +143,7 @@ def main() -> None:
     for cell, (dim, size) in CELLS.items():
         results[cell] = {}
         for laws in LAWS:
-            r = results[cell][laws] = run(dim, size, laws, args.steps)
+            r = results[cell][laws] = run(dim, size, laws, args.steps, args.repeat)
             base = results[cell]["small_j2"]["ms_per_iteration"]
             r["ratio_to_small"] = r["ms_per_iteration"] / base
             print(
