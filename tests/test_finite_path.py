@@ -155,7 +155,6 @@ def test_bad_finite_paths_are_refused(workdir, capsys, path, message):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ('[rve]\ndegree = 1\nbc = "subc"', r"bc = 'subc' is small-strain only"),
         (
             '[materials.soft]\nmodel = "elastic"\nE = 75.0\nnu = 0.3',
             r"\['stiff'\] have finite-strain models and \['soft'\] small-strain ones",

@@ -129,13 +129,3 @@ def test_models_of_the_other_kinematics_are_refused(workdir, capsys, kinematics,
     if MPI.COMM_WORLD.rank == 0:  # rank 0 prints the error
         assert len(err.strip().splitlines()) == 1, err
         assert re.search(message, err), err
-
-
-def test_finite_strain_subc_is_refused(workdir, capsys):
-    text = FINITE.replace(
-        "[micro.layers.rve]\ndegree = 1", '[micro.layers.rve]\ndegree = 1\nbc = "subc"'
-    )
-    code, err, _ = run_command("run", workdir, text, capsys)
-    assert code != 0
-    if MPI.COMM_WORLD.rank == 0:
-        assert "bc = 'subc' is small-strain only" in err, err

@@ -143,11 +143,6 @@ def read_rve_path_config(path: str | Path) -> RVEPathConfig:
     check_phases(ctx, file.cell.phase_names(), file.materials, "materials")
     laws = build_laws(ctx, file.materials, "materials")
     kinematics = laws_kinematics(ctx, laws, "materials")
-    if kinematics == "finite" and file.rve.bc == "subc":
-        ctx.fail(
-            "[rve] bc = 'subc' is small-strain only: under finite strain its pinned rotations "
-            "would over-constrain ⟨∇w⟩ = 0; use 'periodic' or 'kubc'"
-        )
     settings = file.path.settings(ctx, file.cell.dim, kinematics)
     return RVEPathConfig(ctx.path, file.cell, laws, file.rve, settings)
 

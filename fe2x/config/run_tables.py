@@ -461,12 +461,6 @@ class RunFile(Table):
                     f"{'finite' if kinematics == 'finite' else 'small'}-strain micro model needs "
                     f"kinematics = {kinematics!r}"
                 )
-            if self.macro.kinematics == "finite" and getattr(m, "rve", None) is not None:
-                if m.rve.bc == "subc":
-                    ctx.fail(
-                        f"[micro.{name}.rve] bc = 'subc' is small-strain only: under finite "
-                        "strain its pinned rotations would over-constrain ⟨∇w⟩ = 0"
-                    )
         for point in self.output.micro_points:
             if len(point) != dim:
                 ctx.fail(

@@ -29,7 +29,7 @@ from fe2x.materials.law import ConstitutiveLaw, pack_state, unpack_state
 from fe2x.materials.mandel import mandel_to_tensor
 from fe2x.micro import portable_state
 from fe2x.micro.cell_fields import committed_cell_fields
-from fe2x.micro.constraints import BoundaryCondition
+from fe2x.micro.constraints import BoundaryCondition, boundary_condition
 from fe2x.micro.elastic_shortcut import ElasticLocalization
 from fe2x.micro.linear_solvers import ElasticFactorization
 from fe2x.micro.model import RVEResult
@@ -66,7 +66,8 @@ class NonlinearRVE:
         elastic_factorization: with ``"shared_elastic"``, the factorization of another RVE of
             the same microstructure to reuse (:attr:`elastic_factorization`).
         stability: report the micro-instability diagnostic ``micro_stability`` of every
-            converged solve (one eigen-solve each); default: for finite-strain laws.
+            converged solve (one eigen-solve each); default: for finite-strain laws under
+            PBC or KUBC.
     """
 
     def __init__(
@@ -84,7 +85,8 @@ class NonlinearRVE:
     ) -> None:
         self._prefix = petsc_options_prefix or unique_prefix("fe2x_rve")
         if stability is None:
-            stability = kinematics_of(materials) == "finite"
+            constrained = boundary_condition(bc).mean_strain_constraint
+            stability = kinematics_of(materials) == "finite" and not constrained
         self.problem = RVEProblem(
             cell,
             materials,

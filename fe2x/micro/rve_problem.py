@@ -21,9 +21,12 @@ multipliers λ (= Σ): R = Pᵀ ∫ σ : ε(v) dy − Gᵀ λ with the least-squ
 orthogonal to range Gᵀ), and the SNES's preconditioner solves the bordered system by Schur
 complement. Why SNES rather than an own loop: the same line search, tolerances, reasons,
 history and substepping as PBC/KUBC, and bt's slope Fᵀ J y is exact here because F ⊥ range Gᵀ.
-SUBC is small strain only: its pins of the rigid rotations are harmless for ε(w), which ignores
-infinitesimal rotations, but under finite strain the skew part of ∇w enters F, ⟨∇w⟩ = 0
-already fixes the mean rotation and the pins would over-constrain the fluctuation.
+Under finite strain SUBC's constraint is ⟨∇w⟩ = 0. Its reduced space pins the rigid rotations
+of w as well (harmless for ε(w), which ignores infinitesimal rotations), which would
+over-constrain w, since the skew part of ∇w enters F and ⟨∇w⟩ = 0 already fixes the mean
+rotation: the pinned rotations are given back and eliminated by the skew part of the
+constraint (:mod:`fe2x.micro.subc_rotations`), the symmetric part keeps its multipliers, and
+the Newton and tangent solves carry the low-rank update of J.
 
 This class holds no history: the micro model (:class:`~fe2x.micro.nonlinear.NonlinearRVE`)
 says from which state (``base``), at which macro strain and over which time step to solve.
@@ -58,6 +61,7 @@ from fe2x.micro.linear_solvers import (
 )
 from fe2x.micro.rve_operators import rve_operators
 from fe2x.micro.stability import LowestEigenvalue
+from fe2x.micro.subc_rotations import RotationElimination
 from fe2x.petsc_setup import reason_name, weak_method
 
 __all__ = ["ATOL_REL", "NewtonOutcome", "RVEProblem", "kinematics_of"]
@@ -133,7 +137,8 @@ class RVEProblem:
             :func:`~fe2x.micro.linear_solvers.choose_linear_solver`).
         elastic_factorization: with ``"shared_elastic"``, another RVE's to reuse.
         stability: compute the micro-instability diagnostic (:meth:`lowest_eigenvalue`; one
-            eigen-solve at set-up for the reference).
+            eigen-solve at set-up for the reference); PBC and KUBC only (the SUBC fluctuation
+            space is constrained).
     """
 
     def __init__(
@@ -153,11 +158,10 @@ class RVEProblem:
         self.cell, mesh = cell, cell.mesh
         self.dim = dim = mesh.topology.dim
         self.kinematics = kinematics = kinematics_of(laws)
-        if kinematics == "finite" and self.bc.mean_strain_constraint:
+        if stability and self.bc.mean_strain_constraint:
             raise Fe2xError(
-                f"boundary condition {self.bc.name!r} is not available with finite-strain laws: "
-                "its pinned rigid rotations would over-constrain ⟨∇w⟩ = 0; use 'periodic' or "
-                "'kubc'"
+                f"the stability diagnostic is for PBC and KUBC; the {self.bc.name!r} fluctuation "
+                "space is constrained"
             )
         self.n_strain = n = measure_size(dim, kinematics)
         #: The measure of the undeformed cell (0, or F = I row-major).
@@ -191,6 +195,7 @@ class RVEProblem:
         self.E, self.dt = self.identity.copy(), 0.0
         #: Why the last constitutive update failed (a law's message), or "".
         self.failure = ""
+        self.rotations: RotationElimination | None = None  # finite-strain SUBC (below)
         self.base: PhaseStates = self.laws.committed
         self._x_eval: np.ndarray | None = None
         self._C_at_jacobian: np.ndarray | None = None
@@ -208,6 +213,15 @@ class RVEProblem:
             for i in range(n):
                 self._g.append(self.P.createVecRight())
                 self.ops.residual(np.broadcast_to(np.eye(n)[i], (rule.n_points, n)), self._g[-1])
+            if kinematics == "finite":  # the skew rows eliminate the rotations, sym ones stay
+                rows = self._g
+                self.rotations = RotationElimination(
+                    rows, dim, self.volume, self.weights, self.comm
+                )
+                self.rotations.update(self.laws.tangent, self.ops.residual)  # J's, assembled
+                self._g = self.rotations.sym_rows
+                for g in rows:
+                    g.destroy()
             self._GGt_inv = np.linalg.inv(np.array([g.mDot(self._g) for g in self._g]))
             self.schur = SchurComplement(self._g)
         self.timings["constraints"] = time.perf_counter() - t0
@@ -218,7 +232,8 @@ class RVEProblem:
             self.timings["stability"] = time.perf_counter() - t0
         strategy = choose_linear_solver(linear_solver, dim, self.n_reduced)
         self._set_up_snes(petsc_options_prefix, petsc_options, strategy, elastic_factorization)
-        self.correctors = self.unit_correctors(self.schur)
+        # finite-strain SUBC: generic correctors, solved by the constrained Newton step
+        self.correctors = self.unit_correctors(None if self.rotations else self.schur)
         self.newton_seconds, self.newton_iterations = 0.0, 0
 
     def _set_up_snes(
@@ -231,7 +246,12 @@ class RVEProblem:
         self._snes = PETSc.SNES().create(self.comm)
         self._snes.setOptionsPrefix(prefix)
         self._snes.setFunction(weak_method(self._residual), self._f)
-        self._snes.setJacobian(weak_method(self._jacobian), self._J)
+        operator = self._J
+        if self.rotations is not None:  # J = J_p + U K Vᵀ for the line search's slope
+            operator = PETSc.Mat().createPython(self._J.getSizes(), comm=self.comm)
+            operator.setPythonContext(_LowRankJacobian(self.rotations, self._J))
+            operator.setUp()
+        self._snes.setJacobian(weak_method(self._jacobian), operator, self._J)
         self._snes.setConvergenceHistory(length=1000, reset=True)
         me = weakref.ref(self)  # the PC contexts must not keep this problem alive
         self.solver = configure_newton(
@@ -244,6 +264,7 @@ class RVEProblem:
             lambda: me()._jacobian_version,
             self.bc.name,
             elastic_factorization,
+            self.rotations,
         )
         if self.solver.elastic is not None and elastic_factorization is None:
             self.timings["elastic_factorization"] = self.solver.elastic.setup_time
@@ -293,7 +314,10 @@ class RVEProblem:
     # -- fields ----------------------------------------------------------------------------
     def strains(self, x: PETSc.Vec, E: np.ndarray) -> np.ndarray:
         """Strain measure ``(n_points, n)`` of u = E·y + P x at the owned points (Mandel, or
-        F = E + ∇(P x) row-major with E = F̄; collective)."""
+        F = E + ∇(P x) row-major with E = F̄, plus the eliminated rotations of a finite-strain
+        SUBC fluctuation; collective)."""
+        if self.rotations is not None:
+            E = E + self.rotations.correction(x)
         return self.ops.strains(x, E)
 
     # -- constitutive update and assembly --------------------------------------------------
@@ -303,7 +327,7 @@ class RVEProblem:
         Returns False on every rank if a law fails on any; the fields are then stale (the next
         evaluation rewrites them).
         """
-        eps = self.ops.strains(x, self.E)
+        eps = self.strains(x, self.E)
         try:
             self.laws.evaluate(eps, self.base, self.dt)
             ok = True
@@ -319,6 +343,8 @@ class RVEProblem:
 
     def _assemble_jacobian(self) -> None:
         self.ops.jacobian(self.laws.tangent, self._J)
+        if self.rotations is not None:
+            self.rotations.update(self.laws.tangent, self.ops.residual)
         self._C_at_jacobian = self.laws.tangent.copy()
         self._jacobian_version += 1
 
@@ -336,6 +362,8 @@ class RVEProblem:
             f.set(np.inf)  # petsc4py 3.25); every rank gets here together
             return
         self.ops.residual(self.laws.stress, f)
+        if self.rotations is not None:  # finite-strain SUBC: − Σ_m (W_m : ⟨P⟩) g_m
+            self.rotations.correct_residual(self.laws.stress, f)
         if self._g:  # SUBC: F = Pᵀ f − Gᵀ λ, λ = (G Gᵀ)⁻¹ G Pᵀ f
             multipliers = self._GGt_inv @ np.asarray(f.mDot(self._g))
             f.maxpy([-float(m) for m in multipliers], self._g)
@@ -389,7 +417,7 @@ class RVEProblem:
         """⟨σ⟩, ⟨ε⟩ and ⟨σ : ε⟩ at the evaluated point x (one collective); finite strain:
         ⟨P⟩, ⟨H⟩ and ⟨P : H⟩ with H = F − I (Hill's lemma: ⟨P : H⟩ = ⟨P⟩ : ⟨H⟩)."""
         n, w = self.n_strain, self.weights
-        eps, sigma = self.ops.strains(x, self.E) - self.identity, self.laws.stress
+        eps, sigma = self.strains(x, self.E) - self.identity, self.laws.stress
         local = np.concatenate([w @ sigma, w @ eps, [w @ np.einsum("pi,pi->p", sigma, eps)]])
         total = np.empty_like(local)
         self.comm.Allreduce(local, total, op=MPI.SUM)
@@ -398,18 +426,21 @@ class RVEProblem:
 
     def unit_correctors(self, schur: SchurComplement | None) -> UnitStrainCorrectors:
         """The corrector solves of this RVE for a tangent field given at condensation time:
-        rhs_k = −Pᵀ ∫ (C e_k) : ε(v) dy, C[:, k] = ⟨C (e_k + ε(P x_k))⟩."""
+        rhs_k = −Pᵀ ∫ (C e_k) : ε(v) dy, C[:, k] = ⟨C (e_k + ε(P x_k))⟩ (finite-strain SUBC:
+        with the terms of the eliminated rotations, for the C of the last Jacobian)."""
         n, w = self.n_strain, self.weights
         unit = np.eye(n)
 
         def rhs(C: np.ndarray, k: int, out: PETSc.Vec) -> None:
             self.ops.residual(C[:, :, k], out)
             out.scale(-1.0)
+            if self.rotations is not None:
+                self.rotations.tangent_load(k, out)
 
         def condensed(C: np.ndarray, xs: list[PETSc.Vec]) -> np.ndarray:
             local = np.empty((n, n))
             for k, x in enumerate(xs):
-                local[:, k] = w @ np.einsum("pij,pj->pi", C, self.ops.strains(x, unit[k]))
+                local[:, k] = w @ np.einsum("pij,pj->pi", C, self.strains(x, unit[k]))
             total = np.empty_like(local)
             self.comm.Allreduce(local, total, op=MPI.SUM)  # one collective for all columns
             return total / self.volume
@@ -439,9 +470,10 @@ class RVEProblem:
         constrained = self.solver.constrained
         if constrained is not None and self.schur.version != self._jacobian_version:
             constrained.factor(self._J)
-        C = self.condense(
-            self.laws.tangent, self.solver.tangent_solve(), self.correctors, self._jacobian_version
-        )
+        solve = self.solver.tangent_solve()
+        if self.rotations is not None:
+            solve = constrained.constrained_solve
+        C = self.condense(self.laws.tangent, solve, self.correctors, self._jacobian_version)
         self._tick("tangent", t0)
         return C
 
@@ -461,3 +493,14 @@ class RVEProblem:
     def time_per_iteration(self) -> float:
         """Mean wall time of one Newton iteration so far (s)."""
         return self.newton_seconds / max(self.newton_iterations, 1)
+
+
+class _LowRankJacobian:
+    """PETSc python-matrix context: y = J x with J = J_p + U K Vᵀ (finite-strain SUBC)."""
+
+    def __init__(self, rotations: RotationElimination, J_p: PETSc.Mat) -> None:
+        self.rotations, self.J_p = rotations, J_p
+
+    def mult(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
+        """y = J x."""
+        self.rotations.mult(self.J_p, x, y)
