@@ -11,8 +11,11 @@ rotation of the end face against λ; as the cells shrink the DNS approaches FE²
 
     .venv/bin/python benchmarks/finite_cantilever.py [--heights 1 2 4] [--steps 10]
 
-Measured here (2 cores shared): see the report printed at the end (written to
-``benchmarks/results/finite_cantilever.json``).
+Measured here (one rank, macro mesh 0.25, 10 steps; FE² 60 s): end rotation 46.35° (FE²);
+tip-deflection difference DNS − FE² over the curve 11.2 % (n = 1, 642 dofs), 2.75 % (n = 2),
+0.52 % (n = 4, 8.7k dofs), 0.36 % (n = 8, 34k dofs), where the FE² macro discretization's
+own error (0.2-0.4 %, from the 0.5 and 0.25 meshes) takes over. Written to
+``benchmarks/results/finite_cantilever.json``.
 """
 
 from __future__ import annotations
