@@ -218,6 +218,7 @@ class PathSettings(NamedTuple):
     stress_controlled: tuple[bool, ...]
     output_steps: tuple[int, ...]
     kinematics: str = "small"
+    cauchy: tuple[bool, ...] = ()  # finite strain: components whose target is Cauchy's σ
 
 
 _LABELS = {2: ("11", "22", "12"), 3: ("11", "22", "33", "23", "13", "12")}
@@ -237,6 +238,8 @@ def _component(kind: str, label: str) -> object:
         "S": "stress component {} (tensor value)",
         "F": "deformation gradient F{} (finite-strain materials; absent ones follow F = I)",
         "P": "first Piola–Kirchhoff stress P{} (finite-strain materials)",
+        "sigma": "Cauchy stress σ{0} = (P̄ F̄ᵀ / det F̄){0} in place of P{0} (finite-strain "
+        "materials; σ is symmetric, so i <= j)",
     }[kind].format(label)
     return option(
         None,
@@ -291,6 +294,12 @@ class PathTable(Table):
     P31: Series = _component("P", "31")
     P32: Series = _component("P", "32")
     P33: Series = _component("P", "33")
+    sigma11: Series = _component("sigma", "11")
+    sigma12: Series = _component("sigma", "12")
+    sigma13: Series = _component("sigma", "13")
+    sigma22: Series = _component("sigma", "22")
+    sigma23: Series = _component("sigma", "23")
+    sigma33: Series = _component("sigma", "33")
 
     def validate(self, ctx: Context, where: str) -> None:
         """Times start at 0 and increase, output steps exist."""
@@ -307,14 +316,22 @@ class PathTable(Table):
         self, ctx: Context, dim: int, kinematics: str = "small", where: str = "path"
     ) -> PathSettings:
         """The path of a ``dim``-D cell whose materials have ``kinematics``: Mandel components
-        (shear values scaled by √2), or F̄ and P̄ row-major (absent F components follow
-        F̄ = I; every rotation must be fixed by a prescribed F component, and a path fully in
-        F must keep det F̄ > 0)."""
+        (shear values scaled by √2), or F̄ and P̄ (or Cauchy σ̄) row-major (absent F
+        components follow F̄ = I; every rotation must be fixed by a prescribed F component,
+        and a path fully in F must keep det F̄ > 0)."""
         strain, stress, by_dim = _PATH_KEYS[kinematics]
         labels = by_dim[dim]
+        finite = kinematics == "finite"
+        cauchy_labels = [c for c in labels if c[0] <= c[1]] if finite else []
         allowed = ", ".join(
-            ["times", "steps", "output_steps"] + [k + c for k in (strain, stress) for c in labels]
+            ["times", "steps", "output_steps"]
+            + [k + c for k in (strain, stress) for c in labels]
+            + [f"sigma{c}" for c in cauchy_labels]
         )
+        for label in ("11", "12", "13", "22", "23", "33"):
+            if getattr(self, f"sigma{label}") is not None and label not in cauchy_labels:
+                why = "for a small-strain path use S" if not finite else f"for a {dim}D cell"
+                ctx.fail(f"[{where}] unknown key 'sigma{label}' ({why}); allowed: {allowed}")
         for other, (e, t, other_labels) in _PATH_KEYS.items():
             for kind, label in itertools.product((e, t), other_labels[3]):
                 if getattr(self, f"{kind}{label}") is None:
@@ -331,19 +348,18 @@ class PathTable(Table):
                         f"{allowed}"
                     )
         m = len(self.times)
-        finite = kinematics == "finite"
         values = np.zeros((m, len(labels)))
         if finite:
             values[:] = np.eye(dim).reshape(-1)
         weights = np.ones(len(labels)) if finite else mandel_weights(dim)
         stress_controlled = [False] * len(labels)
+        cauchy = [False] * len(labels)
         for i, label in enumerate(labels):
-            given = [
-                kind for kind in (strain, stress) if getattr(self, f"{kind}{label}") is not None
-            ]
-            if len(given) == 2:
+            kinds = (strain, stress, *(("sigma",) if label in cauchy_labels else ()))
+            given = [kind for kind in kinds if getattr(self, f"{kind}{label}") is not None]
+            if len(given) >= 2:
                 ctx.fail(
-                    f"[{where}] {strain}{label} and {stress}{label} both given: control each "
+                    f"[{where}] {given[0]}{label} and {given[1]}{label} both given: control each "
                     "component once"
                 )
             if not given:
@@ -356,7 +372,8 @@ class PathTable(Table):
                     f"of {m} numbers (one per time)"
                 )
             values[:, i] = np.asarray(series) * weights[i]
-            stress_controlled[i] = given[0] == stress
+            stress_controlled[i] = given[0] != strain
+            cauchy[i] = given[0] == "sigma"
         if all(stress_controlled):
             ctx.fail(f"[{where}] every component is stress-controlled; control at least one strain")
         if finite:
@@ -368,6 +385,7 @@ class PathTable(Table):
             tuple(stress_controlled),
             self.output_steps,
             kinematics,
+            tuple(cauchy) if any(cauchy) else (),
         )
 
     def _check_finite(

@@ -19,7 +19,7 @@ from fe2x.io.results import write_json, write_on_root
 from fe2x.jobs.cells import warn_if_volume_lost
 from fe2x.materials.law import ElasticStiffness
 from fe2x.micro.nonlinear import STABILITY, NonlinearRVE
-from fe2x.micro.path import LoadPath, PathResult, PathStep, drive
+from fe2x.micro.path import LoadPath, PathResult, PathStep, cauchy_stress, drive
 
 __all__ = ["run_rve_path"]
 
@@ -78,6 +78,7 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         np.asarray(load.stress_controlled),
         load.steps,
         load.kinematics,
+        np.asarray(load.cauchy) if load.cauchy else None,
     )
     dim, kinematics = config.cell.dim, load.kinematics
     labels, w, strain, stress = path_labels(dim, kinematics)  # progress shows tensor values
@@ -121,6 +122,10 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
 
     result = drive(rve, path, _stress_scale(config, path.start), on_step=progress)
     summary = path_summary(result, dim, path.stress_controlled, kinematics)
+    if kinematics == "finite":  # the Cauchy stress σ̄ = P̄ F̄ᵀ / det F̄ next to P̄
+        summary["control"].update({labels[i]: "cauchy" for i in np.flatnonzero(load.cauchy)})
+        for record, step in zip(summary["steps"], result.steps, strict=True):
+            record["sigma"] = cauchy_stress(step.E, step.Sigma, step.C)[0].tolist()
     summary["micro_instability_step"] = buckled[0] if buckled else None
     summary["timings"] = {**rve.timings, "path": time.perf_counter() - t_start}
     summary["n_dofs"] = rve.n_dofs

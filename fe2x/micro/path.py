@@ -11,7 +11,9 @@ from F̄ = I. A rigid rotation Q changes P̄ into Q P̄ and leaves the stretch a
 must prescribe enough of F̄ to fix it: for every pair i < j at least one of F_ij, F_ji
 (:func:`free_rotations`; at F̄ = I, P̄ = 0 the rotation W = e_i ⊗ e_j − e_j ⊗ e_i would
 otherwise be a null direction of the control Jacobian). A step whose F̄ would have
-det F̄ <= 0 fails and is cut back.
+det F̄ <= 0 fails and is cut back. A stress-controlled component may prescribe the Cauchy
+stress σ̄ = P̄ F̄ᵀ / det F̄ instead of P̄ (``cauchy``), the control Newton then uses ∂σ̄/∂F̄
+(:func:`cauchy_stress`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 
 from fe2x.micro.model import Diagnostics, MicroModel, TimeIncrement
 
-__all__ = ["LoadPath", "PathResult", "PathStep", "drive", "free_rotations"]
+__all__ = ["LoadPath", "PathResult", "PathStep", "cauchy_stress", "drive", "free_rotations"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ class LoadPath:
         stress_controlled: per component, whether ``values`` prescribes stress (else strain).
         steps: number of equal increments over [0, times[-1]].
         kinematics: ``"small"`` or ``"finite"`` (the path starts at E = 0, or at F̄ = I).
+        cauchy: finite strain: per component, whether its stress target is the Cauchy σ̄_ij
+            rather than P̄_ij (a subset of ``stress_controlled``; default none).
     """
 
     times: np.ndarray
@@ -69,6 +73,7 @@ class LoadPath:
     stress_controlled: np.ndarray
     steps: int
     kinematics: str = "small"
+    cauchy: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.times.ndim != 1 or len(self.times) < 2 or np.any(np.diff(self.times) <= 0):
@@ -79,6 +84,14 @@ class LoadPath:
             raise ValueError("a path needs at least one step")
         if self.kinematics not in ("small", "finite"):
             raise ValueError(f"kinematics {self.kinematics!r} must be 'small' or 'finite'")
+        if self.cauchy is not None:
+            cauchy = np.asarray(self.cauchy, dtype=bool)
+            if self.kinematics != "finite" and cauchy.any():
+                raise ValueError("Cauchy stress targets need finite kinematics")
+            if cauchy.shape != np.shape(self.stress_controlled) or np.any(
+                cauchy & ~np.asarray(self.stress_controlled, dtype=bool)
+            ):
+                raise ValueError("Cauchy targets must be among the stress-controlled components")
         if self.kinematics == "finite":
             free = free_rotations(self.stress_controlled)
             if free:
@@ -127,6 +140,38 @@ class PathResult:
     message: str = ""
 
 
+def cauchy_stress(F: np.ndarray, P: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Cauchy stress σ = P Fᵀ / J, J = det F, and its derivative
+    ∂σ_ij/∂F_kL = (A_iJkL F_jJ + P_iL δ_jk) / J − σ_ij F⁻¹_Lk, all row-major.
+
+    Args:
+        F: deformation gradient, shape (d·d,), d = 2 or 3, with det F > 0.
+        P: first Piola–Kirchhoff stress at F, shape (d·d,).
+        A: its tangent dP/dF, shape (d·d, d·d).
+
+    Returns:
+        σ (d·d,) and ∂σ/∂F (d·d, d·d).
+    """
+    d = _TENSOR_DIM[F.size]
+    F, P, A = F.reshape(d, d), P.reshape(d, d), A.reshape(d, d, d, d)
+    J = np.linalg.det(F)
+    sigma = P @ F.T / J
+    dsigma = (np.einsum("iJkL,jJ->ijkL", A, F) + np.einsum("iL,jk->ijkL", P, np.eye(d))) / J
+    dsigma -= np.einsum("ij,Lk->ijkL", sigma, np.linalg.inv(F))
+    return sigma.reshape(d * d), dsigma.reshape(d * d, d * d)
+
+
+def _controlled(
+    E: np.ndarray, Sigma: np.ndarray, C: np.ndarray, cauchy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The controlled stress and its derivative by E: Σ and C, with the rows of the ``cauchy``
+    components replaced by those of σ̄ and ∂σ̄/∂F̄ (:func:`cauchy_stress`)."""
+    if not cauchy.any():
+        return Sigma, C
+    sigma, dsigma = cauchy_stress(E, Sigma, C)
+    return np.where(cauchy, sigma, Sigma), np.where(cauchy[:, None], dsigma, C)
+
+
 def _solve_mixed(
     model: MicroModel,
     E_guess: np.ndarray,
@@ -136,13 +181,15 @@ def _solve_mixed(
     rtol: float,
     max_iterations: int,
     finite: bool = False,
+    cauchy: np.ndarray | None = None,
 ) -> tuple[Any, np.ndarray, int, int, str]:
     """E with E[~s] = target[~s] and Σ(E)[s] = target[s] (``finite``: E = F̄, which must keep
-    det F̄ > 0).
+    det F̄ > 0; ``cauchy``: the components whose targets are Cauchy stresses).
 
     Returns (last result, E, control iterations, micro iterations, why it failed or "").
     """
     s = stress_controlled
+    cauchy = np.zeros(len(s), dtype=bool) if cauchy is None else cauchy
     E = E_guess.copy()
     E[~s] = target[~s]
     micro = 0
@@ -157,10 +204,11 @@ def _solve_mixed(
         micro += result.iterations
         if not result.converged:
             return result, E, iteration, micro, f"micro solve failed: {result.reason}"
-        misfit = target[s] - result.Sigma[s]
+        stress, tangent = _controlled(E, result.Sigma, result.C, cauchy)
+        misfit = target[s] - stress[s]
         if not s.any() or np.abs(misfit).max() <= rtol * max(stress_scale, 1e-300):
             return result, E, iteration, micro, ""
-        E[s] += np.linalg.solve(result.C[np.ix_(s, s)], misfit)
+        E[s] += np.linalg.solve(tangent[np.ix_(s, s)], misfit)
     return result, E, max_iterations, micro, "stress control did not converge"
 
 
@@ -192,6 +240,7 @@ def drive(
     result = PathResult()
     E = path.start
     finite = path.kinematics == "finite"
+    cauchy = np.zeros(n, dtype=bool) if path.cauchy is None else np.asarray(path.cauchy, bool)
     diagnosed = isinstance(model, Diagnostics)
     t, dt_full = 0.0, path.times[-1] / path.steps
     t_end = path.times[-1]
@@ -211,6 +260,7 @@ def drive(
                 rtol,
                 max_control_iterations,
                 finite,
+                cauchy,
             )
             if not why:
                 break
