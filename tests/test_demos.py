@@ -39,6 +39,7 @@ def test_demos_are_found():
     expected = {
         "demo_elastoplastic_composite.py",
         "demo_fibre_composite_2d.py",
+        "demo_finite_strain.py",
         "demo_laminate.py",
         "demo_particle_composite_3d.py",
         "demo_thermal_export.py",

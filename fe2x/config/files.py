@@ -20,6 +20,7 @@ from fe2x.config.materials import (
     build_expansions,
     build_laws,
     check_phases,
+    laws_kinematics,
 )
 from fe2x.config.run_tables import BoundaryTable, MacroTable, MicroTable, RunFile
 from fe2x.config.rve_tables import (
@@ -145,9 +146,9 @@ def read_rve_path_config(path: str | Path, allow_petsc_scripts: bool = False) ->
     ctx, file, _ = _read(RVEPathFile, path, allow_petsc_scripts)
     check_phases(ctx, file.cell.phase_names(), file.materials, "materials")
     laws = build_laws(ctx, file.materials, "materials")
-    return RVEPathConfig(
-        ctx.path, file.cell, laws, file.rve, file.path.settings(ctx, file.cell.dim)
-    )
+    kinematics = laws_kinematics(ctx, laws, "materials")
+    settings = file.path.settings(ctx, file.cell.dim, kinematics)
+    return RVEPathConfig(ctx.path, file.cell, laws, file.rve, settings)
 
 
 @dataclass(frozen=True)

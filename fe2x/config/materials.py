@@ -18,6 +18,8 @@ from fe2x.config.schema import REQUIRED, Context, Table, option
 from fe2x.errors import ConfigError, MaterialError
 from fe2x.materials.crystal import CrystalPlasticity
 from fe2x.materials.elastic import AnisotropicElastic, IsotropicElastic
+from fe2x.materials.finite_plasticity import LogStrainPlasticity
+from fe2x.materials.hyperelastic import NeoHookean, SaintVenantKirchhoff
 from fe2x.materials.j2 import J2Plasticity
 from fe2x.materials.law import ConstitutiveLaw, is_linear
 from fe2x.materials.thermal import conductivity_tensor, expansion_mandel
@@ -28,12 +30,16 @@ __all__ = [
     "SLIP_FAMILIES",
     "CrystalTable",
     "ElasticTable",
+    "FiniteJ2Table",
     "J2Table",
     "MaterialTable",
+    "NeoHookeanTable",
+    "SaintVenantKirchhoffTable",
     "build_conductivities",
     "build_expansions",
     "build_laws",
     "check_phases",
+    "laws_kinematics",
 ]
 
 
@@ -185,9 +191,66 @@ class CrystalTable(MaterialTable):
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class FiniteJ2Table(J2Table):
+    """Finite-strain J2 plasticity: the J2 law in the Lagrangian logarithmic strain (Miehe,
+    Apel & Lambrecht 2002), with the same keys."""
+
+    TAG_VALUE: ClassVar[str] = "finite_j2"
+
+    def build(self, name: str) -> LogStrainPlasticity:
+        return LogStrainPlasticity(super().build(name), name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _HyperelasticTable(MaterialTable):
+    """Keys of the isotropic hyperelastic laws: E and nu, or K and G (of the linearised law)."""
+
+    LAW: ClassVar[type] = NeoHookean
+    E: float | None = option(None, doc="Young's modulus of the linearised law, E > 0")
+    nu: float | None = option(None, doc="Poisson ratio of the linearised law, -1 < nu < 0.5")
+    K: float | None = option(None, doc="bulk modulus (with G, instead of E and nu)")
+    G: float | None = option(None, doc="shear modulus (with K)")
+
+    def validate(self, ctx: Context, where: str) -> None:
+        """Either E and nu, or K and G."""
+        given = {k for k in ("E", "nu", "K", "G") if getattr(self, k) is not None}
+        if given not in ({"E", "nu"}, {"K", "G"}):
+            ctx.fail(f"[{where}] give E and nu, or K and G (got {sorted(given) or 'neither'})")
+
+    def build(self, name: str) -> ConstitutiveLaw:
+        if self.K is not None:
+            return self.LAW.from_bulk_shear(self.K, self.G, name)
+        return self.LAW(self.E, self.nu, name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NeoHookeanTable(_HyperelasticTable):
+    """Compressible Neo-Hookean (finite strain): S = λ ln J C⁻¹ + μ (I − C⁻¹)."""
+
+    TAG_VALUE: ClassVar[str] = "neo_hookean"
+    LAW: ClassVar[type] = NeoHookean
+
+
+@dataclass(frozen=True, kw_only=True)
+class SaintVenantKirchhoffTable(_HyperelasticTable):
+    """Saint Venant–Kirchhoff (finite strain): S = λ tr(E) I + 2 μ E."""
+
+    TAG_VALUE: ClassVar[str] = "saint_venant_kirchhoff"
+    LAW: ClassVar[type] = SaintVenantKirchhoff
+
+
 #: Material models by the value of ``[materials.<phase>] model``.
 MATERIAL_MODELS = Registry(
-    "material model", {"elastic": ElasticTable, "j2": J2Table, "crystal": CrystalTable}
+    "material model",
+    {
+        "elastic": ElasticTable,
+        "j2": J2Table,
+        "crystal": CrystalTable,
+        "neo_hookean": NeoHookeanTable,
+        "saint_venant_kirchhoff": SaintVenantKirchhoffTable,
+        "finite_j2": FiniteJ2Table,
+    },
 )
 
 
@@ -209,6 +272,20 @@ def build_laws(
                 "homogenizes linear phases (use fe2x rve-path or fe2x run for this model)"
             )
     return laws
+
+
+def laws_kinematics(ctx: Context, laws: Mapping[str, ConstitutiveLaw], where: str) -> str:
+    """The one kinematics of the phases' laws (``"small"`` or ``"finite"``); phases that mix
+    them give a one-line ConfigError."""
+    kinds = {name: law.kinematics for name, law in laws.items()}
+    if len(set(kinds.values())) > 1:
+        finite = [n for n, k in kinds.items() if k == "finite"]
+        small = [n for n, k in kinds.items() if k != "finite"]
+        ctx.fail(
+            f"[{where}] phase(s) {finite} have finite-strain models and {small} small-strain "
+            "ones: one kinematics per microstructure"
+        )
+    return next(iter(kinds.values()), "small")
 
 
 def check_phases(

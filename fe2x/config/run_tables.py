@@ -15,7 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from fe2x.config.cells import CellTable
-from fe2x.config.materials import ElasticTable, build_laws
+from fe2x.config.materials import (
+    ElasticTable,
+    build_laws,
+    laws_kinematics,
+)
 from fe2x.config.microstructure import Microstructure
 from fe2x.config.rve_tables import RVETable
 from fe2x.config.schema import REQUIRED, Context, Table, option
@@ -59,6 +63,11 @@ class MacroTable(Table):
     mesh_size: float = _positive_option("element size", 0.1)
     order: Literal[1, 2] = option(1, doc="geometry order of the macro mesh")
     degree: Literal[1, 2] = option(1, doc="Lagrange degree of the macro displacement")
+    kinematics: Literal["small", "finite"] = option(
+        "small",
+        doc="`small` strain, or `finite` strain (total Lagrangian in F and P; the micro models "
+        "must be finite-strain, tractions are nominal)",
+    )
 
     SHAPE_KEYS: ClassVar[tuple[str, ...]] = ()
 
@@ -237,6 +246,11 @@ class MicroTable(Table):
         """A function building this microstructure's model on an RVE group's communicator."""
         raise NotImplementedError
 
+    def kinematics(self, ctx: Context, name: str) -> str | None:
+        """``"small"`` or ``"finite"``, the strain measure its model answers in (None: known
+        only once built; the FE² engine then checks it)."""
+        return None
+
 
 @dataclass(frozen=True, kw_only=True)
 class RVEMicro(MicroTable, Microstructure):
@@ -257,6 +271,10 @@ class RVEMicro(MicroTable, Microstructure):
                 f"{order}"
             )
 
+    def kinematics(self, ctx: Context, name: str) -> str:
+        where = f"micro.{name}.materials"
+        return laws_kinematics(ctx, build_laws(ctx, self.materials, where), where)
+
     def factory(self, ctx: Context, name: str, dim: int) -> MicroFactory:
         laws = build_laws(ctx, self.materials, f"micro.{name}.materials")
         cell, rve = self.cell, self.rve
@@ -272,6 +290,7 @@ class RVEMicro(MicroTable, Microstructure):
                 petsc_options_prefix=f"fe2x_rve_{name}_",
                 petsc_options=dict(rve.petsc_options),
                 linear_solver=rve.solver,
+                stability=rve.stability_check,
             )
 
         return build
@@ -283,6 +302,9 @@ class ElasticMicro(MicroTable, ElasticTable):
 
     TAG_VALUE: ClassVar[str] = "elastic"
     model: str = option("elastic", doc="the micro model")
+
+    def kinematics(self, ctx: Context, name: str) -> str:
+        return "small"
 
     def factory(self, ctx: Context, name: str, dim: int) -> MicroFactory:
         C = build_laws(ctx, {name: self}, "micro")[name].stiffness(dim)
@@ -397,7 +419,8 @@ class RunFile(Table):
     def validate(self, ctx: Context, where: str) -> None:
         """Cross-table rules: boundaries fit the specimen's dimension and are named once;
         microstructures have regions when there are several, and claim a region once; RVE
-        cells have the specimen's dimension; micro points have its dimension."""
+        cells have the specimen's dimension and micro models its kinematics; micro points have
+        its dimension."""
         dim = self.macro.dim
         if not self.boundary:
             ctx.fail("at least one [[boundary]] table is needed")
@@ -421,6 +444,14 @@ class RunFile(Table):
             cell = getattr(m, "cell", None)
             if isinstance(cell, CellTable) and cell.dim != dim:
                 ctx.fail(f"[micro.{name}.cell] dim = {cell.dim} differs from [macro] dim = {dim}")
+            kinematics = m.kinematics(ctx, name)
+            if kinematics is not None and kinematics != self.macro.kinematics:
+                ctx.fail(
+                    f"[micro.{name}] answers in {kinematics} strain (its model or materials), "
+                    f"but [macro] kinematics = {self.macro.kinematics!r}: a "
+                    f"{'finite' if kinematics == 'finite' else 'small'}-strain micro model needs "
+                    f"kinematics = {kinematics!r}"
+                )
         for point in self.output.micro_points:
             if len(point) != dim:
                 ctx.fail(

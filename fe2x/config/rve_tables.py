@@ -196,27 +196,54 @@ class RVETable(Table):
     petsc_options: PetscOptions = option(
         _NO_OPTIONS, petsc=True, doc="SNES/KSP options of the RVE, e.g. `{snes_rtol = 1e-10}`"
     )
+    stability: bool = option(
+        True,
+        doc="finite-strain RVEs: report `micro_stability`, the lowest eigenvalue of the reduced "
+        "Jacobian over its virgin value (one eigen-solve per RVE solve; <= 0: micro buckling)",
+    )
+
+    @property
+    def stability_check(self) -> bool | None:
+        """The ``stability`` argument of the nonlinear RVE: None (by kinematics) or False."""
+        return None if self.stability else False
 
 
 class PathSettings(NamedTuple):
-    """A resolved ``[path]``: knot times, steps, per-component control (Mandel values)."""
+    """A resolved ``[path]``: knot times, steps, per-component control (Mandel values, or for
+    finite strain F̄ and P̄ components row-major)."""
 
     times: tuple[float, ...]
     steps: int
-    values: tuple[tuple[float, ...], ...]  # (m knots, n components), Mandel
+    values: tuple[tuple[float, ...], ...]  # (m knots, n components)
     stress_controlled: tuple[bool, ...]
     output_steps: tuple[int, ...]
+    kinematics: str = "small"
+    cauchy: tuple[bool, ...] = ()  # finite strain: components whose target is Cauchy's σ
 
 
 _LABELS = {2: ("11", "22", "12"), 3: ("11", "22", "33", "23", "13", "12")}
+#: Row-major components of F̄ and P̄ by dimension.
+_FULL_LABELS = {
+    2: ("11", "12", "21", "22"),
+    3: ("11", "12", "13", "21", "22", "23", "31", "32", "33"),
+}
+#: The keys of each kinematics: (strain letter, stress letter, labels by dimension).
+_PATH_KEYS = {"small": ("E", "S", _LABELS), "finite": ("F", "P", _FULL_LABELS)}
 Series = float | tuple[float, ...] | None
 
 
 def _component(kind: str, label: str) -> object:
-    what = "strain" if kind == "E" else "stress"
+    what = {
+        "E": "strain component {} (tensor value)",
+        "S": "stress component {} (tensor value)",
+        "F": "deformation gradient F{} (finite-strain materials; absent ones follow F = I)",
+        "P": "first Piola–Kirchhoff stress P{} (finite-strain materials)",
+        "sigma": "Cauchy stress σ{0} = (P̄ F̄ᵀ / det F̄){0} in place of P{0} (finite-strain "
+        "materials; σ is symmetric, so i <= j)",
+    }[kind].format(label)
     return option(
         None,
-        doc=f"{what} component {label} (tensor value): one value per time, or a constant",
+        doc=f"{what}: one value per time, or a constant",
         expect="a number or a list of numbers (one per time)",
     )
 
@@ -249,6 +276,30 @@ class PathTable(Table):
     S23: Series = _component("S", "23")
     S13: Series = _component("S", "13")
     S12: Series = _component("S", "12")
+    F11: Series = _component("F", "11")
+    F12: Series = _component("F", "12")
+    F13: Series = _component("F", "13")
+    F21: Series = _component("F", "21")
+    F22: Series = _component("F", "22")
+    F23: Series = _component("F", "23")
+    F31: Series = _component("F", "31")
+    F32: Series = _component("F", "32")
+    F33: Series = _component("F", "33")
+    P11: Series = _component("P", "11")
+    P12: Series = _component("P", "12")
+    P13: Series = _component("P", "13")
+    P21: Series = _component("P", "21")
+    P22: Series = _component("P", "22")
+    P23: Series = _component("P", "23")
+    P31: Series = _component("P", "31")
+    P32: Series = _component("P", "32")
+    P33: Series = _component("P", "33")
+    sigma11: Series = _component("sigma", "11")
+    sigma12: Series = _component("sigma", "12")
+    sigma13: Series = _component("sigma", "13")
+    sigma22: Series = _component("sigma", "22")
+    sigma23: Series = _component("sigma", "23")
+    sigma33: Series = _component("sigma", "33")
 
     def validate(self, ctx: Context, where: str) -> None:
         """Times start at 0 and increase, output steps exist."""
@@ -261,26 +312,58 @@ class PathTable(Table):
                 f"1..{self.steps}"
             )
 
-    def settings(self, ctx: Context, dim: int, where: str = "path") -> PathSettings:
-        """The path in Mandel components of a ``dim``-D cell (shear values scaled by √2)."""
-        labels = _LABELS[dim]
+    def settings(
+        self, ctx: Context, dim: int, kinematics: str = "small", where: str = "path"
+    ) -> PathSettings:
+        """The path of a ``dim``-D cell whose materials have ``kinematics``: Mandel components
+        (shear values scaled by √2), or F̄ and P̄ (or Cauchy σ̄) row-major (absent F
+        components follow F̄ = I; every rotation must be fixed by a prescribed F component,
+        and a path fully in F must keep det F̄ > 0)."""
+        strain, stress, by_dim = _PATH_KEYS[kinematics]
+        labels = by_dim[dim]
+        finite = kinematics == "finite"
+        cauchy_labels = [c for c in labels if c[0] <= c[1]] if finite else []
         allowed = ", ".join(
-            ["times", "steps", "output_steps"] + [k + c for k in "ES" for c in labels]
+            ["times", "steps", "output_steps"]
+            + [k + c for k in (strain, stress) for c in labels]
+            + [f"sigma{c}" for c in cauchy_labels]
         )
-        for kind, label in itertools.product("ES", _LABELS[3]):
-            if label not in labels and getattr(self, f"{kind}{label}") is not None:
-                ctx.fail(
-                    f"[{where}] unknown key '{kind}{label}' for a {dim}D cell; allowed: {allowed}"
-                )
+        for label in ("11", "12", "13", "22", "23", "33"):
+            if getattr(self, f"sigma{label}") is not None and label not in cauchy_labels:
+                why = "for a small-strain path use S" if not finite else f"for a {dim}D cell"
+                ctx.fail(f"[{where}] unknown key 'sigma{label}' ({why}); allowed: {allowed}")
+        for other, (e, t, other_labels) in _PATH_KEYS.items():
+            for kind, label in itertools.product((e, t), other_labels[3]):
+                if getattr(self, f"{kind}{label}") is None:
+                    continue
+                if other != kinematics:
+                    ctx.fail(
+                        f"[{where}] {kind}{label}: the materials are {kinematics}-strain models, "
+                        f"driven by {', '.join(k + labels[0] for k in (strain, stress))}, ...; "
+                        f"allowed: {allowed}"
+                    )
+                if label not in labels:
+                    ctx.fail(
+                        f"[{where}] unknown key '{kind}{label}' for a {dim}D cell; allowed: "
+                        f"{allowed}"
+                    )
         m = len(self.times)
         values = np.zeros((m, len(labels)))
+        if finite:
+            values[:] = np.eye(dim).reshape(-1)
+        weights = np.ones(len(labels)) if finite else mandel_weights(dim)
         stress_controlled = [False] * len(labels)
+        cauchy = [False] * len(labels)
         for i, label in enumerate(labels):
-            given = [kind for kind in "ES" if getattr(self, f"{kind}{label}") is not None]
-            if len(given) == 2:
-                ctx.fail(f"[{where}] E{label} and S{label} both given: control each component once")
+            kinds = (strain, stress, *(("sigma",) if label in cauchy_labels else ()))
+            given = [kind for kind in kinds if getattr(self, f"{kind}{label}") is not None]
+            if len(given) >= 2:
+                ctx.fail(
+                    f"[{where}] {given[0]}{label} and {given[1]}{label} both given: control each "
+                    "component once"
+                )
             if not given:
-                continue  # strain-controlled at zero
+                continue  # strain-controlled at zero, or at F = I
             value = getattr(self, f"{given[0]}{label}")
             series = (value,) * m if isinstance(value, float) else value
             if len(series) != m:
@@ -288,17 +371,54 @@ class PathTable(Table):
                     f"[{where}] {given[0]}{label} = {list(series)}: expected a number or a list "
                     f"of {m} numbers (one per time)"
                 )
-            values[:, i] = np.asarray(series) * mandel_weights(dim)[i]
-            stress_controlled[i] = given[0] == "S"
+            values[:, i] = np.asarray(series) * weights[i]
+            stress_controlled[i] = given[0] != strain
+            cauchy[i] = given[0] == "sigma"
         if all(stress_controlled):
             ctx.fail(f"[{where}] every component is stress-controlled; control at least one strain")
+        if finite:
+            self._check_finite(ctx, dim, values, stress_controlled, where)
         return PathSettings(
             self.times,
             self.steps,
             tuple(map(tuple, values.tolist())),
             tuple(stress_controlled),
             self.output_steps,
+            kinematics,
+            tuple(cauchy) if any(cauchy) else (),
         )
+
+    def _check_finite(
+        self,
+        ctx: Context,
+        dim: int,
+        values: np.ndarray,
+        stress_controlled: list[bool],
+        where: str,
+    ) -> None:
+        """Every rotation fixed by a prescribed F component; det F̄ > 0 at every step of a
+        path prescribed in F alone."""
+        from fe2x.micro.path import free_rotations
+
+        free = free_rotations(np.asarray(stress_controlled))
+        if free:
+            i, j = (k + 1 for k in free[0])
+            ctx.fail(
+                f"[{where}] P{i}{j} and P{j}{i} are both prescribed: the rigid rotation in the "
+                f"{i}-{j} plane is left free (P̄(Q F̄) = Q P̄(F̄)); prescribe F{i}{j} or F{j}{i} "
+                f"(e.g. F{j}{i} = 0)"
+            )
+        if any(stress_controlled):
+            return
+        t = np.linspace(0.0, self.times[-1], self.steps + 1)[1:]
+        F = np.column_stack([np.interp(t, self.times, values[:, i]) for i in range(dim * dim)])
+        J = np.linalg.det(F.reshape(-1, dim, dim))
+        if np.any(J <= 0.0):
+            k = int(np.argmax(J <= 0.0))
+            ctx.fail(
+                f"[{where}] det F = {J[k]:.4g} <= 0 at t = {t[k]:.6g} (step {k + 1}): the path "
+                "inverts the material"
+            )
 
 
 def _degree_fits(ctx: Context, cell: CellTable, degree: int, where: str) -> None:

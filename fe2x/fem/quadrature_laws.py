@@ -5,7 +5,9 @@ The RVE, the DNS reference and the single material point all evaluate their laws
 :class:`QuadratureLaws`: each phase's law is called once per update on all of its points
 (batched, :mod:`fe2x.materials.law`), plane strain is embedded in and reduced from the 3D law,
 linear phases keep their constant tangent, and a failed update leaves the outputs and states
-as they were.
+as they were. The kinematics is a parameter: small-strain laws take the Mandel strain,
+finite-strain laws the deformation gradient F (row-major; plane strain with F₃₃ = 1 and
+F₁₃ = F₂₃ = F₃₁ = F₃₂ = 0), and every phase must be of the evaluator's kinematics.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from fe2x.errors import Fe2xError
+from fe2x.materials.kinematics import (
+    PLANE_STRAIN_ENTRIES,
+    cauchy_from_piola,
+    embed_plane_strain,
+    unflatten,
+)
 from fe2x.materials.law import (
+    KINEMATICS,
     ConstitutiveLaw,
     ElasticLimit,
     ElasticStiffness,
@@ -24,6 +33,7 @@ from fe2x.materials.law import (
     check_law,
     is_linear,
 )
+from fe2x.materials.mandel import mandel_to_tensor4, tensor_to_mandel
 
 __all__ = ["PhaseStates", "QuadratureLaws"]
 
@@ -31,23 +41,27 @@ __all__ = ["PhaseStates", "QuadratureLaws"]
 PhaseStates = dict[str, State]
 
 _PLANE = np.array([0, 1, 5])  # rows of the 3D Mandel vector kept in plane strain
+_PLANE_F = np.array(PLANE_STRAIN_ENTRIES)  # entries 11, 12, 21, 22 of a row-major 3×3 tensor
 
 
 class QuadratureLaws:
-    """The law of every point by phase, with committed and trial states (small strain).
+    """The law of every point by phase, with committed and trial states.
 
     Args:
         laws: phase name -> its constitutive law.
         points: phase name -> indices of its points among ``n_points``; together a partition.
-        dim: 2 (plane strain: Mandel ``n = 3``) or 3 (``n = 6``).
+        dim: 2 (plane strain) or 3.
         n_points: number of points.
         parameters: phase name -> per-point parameters of its law (the names and shapes of
             ``law.parameter_shapes``), one row per point of the phase.
         out: arrays ``(n_points, n)`` and ``(n_points, n, n)`` to hold :attr:`stress` and
             :attr:`tangent` (e.g. views of quadrature functions' values); default new ones.
+        kinematics: ``"small"`` (Mandel strain, ``n`` = 3 in 2D, 6 in 3D) or ``"finite"``
+            (F, P and A = ∂P/∂F row-major, ``n`` = 4 or 9); every law must be of it.
 
     Attributes:
-        stress: ``(n_points, n)`` Mandel stress of the last successful :meth:`evaluate`.
+        stress: ``(n_points, n)`` stress of the last successful :meth:`evaluate` (Mandel σ, or
+            P row-major).
         tangent: ``(n_points, n, n)`` its consistent tangent (constant rows of linear phases).
         committed: the committed state of every phase.
         trial: the state of the last successful :meth:`evaluate`, or None.
@@ -61,17 +75,24 @@ class QuadratureLaws:
         n_points: int,
         parameters: Mapping[str, Mapping[str, np.ndarray]] | None = None,
         out: tuple[np.ndarray, np.ndarray] | None = None,
+        kinematics: str = "small",
     ) -> None:
         if dim not in (2, 3):
             raise ValueError(f"dim = {dim!r} must be 2 (plane strain) or 3")
+        if kinematics not in KINEMATICS:
+            raise ValueError(f"unknown kinematics {kinematics!r}; allowed: {KINEMATICS}")
         missing = [name for name in points if name not in laws]
         if missing:
             raise Fe2xError(f"no material given for phase(s) {missing}")
         self.laws = {name: check_law(laws[name], f"phase {name!r}") for name in points}
-        finite = [name for name, law in self.laws.items() if law.kinematics != "small"]
-        if finite:
-            raise Fe2xError(f"phase(s) {finite}: a finite-strain law in a small-strain problem")
-        self.dim, self.n_strain, self.n_points = dim, 3 if dim == 2 else 6, int(n_points)
+        other = [name for name, law in self.laws.items() if law.kinematics != kinematics]
+        if other:
+            kind = "finite-strain" if kinematics == "small" else "small-strain"
+            raise Fe2xError(f"phase(s) {other}: a {kind} law in a {kinematics}-strain problem")
+        self.kinematics = kinematics
+        self.finite = kinematics == "finite"
+        n = (3 if dim == 2 else 6) if not self.finite else dim * dim
+        self.dim, self.n_strain, self.n_points = dim, n, int(n_points)
         self.points = {name: np.asarray(points[name], dtype=np.int64) for name in self.laws}
         counts = np.bincount(
             np.concatenate([*self.points.values(), np.zeros(0, np.int64)]), minlength=n_points
@@ -125,23 +146,36 @@ class QuadratureLaws:
         return checked
 
     def _stiffness(self, name: str) -> np.ndarray:
-        """The elastic stiffness of phase ``name`` at each of its points ``(m, 6, 6)``."""
+        """The elastic stiffness of phase ``name`` at each of its points: ``(m, 6, 6)`` Mandel,
+        or for finite-strain laws the tangent at F = I, ``C_iJkL`` as ``(m, 9, 9)``."""
         C = self.laws[name].elastic_stiffness(self.parameters[name])  # type: ignore[attr-defined]
-        return np.broadcast_to(C, (self.points[name].size, 6, 6))
+        if self.finite:
+            C = mandel_to_tensor4(C, 3).reshape(*np.shape(C)[:-2], 9, 9)
+        width = 9 if self.finite else 6
+        return np.broadcast_to(C, (self.points[name].size, width, width))
 
     # -- plane strain ----------------------------------------------------------------------
     def _embed(self, strain: np.ndarray) -> np.ndarray:
         if self.dim == 3:
             return strain
+        if self.finite:
+            return embed_plane_strain(strain)
         eps = np.zeros((strain.shape[0], 6))
         eps[:, _PLANE] = strain
         return eps
 
     def _reduce_stress(self, stress: np.ndarray) -> np.ndarray:
-        return stress if self.dim == 3 else stress[:, _PLANE]
+        if self.dim == 3:
+            return stress
+        return stress[:, _PLANE_F if self.finite else _PLANE]
 
     def _reduce_tangent(self, tangent: np.ndarray) -> np.ndarray:
-        return tangent if self.dim == 3 else tangent[:, _PLANE][:, :, _PLANE]
+        """In-plane block (plane strain: the out-of-plane entries are prescribed, so no
+        condensation)."""
+        if self.dim == 3:
+            return tangent
+        rows = _PLANE_F if self.finite else _PLANE
+        return tangent[:, rows][:, :, rows]
 
     # -- states ----------------------------------------------------------------------------
     def initial_state(self) -> PhaseStates:
@@ -194,20 +228,23 @@ class QuadratureLaws:
         self.trial = trial
 
     def stresses(self, strain: np.ndarray, state: PhaseStates) -> np.ndarray:
-        """The 3D Mandel stress ``(n_points, 6)`` at ``strain`` in ``state`` (no flow: dt = 0),
-        e.g. the committed stress of a swapped-in history. Nothing is stored."""
+        """The 3D Cauchy stress (Mandel) ``(n_points, 6)`` at ``strain`` in ``state`` (no flow:
+        dt = 0), e.g. the committed stress of a swapped-in history; for finite-strain laws
+        ``σ = P Fᵀ / det F``. Nothing is stored."""
         sigma = np.zeros((self.n_points, 6))
         for name, law in self.laws.items():
             idx = self.points[name]
-            sigma[idx] = law.update(
-                self._embed(strain[idx]), state[name], 0.0, self.parameters[name]
-            )[0]
+            strain3 = self._embed(strain[idx])
+            stress = law.update(strain3, state[name], 0.0, self.parameters[name])[0]
+            if self.finite:
+                stress = tensor_to_mandel(cauchy_from_piola(unflatten(strain3), unflatten(stress)))
+            sigma[idx] = stress
         return sigma
 
     # -- optional capabilities -------------------------------------------------------------
     def elastic_stiffness(self) -> np.ndarray:
         """The virgin-state stiffness of every point ``(n_points, n, n)`` (every law must have
-        :class:`~fe2x.materials.law.ElasticStiffness`)."""
+        :class:`~fe2x.materials.law.ElasticStiffness`; finite strain: the tangent at F = I)."""
         C = np.zeros((self.n_points, self.n_strain, self.n_strain))
         for name, law in self.laws.items():
             if not isinstance(law, ElasticStiffness):

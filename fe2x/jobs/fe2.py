@@ -82,6 +82,7 @@ def _macro_problem(config: RunConfig, specimen: Any) -> MacroProblem:
         degree=config.macro.degree,
         dirichlet=dirichlet,
         tractions=tractions,
+        kinematics=config.macro.kinematics,
     )
 
 

@@ -35,6 +35,7 @@ from fe2x.macro.diagnostics import (
 )
 from fe2x.macro.fe2 import FE2Engine
 from fe2x.macro.problem import StepResult
+from fe2x.micro.nonlinear import STABILITY
 
 __all__ = [
     "Checkpointer",
@@ -182,8 +183,9 @@ class HistoryWriter:
 
 
 class Diagnostician:
-    """Scale-separation indicator and loss of ellipticity after each step; warns on rank 0 and
-    keeps the step's summary in :attr:`last`."""
+    """Scale-separation indicator, loss of ellipticity and, where the micro models report it,
+    micro instability after each step; warns on rank 0 and keeps the step's summary in
+    :attr:`last`."""
 
     def __init__(self, config: RunConfig, engine: FE2Engine, specimen: Any) -> None:
         self.config, self.engine, self.specimen = config, engine, specimen
@@ -194,7 +196,11 @@ class Diagnostician:
         engine, problem, config = self.engine, self.engine.problem, self.config
         comm = problem.comm
         tangents = problem.tangents()
-        lost = loses_ellipticity(tangents, problem.dim) if len(tangents) else np.zeros(0, bool)
+        lost = (
+            loses_ellipticity(tangents, problem.dim, kinematics=problem.kinematics)
+            if len(tangents)
+            else np.zeros(0, bool)
+        )
         n_lost = comm.allreduce(int(lost.sum()), op=MPI.SUM)
         engine.ellipticity_lost[engine.local_points] = lost
         self.last = {"ellipticity_lost_points": n_lost}
@@ -206,6 +212,25 @@ class Diagnostician:
                 step.number,
                 n_lost,
             )
+        if STABILITY in engine.diagnostics:  # the same global array on every rank
+            reporting = [  # microstructures whose models compute it (the others hold 0)
+                k
+                for k, name in enumerate(engine.names)
+                if STABILITY in engine.pool.capabilities[name].diagnostics
+            ]
+            values = engine.diagnostics[STABILITY][np.isin(engine.micro_index, reporting)]
+            unstable = int(np.count_nonzero(values <= 0.0))
+            self.last["micro_unstable_points"] = unstable
+            self.last[f"min_{STABILITY}"] = float(values.min()) if values.size else 1.0
+            if unstable and comm.rank == 0:
+                logger.warning(
+                    "step %d: the RVE Jacobian lost positive definiteness at %d macro point(s) "
+                    "(min %s %.3g): first-order periodic RVE loses its meaning: micro buckling",
+                    step.number,
+                    unstable,
+                    STABILITY,
+                    float(values.min()),
+                )
         if config.rve_size > 0:
             specimen = self.specimen
             indicator = strain_gradient_indicator(problem, config.rve_size)

@@ -1,4 +1,5 @@
-"""The ``fe2x rve-path`` job: one nonlinear RVE along a macro loading path."""
+"""The ``fe2x rve-path`` job: one nonlinear RVE along a macro loading path (small strain in
+(E, Σ), finite strain in (F̄, P̄))."""
 
 from __future__ import annotations
 
@@ -13,27 +14,30 @@ import numpy as np
 from fe2x.config import RVEPathConfig, as_dict
 from fe2x.errors import SolverError
 from fe2x.io.fields import write_micro_fields
-from fe2x.io.path_files import path_csv, path_summary, plot_path
+from fe2x.io.path_files import path_csv, path_labels, path_summary, plot_path
 from fe2x.io.results import write_json, write_on_root
 from fe2x.jobs.cells import warn_if_volume_lost, write_cell_data
 from fe2x.jobs.solver_options import check_solver_options
-from fe2x.materials import component_labels, mandel_weights
 from fe2x.materials.law import ElasticStiffness
-from fe2x.micro.nonlinear import NonlinearRVE
-from fe2x.micro.path import LoadPath, PathResult, PathStep, drive
+from fe2x.micro.nonlinear import STABILITY, NonlinearRVE
+from fe2x.micro.path import LoadPath, PathResult, PathStep, cauchy_stress, drive
 
 __all__ = ["run_rve_path"]
 
 logger = logging.getLogger(__name__)
 
 
-def _stress_scale(config: RVEPathConfig) -> float:
+def _stress_scale(config: RVEPathConfig, start: np.ndarray) -> float:
     """A stress for tolerances: the smallest yield stress of the laws that have one, else the
-    largest prescribed value times the stiffest elastic modulus."""
-    yields = [m.sigma_y for m in config.materials.values() if hasattr(m, "sigma_y")]
+    largest prescribed value (strains from ``start``, the undeformed value) times the stiffest
+    elastic modulus."""
+    laws = [getattr(m, "small", m) for m in config.materials.values()]  # lifted laws' own
+    yields = [m.sigma_y for m in laws if hasattr(m, "sigma_y")]
     if yields:
         return float(min(yields))
-    values = np.abs(np.asarray(config.load.values))
+    values = np.asarray(config.load.values)
+    strain = ~np.asarray(config.load.stress_controlled)
+    values = np.abs(np.where(strain, values - start, values))
     moduli = [
         float(np.max(np.abs(m.elastic_stiffness())))
         for m in config.materials.values()
@@ -60,8 +64,14 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         petsc_options_prefix="fe2x_rve_",
         petsc_options=dict(config.rve.petsc_options),
         linear_solver=config.rve.solver,
+        stability=config.rve.stability_check,
     )
-    logger.info("nonlinear RVE set up: %d dofs on %d rank(s)", rve.n_dofs, comm.size)
+    logger.info(
+        "nonlinear RVE set up: %d dofs on %d rank(s), %s strain",
+        rve.n_dofs,
+        comm.size,
+        rve.kinematics,
+    )
     warn_if_volume_lost(config.cell, rve.volume_fractions(), comm)
     load = config.load
     path = LoadPath(
@@ -69,16 +79,18 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         np.asarray(load.values),
         np.asarray(load.stress_controlled),
         load.steps,
+        load.kinematics,
+        np.asarray(load.cauchy) if load.cauchy else None,
     )
-    dim = config.cell.dim
-    labels = component_labels(dim)
-    w = mandel_weights(dim)  # progress shows tensor components
+    dim, kinematics = config.cell.dim, load.kinematics
+    labels, w, strain, stress = path_labels(dim, kinematics)  # progress shows tensor values
     driven = [
         i
         for i, s in enumerate(load.stress_controlled)
-        if not s and np.any(np.asarray(load.values)[:, i] != 0)
+        if not s and np.any(np.asarray(load.values)[:, i] != path.start[i])
     ]
     t_start = time.perf_counter()
+    buckled: list[int] = []
 
     def progress(index: int, step: PathStep) -> None:
         shown = driven or [0]
@@ -87,7 +99,8 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
             index + 1,
             step.t,
             "  ".join(
-                f"E{labels[i]} = {step.E[i] / w[i]:.4e} S{labels[i]} = {step.Sigma[i] / w[i]:.4e}"
+                f"{strain}{labels[i]} = {step.E[i] / w[i]:.4e} "
+                f"{stress}{labels[i]} = {step.Sigma[i] / w[i]:.4e}"
                 for i in shown
             ),
             step.micro_iterations,
@@ -95,20 +108,39 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
             f"  cutbacks {step.cutbacks}" if step.cutbacks else "",
             time.perf_counter() - t_start,
         )
+        stable = step.diagnostics.get(STABILITY, 1.0)
+        if stable <= 0.0 and not buckled:
+            buckled.append(index + 1)
+            if comm.rank == 0:
+                logger.warning(
+                    "step %d: the RVE's Jacobian lost positive definiteness (%s = %.3g): "
+                    "first-order periodic RVE loses its meaning: micro buckling",
+                    index + 1,
+                    STABILITY,
+                    stable,
+                )
         if index + 1 in load.output_steps:
             write_micro_fields(rve.micro_fields(), out / "micro" / f"step{index + 1}.bp", step.t)
 
     grain_files = write_cell_data(cell, out)
-    result = drive(rve, path, _stress_scale(config), on_step=progress)
-    summary = path_summary(result, dim, path.stress_controlled)
+    result = drive(rve, path, _stress_scale(config, path.start), on_step=progress)
+    summary = path_summary(result, dim, path.stress_controlled, kinematics)
+    if kinematics == "finite":  # the Cauchy stress σ̄ = P̄ F̄ᵀ / det F̄ next to P̄
+        summary["control"].update({labels[i]: "cauchy" for i in np.flatnonzero(load.cauchy)})
+        for record, step in zip(summary["steps"], result.steps, strict=True):
+            record["sigma"] = cauchy_stress(step.E, step.Sigma, step.C)[0].tolist()
+    summary["micro_instability_step"] = buckled[0] if buckled else None
     summary["timings"] = {**rve.timings, "path": time.perf_counter() - t_start}
     summary["n_dofs"] = rve.n_dofs
     summary["n_ranks"] = comm.size
     if grain_files:
         summary["cell_data"] = [str(p.relative_to(out)) for p in grain_files]
     summary["config"] = as_dict(config)
-    write_on_root(comm, out / "path.csv", lambda tmp: tmp.write_text(path_csv(result, dim)))
-    write_on_root(comm, out / "path.png", lambda tmp: plot_path(result, dim, driven or [0], tmp))
+    csv_text = path_csv(result, dim, kinematics)
+    write_on_root(comm, out / "path.csv", lambda tmp: tmp.write_text(csv_text))
+    write_on_root(
+        comm, out / "path.png", lambda tmp: plot_path(result, dim, driven or [0], tmp, kinematics)
+    )
     write_json(comm, out / "path.json", summary)
     if not result.completed:
         raise SolverError(

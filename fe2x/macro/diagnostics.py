@@ -4,11 +4,15 @@ First-order homogenization assumes that the macro strain varies slowly over one 
 the homogenized tangent stays elliptic. Two per-point checks flag where this fails:
 
 * :func:`acoustic_minimum` / :func:`loses_ellipticity`: the minimum over unit directions ν of
-  det A(ν), A_ik = ν_j C_ijkl ν_l, of the (Mandel) tangents; det ≤ 0 marks the onset of
-  localization, where the first-order FE² solution becomes mesh dependent.
+  det A(ν), A_ik = ν_j C_ijkl ν_l, of the tangents; det ≤ 0 marks the onset of localization,
+  where the first-order FE² solution becomes mesh dependent. Small strain: the Mandel dσ/dε;
+  finite strain: the acoustic tensor of the first Piola–Kirchhoff tangent, Q_ik(N) =
+  A_iJkL N_J N_L with N in the reference configuration (the rank-one convexity of the
+  homogenized energy, lost where a jump F⁺ − F⁻ = a ⊗ N can form).
 * :func:`strain_gradient_indicator`: ℓ |∇E| / |E| at the macro quadrature points, with ℓ the
-  RVE size in macro length units; values of order one or more mean the macro strain changes
-  over one RVE by as much as the strain itself.
+  RVE size in macro length units (finite strain: E the Green–Lagrange strain, which ignores
+  the rotations); values of order one or more mean the macro strain changes over one RVE by as
+  much as the strain itself.
 
 :func:`summarise` reduces an indicator field to the numbers behind the per-step warning
 (:func:`warnings_for`), optionally per region (cell tags, see :func:`point_regions`).
@@ -29,7 +33,7 @@ import ufl
 from dolfinx import fem
 from dolfinx.mesh import MeshTags
 
-from fe2x.fem.forms import mandel_strain
+from fe2x.fem.forms import SQRT2, mandel_strain
 from fe2x.materials.mandel import mandel_to_tensor4
 
 __all__ = [
@@ -145,17 +149,33 @@ def _refine_3d(C4: np.ndarray, nu: np.ndarray, h: float, steps: int) -> np.ndarr
     return best
 
 
+def _tensor4(C: np.ndarray, dim: int, kinematics: str) -> np.ndarray:
+    """Fourth-order tensors (m, d, d, d, d) of Mandel tangents, or of ∂P/∂F row-major."""
+    if kinematics == "finite":
+        if C.shape[-1] != dim * dim:
+            n = dim * dim
+            raise ValueError(f"finite-strain tangents of a {dim}D problem are {n}x{n}")
+        return C.reshape(-1, dim, dim, dim, dim)
+    return mandel_to_tensor4(C, dim)
+
+
 def acoustic_minimum(
-    C: npt.ArrayLike, dim: int, n_directions: int | None = None, refine: bool = True
+    C: npt.ArrayLike,
+    dim: int,
+    n_directions: int | None = None,
+    refine: bool = True,
+    kinematics: str = "small",
 ) -> np.ndarray:
     """Minimum over unit directions ν of det A(ν), A_ik = ν_j C_ijkl ν_l, per point.
 
     Args:
-        C: Mandel tangents ``(m, n, n)`` (or one ``(n, n)``), n = 3 (2D) or 6 (3D).
+        C: tangents ``(m, n, n)`` (or one ``(n, n)``): Mandel, n = 3 (2D) or 6 (3D); finite
+            strain ∂P/∂F row-major, n = 4 or 9 (A(ν) is then the acoustic tensor Q(N)).
         dim: 2 or 3.
         n_directions: size of the direction sample (:func:`directions`).
         refine: polish the best sampled direction of each point (golden section in θ in 2D,
             a compass search on the sphere in 3D); the result is never above the sampled one.
+        kinematics: ``"small"`` or ``"finite"`` (the storage of C).
 
     Returns:
         The raw minimum ``(m,)`` (units of C^dim; not normalised, see
@@ -163,7 +183,7 @@ def acoustic_minimum(
     """
     C = np.asarray(C, dtype=float)
     single = C.ndim == 2
-    C4 = mandel_to_tensor4(C[None] if single else C, dim)
+    C4 = _tensor4(C[None] if single else C, dim, kinematics)
     nu = directions(dim, n_directions)
     m = C4.shape[0]
     out = np.empty(m)
@@ -186,23 +206,29 @@ def acoustic_minimum(
 
 
 def loses_ellipticity(
-    C: npt.ArrayLike, dim: int, tol: float = 0.0, n_directions: int | None = None
+    C: npt.ArrayLike,
+    dim: int,
+    tol: float = 0.0,
+    n_directions: int | None = None,
+    kinematics: str = "small",
 ) -> np.ndarray:
     """Points whose tangent is not strongly elliptic: min det A ≤ tol · ‖C‖₂^dim, bool ``(m,)``.
 
-    ‖C‖₂ is the spectral norm of each Mandel tangent, so ``tol`` is relative (tol = 0: the
-    exact criterion; a small positive tol flags near-loss too).
+    ‖C‖₂ is the spectral norm of each tangent (Mandel, or ∂P/∂F for ``kinematics =
+    "finite"``), so ``tol`` is relative (tol = 0: the exact criterion; a small positive tol
+    flags near-loss too).
     """
     C = np.asarray(C, dtype=float)
     scale = np.linalg.norm(C, ord=2, axis=(-2, -1)) ** dim
-    return acoustic_minimum(C, dim, n_directions) <= tol * scale
+    return acoustic_minimum(C, dim, n_directions, kinematics=kinematics) <= tol * scale
 
 
 # -- strain-gradient indicator ---------------------------------------------------------------
 def strain_gradient_indicator(problem, rve_size: float) -> np.ndarray:
     """Scale-separation indicator ℓ |∇E| / |E| at the owned macro points, ``(n_points,)``.
 
-    The Mandel strain E = ε(u) (discontinuous for Lagrange u) is L2-projected onto the
+    The Mandel strain E = ε(u) (finite strain: the Green–Lagrange E = (Fᵀ F − I)/2, F = I + ∇u;
+    discontinuous for Lagrange u) is L2-projected onto the
     continuous Lagrange space of u's degree (at least 1), with n components: one mass-matrix
     solve (CG + Jacobi, relative tolerance 1e-12). The gradient of the projection is
     evaluated at the macro quadrature points. |∇E| is the Frobenius norm of ∂E_I/∂x_k and |E|
@@ -212,16 +238,18 @@ def strain_gradient_indicator(problem, rve_size: float) -> np.ndarray:
     Collective on ``problem.comm``. Point order as in ``problem.strains()``.
 
     Args:
-        problem: a :class:`~fe2x.macro.problem.MacroProblem` (uses ``u``, ``mesh``, ``dim``,
-            ``n_strain``, ``quadrature_degree``, ``n_points``, ``strains()``).
+        problem: a :class:`~fe2x.macro.problem.MacroProblem` (uses ``u``, ``V``, ``mesh``,
+            ``dim``, ``kinematics``, ``quadrature_degree``, ``n_points``).
         rve_size: the RVE edge length ℓ in macro length units.
     """
-    mesh, dim, n = problem.mesh, problem.dim, problem.n_strain
+    mesh, dim = problem.mesh, problem.dim
+    n = 3 if dim == 2 else 6
+    strain = _indicator_strain(problem.u, dim, problem.kinematics)
     degree = max(1, problem.V.ufl_element().embedded_superdegree)
     W = fem.functionspace(mesh, ("Lagrange", degree, (n,)))
     p, q = ufl.TrialFunction(W), ufl.TestFunction(W)
     a = fem.form(ufl.inner(p, q) * ufl.dx)
-    L = fem.form(ufl.inner(mandel_strain(problem.u, dim), q) * ufl.dx)
+    L = fem.form(ufl.inner(strain, q) * ufl.dx)
     E_h = fem.Function(W)
     M = dolfinx.fem.petsc.assemble_matrix(a)
     M.assemble()
@@ -247,13 +275,27 @@ def strain_gradient_indicator(problem, rve_size: float) -> np.ndarray:
     grad = fem.Expression(ufl.grad(E_h), points).eval(mesh, cells)
     grad_norm = np.linalg.norm(grad.reshape(problem.n_points, n * dim), axis=1)
 
-    E_norm = np.linalg.norm(problem.strains(), axis=1)
+    E_points = fem.Expression(strain, points).eval(mesh, cells).reshape(problem.n_points, n)
+    E_norm = np.linalg.norm(E_points, axis=1)
     local_max = float(E_norm.max()) if E_norm.size else 0.0
     floor = 1e-12 * mesh.comm.allreduce(local_max, op=MPI.MAX)
     denominator = np.maximum(E_norm, floor)
     with np.errstate(invalid="ignore", divide="ignore"):
         indicator = float(rve_size) * grad_norm / denominator
     return np.where(denominator > 0.0, indicator, 0.0)
+
+
+def _indicator_strain(u: ufl.core.expr.Expr, dim: int, kinematics: str) -> ufl.core.expr.Expr:
+    """The Mandel strain of the indicator: ε(u), or the Green–Lagrange strain (finite)."""
+    if kinematics == "small":
+        return mandel_strain(u, dim)
+    F = ufl.Identity(dim) + ufl.grad(u)
+    E = 0.5 * (F.T * F - ufl.Identity(dim))
+    if dim == 2:
+        return ufl.as_vector([E[0, 0], E[1, 1], SQRT2 * E[0, 1]])
+    return ufl.as_vector(
+        [E[0, 0], E[1, 1], E[2, 2], SQRT2 * E[1, 2], SQRT2 * E[0, 2], SQRT2 * E[0, 1]]
+    )
 
 
 # -- summaries and warnings ----------------------------------------------------------------

@@ -4,7 +4,8 @@ A rectangle tiled with n_x × n_y copies of a periodic cell
 (:func:`~fe2x.geometry.tiled.tiled_specimen`) is solved by
 :class:`~fe2x.macro.problem.MacroProblem` with the law of each point's phase
 (:class:`PhaseLaw`). As the cells shrink (n grows, total size fixed) the DNS tends to the
-homogenized (FE²) response with the same cell.
+homogenized (FE²) response with the same cell. The DNS has the kinematics of its macro problem
+(finite strain: total Lagrangian, the phases' finite-strain laws in F and P).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ class PhaseLaw:
     """The DNS constitutive callback: each point of ``problem`` follows its cell's phase law.
 
     ``law(E) -> (stress, tangent, ok)`` evaluates the laws of the phases at the points
-    (:class:`~fe2x.fem.quadrature_laws.QuadratureLaws`; plane strain: the 3D law at
-    ε₃₃ = 0) from the committed history to a trial one, which :meth:`commit` keeps and
+    (:class:`~fe2x.fem.quadrature_laws.QuadratureLaws`, in the kinematics of ``problem``;
+    plane strain: the 3D law at ε₃₃ = 0, or F₃₃ = 1) from the committed history to a trial
+    one, which :meth:`commit` keeps and
     :meth:`discard` drops. :meth:`step` is the DNS counterpart of
     :meth:`~fe2x.macro.fe2.FE2Engine.step`.
 
@@ -65,12 +67,17 @@ class PhaseLaw:
         if missing:
             raise Fe2xError(f"no material given for phase(s) {missing}; phases: {list(phases)}")
         self.laws = QuadratureLaws(
-            {name: materials[name] for name in phases}, points, self.dim, problem.n_points
+            {name: materials[name] for name in phases},
+            points,
+            self.dim,
+            problem.n_points,
+            kinematics=problem.kinematics,
         )
         self.end_time, self.load_factor, self._dt = float(end_time), 0.0, 0.0
 
     def __call__(self, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Stress ``(n_points, n)`` and tangent ``(n_points, n, n)`` (Mandel) at strains E."""
+        """Stress ``(n_points, n)`` and tangent ``(n_points, n, n)`` at strains E (Mandel, or
+        F, P and ∂P/∂F)."""
         try:
             self.laws.evaluate(np.asarray(E, dtype=float), dt=self._dt)
         except SolverError as error:

@@ -148,6 +148,12 @@ class FE2Engine:
         self.pool = MicroPool(
             {name: factories[name](layout.group) for name in names}, use_shortcut=shortcut
         )
+        other = [n for n, c in self.pool.capabilities.items() if c.kinematics != problem.kinematics]
+        if other:
+            raise Fe2xError(
+                f"microstructure(s) {other}: their micro models are not {problem.kinematics}-"
+                f"strain, as the macro problem is ([macro] kinematics)"
+            )
         # Global point table, identical on every rank: ids, owner rank, microstructure.
         ids = world.allgather(problem.point_ids)
         self.ids = np.concatenate(ids)

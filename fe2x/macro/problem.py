@@ -1,8 +1,14 @@
-"""The macro small-strain problem whose stress and tangent at each point come from outside.
+"""The macro problem whose stress and tangent at each point come from outside: small strain, or
+finite strain in the total Lagrangian form.
 
 Newton (PETSc SNES) on the displacement u solves R(u) = ∫ σ_q : ε(v) dx − λ Σ ∫ t·v ds = 0 with
-the Jacobian ∫ ε(du) : C_q : ε(v) dx, where σ_q and C_q (Mandel, in quadrature spaces) are set
-by a caller-supplied constitutive callback from the macro strains E = ε(u) at the points.
+the Jacobian ∫ ε(du) : C_q : ε(v) dx, where σ_q and C_q (in quadrature spaces) are set by a
+caller-supplied constitutive callback from the macro strains E at the points. Small strain:
+E = ε(u), σ_q and C_q Mandel. Finite strain (``kinematics = "finite"``): E is the deformation
+gradient F = I + ∇u (row-major), σ_q the first Piola–Kirchhoff stress P and C_q = ∂P/∂F, so
+R(u) = ∫ P : ∇v dX − λ Σ ∫ t₀·v dS with the Jacobian ∫ ∇du : A : ∇v dX on the reference
+configuration; tractions are nominal (force per reference area, dead loads) and reactions are
+the nominal forces ∫ P N dS.
 """
 
 from __future__ import annotations
@@ -23,7 +29,12 @@ from dolfinx import fem
 from dolfinx.mesh import Mesh, MeshTags
 
 from fe2x.errors import Fe2xError
-from fe2x.fem.forms import mandel_strain, stiffness_quadrature_degree
+from fe2x.fem.forms import (
+    measure_identity,
+    measure_size,
+    stiffness_quadrature_degree,
+    strain_measure,
+)
 from fe2x.petsc_setup import merged_options, pushed, reason_name, weak_method
 
 __all__ = [
@@ -97,12 +108,13 @@ class StepResult(NamedTuple):
 
 
 class MacroProblem:
-    """Small-strain macro problem with an external, point-wise constitutive response.
+    """Macro problem with an external, point-wise constitutive response.
 
     Args:
         mesh: the macro mesh (its communicator is the macro communicator).
         facet_tags: facet tags referenced by ``dirichlet`` and ``tractions``.
-        dim: spatial dimension (2: plane strain, Mandel n = 3; 3: n = 6).
+        dim: spatial dimension (2: plane strain, Mandel n = 3; 3: n = 6; finite strain 4 or
+            9 components of F and P).
         degree: Lagrange degree of u.
         quadrature_degree: degree of the stress/tangent quadrature; default the degree that
             integrates the Jacobian exactly on affine cells
@@ -111,6 +123,7 @@ class MacroProblem:
         tractions: traction loads, scaled by the load factor.
         petsc_options_prefix: prefix of the SNES/KSP options.
         petsc_options: SNES/KSP options overriding :data:`DEFAULT_OPTIONS`.
+        kinematics: ``"small"`` or ``"finite"`` (total Lagrangian, see the module notes).
     """
 
     def __init__(
@@ -124,15 +137,20 @@ class MacroProblem:
         tractions: Sequence[TractionSpec] = (),
         petsc_options_prefix: str = "fe2x_macro_",
         petsc_options: Mapping[str, object] | None = None,
+        kinematics: str = "small",
     ) -> None:
         if dim not in (2, 3) or dim != mesh.topology.dim:
             raise Fe2xError(f"dim = {dim!r} must be 2 or 3 and equal the mesh dimension")
         if facet_tags.dim != dim - 1:
             raise Fe2xError(f"facet_tags have dimension {facet_tags.dim}; expected {dim - 1}")
+        if kinematics not in ("small", "finite"):
+            raise Fe2xError(f"kinematics = {kinematics!r} must be 'small' or 'finite'")
         self._mesh = mesh
         self.facet_tags = facet_tags
         self.dim = dim
-        self.n_strain = n = 3 if dim == 2 else 6
+        self.kinematics = kinematics
+        self.n_strain = n = measure_size(dim, kinematics)
+        self._identity = measure_identity(dim, kinematics)
         self._check_tags([d.boundary_tag for d in dirichlet] + [t.boundary_tag for t in tractions])
         self.V = fem.functionspace(mesh, ("Lagrange", degree, (dim,)))
         self.u = fem.Function(self.V, name="u")
@@ -170,8 +188,12 @@ class MacroProblem:
         )
         ds = ufl.Measure("ds", domain=mesh, subdomain_data=facet_tags)
         du, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
-        eps_v = mandel_strain(v, dim)
-        self._strain = fem.Expression(mandel_strain(self.u, dim), points)
+
+        def measure(w):
+            return strain_measure(w, dim, kinematics)
+
+        eps_v = measure(v)
+        self._strain = fem.Expression(measure(self.u), points)
         residual = ufl.inner(self.sigma, eps_v) * dx
         self._tractions = [
             (spec, fem.Constant(mesh, np.zeros(dim, dtype=dolfinx.default_scalar_type)))
@@ -182,7 +204,7 @@ class MacroProblem:
                 raise Fe2xError(f"traction on boundary {spec.boundary_tag} needs {dim} entries")
             residual -= ufl.inner(t, v) * ds(spec.boundary_tag)
         self._R = fem.form(residual)
-        self._a = fem.form(ufl.inner(ufl.dot(self.C, mandel_strain(du, dim)), eps_v) * dx)
+        self._a = fem.form(ufl.inner(ufl.dot(self.C, measure(du)), eps_v) * dx)
 
         self._dirichlet = []
         self.bcs: list[fem.DirichletBC] = []
@@ -283,20 +305,21 @@ class MacroProblem:
 
     # -- quadrature-point fields -----------------------------------------------------------
     def strains(self) -> np.ndarray:
-        """Mandel macro strain ε(u) at the owned points, ``(n_points, n)``."""
-        return self._strain.eval(self._mesh, self._cells).reshape(self.n_points, self.n_strain)
+        """Macro strain at the owned points, ``(n_points, n)``: Mandel ε(u), or F = I + ∇u."""
+        values = self._strain.eval(self._mesh, self._cells).reshape(self.n_points, self.n_strain)
+        return values + self._identity if self.kinematics == "finite" else values
 
     def stresses(self) -> np.ndarray:
-        """Mandel stress last set at the owned points, ``(n_points, n)``."""
+        """Stress last set at the owned points, ``(n_points, n)`` (Mandel σ, or P)."""
         return self.sigma.x.array.reshape(-1, self.n_strain)[self._blocks].copy()
 
     def tangents(self) -> np.ndarray:
-        """Mandel tangent last set at the owned points, ``(n_points, n, n)``."""
+        """Tangent last set at the owned points, ``(n_points, n, n)`` (Mandel, or ∂P/∂F)."""
         n = self.n_strain
         return self.C.x.array.reshape(-1, n * n)[self._blocks].reshape(-1, n, n).copy()
 
     def set_response(self, stress: np.ndarray, tangent: np.ndarray) -> None:
-        """Install the stress ``(n_points, n)`` and tangent ``(n_points, n, n)`` (Mandel)."""
+        """Install the stress ``(n_points, n)`` and tangent ``(n_points, n, n)``."""
         n = self.n_strain
         stress = np.asarray(stress, dtype=float)
         tangent = np.asarray(tangent, dtype=float)
@@ -406,7 +429,8 @@ class MacroProblem:
 
     # -- post-processing and state ---------------------------------------------------------
     def reactions(self, boundary_tag: int) -> np.ndarray:
-        """Force ∫_Γ σ·n ds that the boundary Γ exerts on the body, ``(dim,)``.
+        """Force ∫_Γ σ·n ds that the boundary Γ exerts on the body, ``(dim,)`` (finite strain:
+        the nominal force ∫_Γ P N dS).
 
         Computed as the sum, over the owned dofs on Γ's facets, of the residual assembled
         without boundary conditions (internal minus external nodal forces), with the stress

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar
 
+import numba
 import numpy as np
 
 from fe2x.errors import MaterialError
@@ -125,17 +126,53 @@ class NeoHookean(_IsotropicHyperelastic):
     def _response(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = F.shape[0]
         lam, mu = self.lame
-        lnJ = np.log(checked_deformation(F, self.who))
-        G = np.swapaxes(np.linalg.inv(F), 1, 2)  # F⁻ᵀ, G_iJ = F⁻¹_Ji
-        P = mu * F + (lam * lnJ - mu)[:, None, None] * G
-        g = G.reshape(n, 9)
-        A = (lam * g)[:, :, None] * g[:, None, :]
-        # F⁻¹_Li F⁻¹_Jk = G_iL G_kJ at [3i+J, 3k+L]
-        A += (
-            (mu - lam * lnJ)[:, None, None, None, None] * np.einsum("niL,nkJ->niJkL", G, G)
-        ).reshape(n, 9, 9)
-        A += mu * np.eye(9)
+        P, A = np.empty((n, 3, 3)), np.empty((n, 9, 9))
+        if _neo_hookean(np.ascontiguousarray(F), lam, mu, P, A):
+            checked_deformation(F, self.who)  # raises, saying what is wrong
         return P, A
+
+
+@numba.njit(cache=True, nogil=True)
+def _neo_hookean(F, lam, mu, P, A):  # pragma: no cover (compiled; the tests check its results)
+    """P and A of :class:`NeoHookean` point by point, with G = F⁻ᵀ = cof F / J: fills P
+    ``(n, 3, 3)`` and A ``(n, 9, 9)``; returns 1 if some F is not finite or has J <= 0."""
+    G = np.empty((3, 3))
+    for k in range(F.shape[0]):
+        f = F[k]
+        for i in range(3):
+            for j in range(3):
+                if not np.isfinite(f[i, j]):
+                    return 1
+        G[0, 0] = f[1, 1] * f[2, 2] - f[1, 2] * f[2, 1]
+        G[0, 1] = f[1, 2] * f[2, 0] - f[1, 0] * f[2, 2]
+        G[0, 2] = f[1, 0] * f[2, 1] - f[1, 1] * f[2, 0]
+        G[1, 0] = f[0, 2] * f[2, 1] - f[0, 1] * f[2, 2]
+        G[1, 1] = f[0, 0] * f[2, 2] - f[0, 2] * f[2, 0]
+        G[1, 2] = f[0, 1] * f[2, 0] - f[0, 0] * f[2, 1]
+        G[2, 0] = f[0, 1] * f[1, 2] - f[0, 2] * f[1, 1]
+        G[2, 1] = f[0, 2] * f[1, 0] - f[0, 0] * f[1, 2]
+        G[2, 2] = f[0, 0] * f[1, 1] - f[0, 1] * f[1, 0]
+        J = f[0, 0] * G[0, 0] + f[0, 1] * G[0, 1] + f[0, 2] * G[0, 2]
+        if not J > 0.0:
+            return 1
+        for i in range(3):
+            for j in range(3):
+                G[i, j] /= J
+        lnJ = np.log(J)
+        c = mu - lam * lnJ
+        for i in range(3):
+            for j in range(3):
+                P[k, i, j] = mu * f[i, j] - c * G[i, j]
+        # A_iJkL = μ δ_ik δ_JL + λ G_iJ G_kL + (μ − λ ln J) G_iL G_kJ
+        for i in range(3):
+            for j in range(3):
+                for m in range(3):
+                    for L in range(3):
+                        value = lam * G[i, j] * G[m, L] + c * G[i, L] * G[m, j]
+                        if i == m and j == L:
+                            value += mu
+                        A[k, 3 * i + j, 3 * m + L] = value
+    return 0
 
 
 @dataclass(frozen=True)

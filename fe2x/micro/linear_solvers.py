@@ -9,7 +9,9 @@ Two strategies, by name (:data:`LINEAR_SOLVERS`):
   microstructure; the tangent gets tight Krylov solves started from the last correctors.
 
 Under SUBC the SNES's linear solver applies the Newton step with the multiplier eliminated
-(:class:`ConstrainedNewtonPC`, a PETSc python PC around the inner solver of J).
+(:class:`ConstrainedNewtonPC`, a PETSc python PC around the inner solver of J); under finite
+strain its inner solves carry the low-rank update of the eliminated rotations
+(:mod:`fe2x.micro.subc_rotations`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from petsc4py import PETSc
 from fe2x.errors import Fe2xError, SolverError
 from fe2x.micro.correctors import LinearSolve, SchurComplement
 from fe2x.micro.solver import create_ksp
+from fe2x.micro.subc_rotations import RotationElimination
 from fe2x.petsc_setup import merged_options, pushed
 
 __all__ = [
@@ -139,33 +142,55 @@ class ConstrainedNewtonPC:
     in ker G and does not depend on λ, so Newton runs on x alone (SNES with its line search).
 
     Args:
-        inner: the KSP that solves with J.
+        inner: the KSP that solves with J (finite strain: with its sparse part J_p).
         schur: the Schur complement of the constraint rows, refactored with each Jacobian.
         version: the Jacobian's current version (tags the factored Schur complement).
+        rotations: under finite strain, the eliminated rotations whose low-rank update turns
+            J_p⁻¹ into J⁻¹ (None: J is the sparse matrix itself).
     """
 
     def __init__(
-        self, inner: PETSc.KSP, schur: SchurComplement, version: Callable[[], int]
+        self,
+        inner: PETSc.KSP,
+        schur: SchurComplement,
+        version: Callable[[], int],
+        rotations: RotationElimination | None = None,
     ) -> None:
         self.inner, self.schur, self._version = inner, schur, version
+        self.rotations = rotations
         self.failed = False
         self.warm_start = False  # Krylov inner solver: start X from the last Jacobian's
 
-    def solve(self, b: PETSc.Vec, y: PETSc.Vec) -> None:
-        """Solve y = J⁻¹ b with the inner solver; a failure is remembered and raised."""
+    def _inner_solve(self, b: PETSc.Vec, y: PETSc.Vec) -> None:
+        """One inner solve y = J_p⁻¹ b (the sparse part); a failure is remembered and raised."""
         self.inner.solve(b, y)
         if self.inner.getConvergedReason() < 0:  # type: ignore[operator]  # an int at run time
             self.failed = True
             raise SolverError("RVE linear solve (SUBC inner) failed")
 
+    def solve(self, b: PETSc.Vec, y: PETSc.Vec) -> None:
+        """y = J⁻¹ b with the inner solver; a failure is remembered and raised."""
+        if self.rotations is None:
+            self._inner_solve(b, y)
+        else:
+            self.rotations.solve(self._inner_solve, b, y)
+
     def factor(self, J: PETSc.Mat) -> None:
-        """X = J⁻¹ Gᵀ and S = G X for the Jacobian J."""
+        """X = J⁻¹ Gᵀ and S = G X for the Jacobian J (finite strain: its sparse part)."""
         self.inner.setOperators(J)
         self.inner.setInitialGuessNonzero(self.warm_start)
         try:
+            if self.rotations is not None:
+                self.rotations.factor(self._inner_solve)
             self.schur.factor(self.solve, self._version())
         finally:
             self.inner.setInitialGuessNonzero(False)
+
+    def constrained_solve(self, b: PETSc.Vec, y: PETSc.Vec) -> None:
+        """y = Π J⁻¹ b: the solution of the bordered system [J −Gᵀ; G 0] [y; μ] = [b; 0]
+        (after :meth:`factor`)."""
+        self.solve(b, y)
+        self.schur.project(y)
 
     def setUp(self, pc: PETSc.PC) -> None:
         """PETSc python-PC interface: factor for the new operator."""
@@ -173,8 +198,7 @@ class ConstrainedNewtonPC:
 
     def apply(self, pc: PETSc.PC, b: PETSc.Vec, y: PETSc.Vec) -> None:
         """PETSc python-PC interface: the constrained Newton step."""
-        self.solve(b, y)
-        self.schur.project(y)
+        self.constrained_solve(b, y)
 
 
 @dataclass
@@ -217,6 +241,7 @@ def configure_newton(
     jacobian_version: Callable[[], int],
     bc: str,
     elastic_factorization: ElasticFactorization | None,
+    rotations: RotationElimination | None = None,
 ) -> NewtonLinearSolver:
     """Set ``snes`` up with fe2x's defaults for ``strategy`` and the user's options.
 
@@ -224,6 +249,8 @@ def configure_newton(
     factorization (right after set-up). Under SUBC (``schur`` given) the ksp/pc options go to
     the inner solver of J (prefix ``<prefix>inner_``). ``jacobian_version`` must not keep
     its owner alive (PETSc holds the PC contexts in C; see ``petsc_setup.weak_method``).
+    ``rotations``: the finite-strain SUBC's eliminated rotations (its PC then solves with the
+    full J by their low-rank update).
     """
     if strategy not in LINEAR_SOLVERS:
         allowed = ("auto", *LINEAR_SOLVERS)
@@ -256,7 +283,7 @@ def configure_newton(
             inner = PETSc.KSP().create(snes.getComm())
             inner.setOptionsPrefix(linear_prefix)
             inner.setFromOptions()
-            constrained = ConstrainedNewtonPC(inner, schur, jacobian_version)
+            constrained = ConstrainedNewtonPC(inner, schur, jacobian_version, rotations)
             linear.getPC().setType("python")
             linear.getPC().setPythonContext(constrained)
             linear = inner

@@ -18,7 +18,8 @@ class MaterialPoint:
     """One point of a constitutive law (plane strain in 2D) answering ``solve(E, dt)``.
 
     Used where a macro region needs no RVE, and as an exact reference: an RVE made of one
-    material must reproduce it.
+    material must reproduce it. A finite-strain law takes F̄ (row-major) for E and answers P̄
+    and dP̄/dF̄ (:attr:`kinematics`).
     """
 
     state_replicated: ClassVar[bool] = True
@@ -27,7 +28,10 @@ class MaterialPoint:
         if dim not in (2, 3):
             raise ValueError(f"dim must be 2 or 3, got {dim}")
         self.law, self.dim = law, dim
-        self._laws = QuadratureLaws({"point": law}, {"point": np.array([0])}, dim, 1)
+        self.kinematics: str = law.kinematics
+        self._laws = QuadratureLaws(
+            {"point": law}, {"point": np.array([0])}, dim, 1, kinematics=law.kinematics
+        )
         self._dt = 0.0
 
     def set_time_increment(self, dt: float) -> None:
@@ -35,7 +39,7 @@ class MaterialPoint:
         self._dt = float(dt)
 
     def solve(self, E: np.ndarray) -> RVEResult:
-        """Σ and C of the law at strain E (Mandel) from the committed state."""
+        """Σ and C of the law at strain E (Mandel, or F̄ row-major) from the committed state."""
         E = np.asarray(E, dtype=float).reshape(1, -1)
         try:
             self._laws.evaluate(E, dt=self._dt)

@@ -15,7 +15,9 @@ protocol of its own, checked once at set-up (:meth:`Capabilities.of`), never per
   read by another number of ranks or group size);
 - :class:`ReplicatedState`: a model whose state is the same on every rank of its group (a
   material point): any rank's copy restores it;
-- :class:`Described`: what the run log and summary say of the model (dofs, volume fractions).
+- :class:`Described`: what the run log and summary say of the model (dofs, volume fractions);
+- :class:`FiniteStrain`: a model whose E is the deformation gradient F̄ (row-major), answering
+  P̄ and dP̄/dF̄ (``kinematics = "finite"``); every other model is small-strain (Mandel).
 
 A model that is distributed over its group, has no portable state and is not replicated can
 only be restarted with the group size its checkpoint was written with.
@@ -34,6 +36,7 @@ __all__ = [
     "Described",
     "Diagnostics",
     "ElasticShortcut",
+    "FiniteStrain",
     "MicroFields",
     "MicroModel",
     "PortableState",
@@ -164,6 +167,14 @@ class Described(Protocol):
         ...
 
 
+@runtime_checkable
+class FiniteStrain(Protocol):
+    """A model that says its kinematics: ``"finite"`` (E = F̄ row-major, Σ = P̄, C = dP̄/dF̄)
+    or ``"small"`` (Mandel)."""
+
+    kinematics: str
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a micro model offers beyond the contract, found once with ``isinstance``.
@@ -176,6 +187,7 @@ class Capabilities:
         portable: its state is partition independent.
         replicated: its state is the same on every rank of its group.
         described: it describes itself for the log.
+        kinematics: ``"small"`` (the default) or ``"finite"`` (:class:`FiniteStrain`).
     """
 
     timed: bool
@@ -185,6 +197,7 @@ class Capabilities:
     portable: bool
     replicated: bool
     described: bool
+    kinematics: str = "small"
 
     @classmethod
     def of(cls, model: object, name: str = "micro model") -> Capabilities:
@@ -204,4 +217,5 @@ class Capabilities:
             portable=isinstance(model, PortableState),
             replicated=isinstance(model, ReplicatedState) and bool(model.state_replicated),
             described=isinstance(model, Described),
+            kinematics=str(model.kinematics) if isinstance(model, FiniteStrain) else "small",
         )

@@ -5,7 +5,9 @@ states and the fluctuation), solves an increment with :class:`~fe2x.micro.rve_pr
 (retrying in substeps when it fails), answers virgin points by the exact elastic shortcut
 (:mod:`fe2x.micro.elastic_shortcut`) and moves its state between partitions
 (:mod:`fe2x.micro.portable_state`). It implements the micro-model contract of
-:mod:`fe2x.micro.model` and its optional capabilities.
+:mod:`fe2x.micro.model` and its optional capabilities. With finite-strain laws its "E" is the
+macro deformation gradient F̄ (row-major), Σ is P̄ and C is dP̄/dF̄, and it reports the
+micro-instability diagnostic ``micro_stability`` (:mod:`fe2x.micro.stability`).
 """
 
 from __future__ import annotations
@@ -24,18 +26,22 @@ from fe2x.errors import Fe2xError
 from fe2x.fem.quadrature_laws import PhaseStates
 from fe2x.geometry import RVEMesh
 from fe2x.materials.law import ConstitutiveLaw, pack_state, unpack_state
+from fe2x.materials.mandel import mandel_to_tensor
 from fe2x.micro import portable_state
 from fe2x.micro.cell_fields import committed_cell_fields
-from fe2x.micro.constraints import BoundaryCondition
+from fe2x.micro.constraints import BoundaryCondition, boundary_condition
 from fe2x.micro.elastic_shortcut import ElasticLocalization
 from fe2x.micro.linear_solvers import ElasticFactorization
 from fe2x.micro.model import RVEResult
-from fe2x.micro.rve_problem import RVEProblem
+from fe2x.micro.rve_problem import RVEProblem, kinematics_of
 from fe2x.petsc_setup import unique_prefix
 
-__all__ = ["NonlinearRVE"]
+__all__ = ["STABILITY", "NonlinearRVE"]
 
 logger = logging.getLogger(__name__)
+
+#: Name of the micro-instability diagnostic: λ_min of the reduced Jacobian over its virgin value.
+STABILITY = "micro_stability"
 
 
 class NonlinearRVE:
@@ -47,7 +53,7 @@ class NonlinearRVE:
     Args:
         cell: mesh, phase tags and box of the cell.
         materials: phase name -> constitutive law (:mod:`fe2x.materials.law`; 2D is plane
-            strain).
+            strain), all small-strain or all finite-strain.
         bc: boundary condition, a name of :data:`fe2x.registry.BOUNDARY_CONDITIONS` or an object.
         degree: Lagrange degree of the displacement.
         petsc_options_prefix: prefix of this RVE's SNES/KSP options (default: a unique
@@ -59,6 +65,9 @@ class NonlinearRVE:
             preconditioned by one elastic LU).
         elastic_factorization: with ``"shared_elastic"``, the factorization of another RVE of
             the same microstructure to reuse (:attr:`elastic_factorization`).
+        stability: report the micro-instability diagnostic ``micro_stability`` of every
+            converged solve (one eigen-solve each); default: for finite-strain laws under
+            PBC or KUBC.
     """
 
     def __init__(
@@ -72,8 +81,12 @@ class NonlinearRVE:
         max_cutbacks: int = 4,
         linear_solver: str = "direct",
         elastic_factorization: ElasticFactorization | None = None,
+        stability: bool | None = None,
     ) -> None:
         self._prefix = petsc_options_prefix or unique_prefix("fe2x_rve")
+        if stability is None:
+            constrained = boundary_condition(bc).mean_strain_constraint
+            stability = kinematics_of(materials) == "finite" and not constrained
         self.problem = RVEProblem(
             cell,
             materials,
@@ -83,13 +96,15 @@ class NonlinearRVE:
             petsc_options,
             linear_solver,
             elastic_factorization,
+            stability,
         )
         self.materials = dict(materials)
         self.max_cutbacks = int(max_cutbacks)
         P = self.problem.P
         self._x = P.createVecRight()
         self._x_committed = self._x.copy()
-        self._E_committed = np.zeros(self.n_strain)
+        self._E_committed = self.problem.identity.copy()
+        self._stability = (1.0, np.nan)  # (committed, trial): λ_min / λ_ref, 1 when virgin
         self._trial: PhaseStates | None = None
         self._E_trial: np.ndarray | None = None
         self._dt = 0.0
@@ -121,8 +136,13 @@ class NonlinearRVE:
 
     @property
     def n_strain(self) -> int:
-        """Mandel components: 3 (2D) or 6 (3D)."""
+        """Components of E: Mandel 3 (2D) or 6 (3D); finite strain F̄ row-major, 4 or 9."""
         return self.problem.n_strain
+
+    @property
+    def kinematics(self) -> str:
+        """``"small"`` (E Mandel strain, Σ Cauchy stress) or ``"finite"`` (F̄, P̄, dP̄/dF̄)."""
+        return self.problem.kinematics
 
     @property
     def snes(self) -> PETSc.SNES:
@@ -196,8 +216,13 @@ class NonlinearRVE:
         }
 
     def describe(self) -> dict[str, Any]:
-        """What the run log and summary say of this model: dofs and realized volume fractions."""
-        return {"dofs": self.n_dofs, "volume_fractions": self.volume_fractions()}
+        """What the run log and summary say of this model: dofs, realized volume fractions
+        and kinematics."""
+        return {
+            "dofs": self.n_dofs,
+            "volume_fractions": self.volume_fractions(),
+            "kinematics": self.kinematics,
+        }
 
     # -- the micro-model contract ----------------------------------------------------------
     def set_time_increment(self, dt: float) -> None:
@@ -205,8 +230,9 @@ class NonlinearRVE:
         self._dt = float(dt)
 
     def solve(self, E: Any, dt: float | None = None) -> RVEResult:
-        """Σ and dΣ/dE at macro strain ``E`` (Mandel) from the committed history, over the
-        time ``dt`` (default: the one set by :meth:`set_time_increment`, initially 0).
+        """Σ and dΣ/dE at macro strain ``E`` (Mandel; finite strain: F̄ row-major, giving P̄
+        and dP̄/dF̄) from the committed history, over the time ``dt`` (default: the one set by
+        :meth:`set_time_increment`, initially 0).
 
         The trial history is kept until :meth:`commit`. A failed increment is retried in
         2, 4, ... substeps from the committed strain; if all fail, ``converged`` is False.
@@ -216,7 +242,8 @@ class NonlinearRVE:
         E = np.asarray(E, dtype=float).reshape(n)
         E_n = self._E_committed
         committed = self.problem.laws.committed
-        strain_scale = float(max(np.max(np.abs(E)), np.max(np.abs(E_n))))
+        identity = self.problem.identity
+        strain_scale = float(max(np.max(np.abs(E - identity)), np.max(np.abs(E_n - identity))))
         iterations, histories = 0, []
         reason, converged, n_sub = "not started", False, 1
         for cut in range(self.max_cutbacks + 1):
@@ -251,6 +278,8 @@ class NonlinearRVE:
         denominator = max(np.linalg.norm(Sigma) * np.linalg.norm(mean_strain), 1e-300)
         hill_mandel = float(abs(energy - Sigma @ mean_strain) / denominator)
         C = self.problem.tangent()
+        if self.problem.stability is not None:
+            self._stability = (self._stability[0], self.problem.lowest_eigenvalue())
         return RVEResult(Sigma, C, hill_mandel, True, reason, iterations, tuple(histories))
 
     def commit(self) -> None:
@@ -260,6 +289,7 @@ class NonlinearRVE:
         self.problem.laws.committed = self._trial
         self._E_committed = self._E_trial
         self._x.copy(self._x_committed)
+        self._stability = (self._stability[1], np.nan)
         self._trial, self._E_trial = None, None
 
     def get_state(self) -> dict[str, Any]:
@@ -305,6 +335,7 @@ class NonlinearRVE:
         self._E_committed = np.asarray(state["E"], dtype=float).reshape(self.n_strain).copy()
         self._x_committed.array[:] = x
         self._x_committed.copy(self._x)
+        self._stability = (np.nan, np.nan)  # not part of the state: known after a solve
         self._trial, self._E_trial = None, None
 
     # -- capability: partition-independent states (checkpoints) ----------------------------
@@ -355,23 +386,67 @@ class NonlinearRVE:
     # -- capability: diagnostics and micro fields ------------------------------------------
     @property
     def diagnostic_names(self) -> tuple[str, ...]:
-        """Names of the scalar diagnostics :meth:`diagnostics` reports (the laws' outputs)."""
-        return self.problem.laws.output_names
+        """Names of the scalar diagnostics :meth:`diagnostics` reports: the laws' outputs, and
+        :data:`STABILITY` when it is computed."""
+        stability = (STABILITY,) if self.problem.stability is not None else ()
+        return (*self.problem.laws.output_names, *stability)
 
     def diagnostics(self) -> dict[str, float]:
-        """The RVE volume average of each output field of the committed state (collective)."""
+        """The RVE volume average of each output field of the committed state and, when
+        computed, :data:`STABILITY` of the last committed solve (NaN after :meth:`set_state`
+        until the next one; 1 for the virgin cell); collective."""
         weights = self.problem.rule.point_weights()
-        names = self.diagnostic_names
+        names = self.problem.laws.output_names
         fields = self.problem.laws.outputs()
         local = np.array([float(weights @ fields[name]) for name in names])
         total = np.empty_like(local)
         self.comm.Allreduce(local, total, op=MPI.SUM)
-        return {name: float(v) / self.volume for name, v in zip(names, total, strict=True)}
+        values = {name: float(v) / self.volume for name, v in zip(names, total, strict=True)}
+        if self.problem.stability is not None:
+            values[STABILITY] = float(self._stability[0])
+        return values
 
     @property
     def mean_equivalent_plastic_strain(self) -> float:
         """Volume average of the committed equivalent plastic strain (0 without one)."""
         return self.diagnostics().get("equivalent_plastic_strain", 0.0)
+
+    def displacement(self) -> fem.Function:
+        """The committed micro displacement u = (E − E₀)·(y − y_c) + P x, E₀ the undeformed
+        measure (Mandel: the strain tensor; finite strain: F̄ − I), as a new function of the
+        displacement space (e.g. to show the deformed or buckled cell). Collective."""
+        problem = self.problem
+        dim = self.dim
+        E = self._E_committed - problem.identity
+        H = E.reshape(dim, dim) if self.kinematics == "finite" else mandel_to_tensor(E, dim)
+        centre = np.asarray(self.cell.origin) + 0.5 * np.asarray(self.cell.lengths)
+        u = fem.Function(problem.V, name="u")
+        u.interpolate(lambda y: H @ (y[:dim] - centre[:, None]))
+        w = problem.P.createVecLeft()
+        problem.P.mult(self._x_committed, w)
+        u.x.petsc_vec.axpy(1.0, w)
+        w.destroy()
+        u.x.scatter_forward()
+        return u
+
+    def instability_mode(self) -> tuple[float, fem.Function]:
+        """The lowest eigenpair of the reduced Jacobian of the last solve: :data:`STABILITY`
+        and the fluctuation P x of its eigenvector, scaled to max |w| = 1 (the shape in which
+        the cell buckles when the value reaches 0). Collective."""
+        problem = self.problem
+        x, w = problem.P.createVecRight(), problem.P.createVecLeft()
+        try:
+            value = problem.lowest_eigenvalue(x)
+            problem.P.mult(x, w)
+            mode = fem.Function(problem.V, name="instability_mode")
+            mode.x.petsc_vec.axpy(1.0, w)
+            mode.x.scatter_forward()
+        finally:
+            x.destroy()
+            w.destroy()
+        peak = self.comm.allreduce(float(np.abs(mode.x.array).max(initial=0.0)), op=MPI.MAX)
+        mode.x.array[:] /= max(peak, 1e-300)
+        return value, mode
 
     def micro_fields(self) -> dict[str, fem.Function]:
         """Cell-wise (DG0) fields of the committed state, for output (e.g. ParaView): every

@@ -1,25 +1,56 @@
 """Drive one micro model along a macro loading path with mixed strain/stress control.
 
-Each Mandel component is either strain-controlled (E_i(t) given) or stress-controlled
-(Σ_i(t) given, typically 0 for uniaxial stress). At every step the free strains solve
-Σ_s(E) = Σ_s,target by Newton's method with the consistent tangent:
-ΔE_s = C_ss⁻¹ (Σ_s,target − Σ_s).
+Each component is either strain-controlled (E_i(t) given) or stress-controlled (Σ_i(t) given,
+typically 0 for uniaxial stress). At every step the free strains solve Σ_s(E) = Σ_s,target by
+Newton's method with the consistent tangent: ΔE_s = C_ss⁻¹ (Σ_s,target − Σ_s).
 A step whose micro solve or control iteration fails is cut into halves, up to ``max_cutbacks``
 times; then the path stops, reporting why, with every converged step kept.
+
+Small strain: Mandel E and Σ. Finite strain: the components of F̄ and P̄ (row-major), starting
+from F̄ = I. A rigid rotation Q changes P̄ into Q P̄ and leaves the stretch alone, so a path
+must prescribe enough of F̄ to fix it: for every pair i < j at least one of F_ij, F_ji
+(:func:`free_rotations`; at F̄ = I, P̄ = 0 the rotation W = e_i ⊗ e_j − e_j ⊗ e_i would
+otherwise be a null direction of the control Jacobian). A step whose F̄ would have
+det F̄ <= 0 fails and is cut back. A stress-controlled component may prescribe the Cauchy
+stress σ̄ = P̄ F̄ᵀ / det F̄ instead of P̄ (``cauchy``), the control Newton then uses ∂σ̄/∂F̄
+(:func:`cauchy_stress`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from fe2x.micro.model import MicroModel, TimeIncrement
+from fe2x.micro.model import Diagnostics, MicroModel, TimeIncrement
+
+__all__ = ["LoadPath", "PathResult", "PathStep", "cauchy_stress", "drive", "free_rotations"]
 
 logger = logging.getLogger(__name__)
+
+_TENSOR_DIM = {4: 2, 9: 3}  # components of a row-major F -> its dimension
+
+
+def free_rotations(stress_controlled: np.ndarray) -> list[tuple[int, int]]:
+    """The planes (i, j), i < j, of a finite-strain path in which the rigid rotation is free:
+    both F_ij and F_ji stress-controlled (``stress_controlled`` per row-major component of F).
+
+    >>> free_rotations(np.array([False, True, True, False]))
+    [(0, 1)]
+    >>> free_rotations(np.array([False, True, False, False]))
+    []
+    """
+    s = np.asarray(stress_controlled, dtype=bool)
+    if s.size not in _TENSOR_DIM:
+        raise ValueError(f"{s.size} components are not a 2×2 or 3×3 deformation gradient")
+    dim = _TENSOR_DIM[s.size]
+    return [
+        (i, j) for i in range(dim) for j in range(i + 1, dim) if s[dim * i + j] and s[dim * j + i]
+    ]
 
 
 @dataclass(frozen=True)
@@ -28,15 +59,21 @@ class LoadPath:
 
     Attributes:
         times: increasing knot times, shape (m,), starting at 0.
-        values: Mandel strain or stress values at the knots, shape (m, n).
+        values: strain or stress values at the knots, shape (m, n): Mandel (small strain), or
+            components of F̄ and P̄ row-major (finite strain).
         stress_controlled: per component, whether ``values`` prescribes stress (else strain).
         steps: number of equal increments over [0, times[-1]].
+        kinematics: ``"small"`` or ``"finite"`` (the path starts at E = 0, or at F̄ = I).
+        cauchy: finite strain: per component, whether its stress target is the Cauchy σ̄_ij
+            rather than P̄_ij (a subset of ``stress_controlled``; default none).
     """
 
     times: np.ndarray
     values: np.ndarray
     stress_controlled: np.ndarray
     steps: int
+    kinematics: str = "small"
+    cauchy: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.times.ndim != 1 or len(self.times) < 2 or np.any(np.diff(self.times) <= 0):
@@ -45,6 +82,33 @@ class LoadPath:
             raise ValueError("path values must have one row per time and one column per component")
         if self.steps < 1:
             raise ValueError("a path needs at least one step")
+        if self.kinematics not in ("small", "finite"):
+            raise ValueError(f"kinematics {self.kinematics!r} must be 'small' or 'finite'")
+        if self.cauchy is not None:
+            cauchy = np.asarray(self.cauchy, dtype=bool)
+            if self.kinematics != "finite" and cauchy.any():
+                raise ValueError("Cauchy stress targets need finite kinematics")
+            if cauchy.shape != np.shape(self.stress_controlled) or np.any(
+                cauchy & ~np.asarray(self.stress_controlled, dtype=bool)
+            ):
+                raise ValueError("Cauchy targets must be among the stress-controlled components")
+        if self.kinematics == "finite":
+            free = free_rotations(self.stress_controlled)
+            if free:
+                i, j = free[0]
+                raise ValueError(
+                    f"F{i + 1}{j + 1} and F{j + 1}{i + 1} are both stress-controlled: the rigid "
+                    f"rotation in the {i + 1}-{j + 1} plane is free (P̄(Q F̄) = Q P̄(F̄)); "
+                    f"prescribe one of them"
+                )
+
+    @property
+    def start(self) -> np.ndarray:
+        """The undeformed macro strain the path starts from: 0, or F̄ = I row-major."""
+        n = len(self.stress_controlled)
+        if self.kinematics == "small":
+            return np.zeros(n)
+        return np.eye(_TENSOR_DIM[n]).reshape(n)
 
     def target(self, t: float) -> np.ndarray:
         """Prescribed strain/stress components at time ``t`` (linear between knots)."""
@@ -54,7 +118,8 @@ class LoadPath:
 
 
 class PathStep(NamedTuple):
-    """One converged step: time, macro strain and stress, tangent, and the work it took."""
+    """One converged step: time, macro strain and stress, tangent, the work it took, and the
+    model's named diagnostics of the committed state (empty for a model without them)."""
 
     t: float
     E: np.ndarray
@@ -63,6 +128,7 @@ class PathStep(NamedTuple):
     micro_iterations: int
     control_iterations: int
     cutbacks: int
+    diagnostics: Mapping[str, float] = MappingProxyType({})
 
 
 @dataclass
@@ -74,6 +140,38 @@ class PathResult:
     message: str = ""
 
 
+def cauchy_stress(F: np.ndarray, P: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Cauchy stress σ = P Fᵀ / J, J = det F, and its derivative
+    ∂σ_ij/∂F_kL = (A_iJkL F_jJ + P_iL δ_jk) / J − σ_ij F⁻¹_Lk, all row-major.
+
+    Args:
+        F: deformation gradient, shape (d·d,), d = 2 or 3, with det F > 0.
+        P: first Piola–Kirchhoff stress at F, shape (d·d,).
+        A: its tangent dP/dF, shape (d·d, d·d).
+
+    Returns:
+        σ (d·d,) and ∂σ/∂F (d·d, d·d).
+    """
+    d = _TENSOR_DIM[F.size]
+    F, P, A = F.reshape(d, d), P.reshape(d, d), A.reshape(d, d, d, d)
+    J = np.linalg.det(F)
+    sigma = P @ F.T / J
+    dsigma = (np.einsum("iJkL,jJ->ijkL", A, F) + np.einsum("iL,jk->ijkL", P, np.eye(d))) / J
+    dsigma -= np.einsum("ij,Lk->ijkL", sigma, np.linalg.inv(F))
+    return sigma.reshape(d * d), dsigma.reshape(d * d, d * d)
+
+
+def _controlled(
+    E: np.ndarray, Sigma: np.ndarray, C: np.ndarray, cauchy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The controlled stress and its derivative by E: Σ and C, with the rows of the ``cauchy``
+    components replaced by those of σ̄ and ∂σ̄/∂F̄ (:func:`cauchy_stress`)."""
+    if not cauchy.any():
+        return Sigma, C
+    sigma, dsigma = cauchy_stress(E, Sigma, C)
+    return np.where(cauchy, sigma, Sigma), np.where(cauchy[:, None], dsigma, C)
+
+
 def _solve_mixed(
     model: MicroModel,
     E_guess: np.ndarray,
@@ -82,24 +180,35 @@ def _solve_mixed(
     stress_scale: float,
     rtol: float,
     max_iterations: int,
+    finite: bool = False,
+    cauchy: np.ndarray | None = None,
 ) -> tuple[Any, np.ndarray, int, int, str]:
-    """E with E[~s] = target[~s] and Σ(E)[s] = target[s].
+    """E with E[~s] = target[~s] and Σ(E)[s] = target[s] (``finite``: E = F̄, which must keep
+    det F̄ > 0; ``cauchy``: the components whose targets are Cauchy stresses).
 
     Returns (last result, E, control iterations, micro iterations, why it failed or "").
     """
     s = stress_controlled
+    cauchy = np.zeros(len(s), dtype=bool) if cauchy is None else cauchy
     E = E_guess.copy()
     E[~s] = target[~s]
     micro = 0
+    result = None
     for iteration in range(1, max_iterations + 1):
+        if finite:
+            dim = _TENSOR_DIM[E.size]
+            J = float(np.linalg.det(E.reshape(dim, dim)))
+            if not J > 0.0:
+                return result, E, iteration, micro, f"det F̄ = {J:.4g} <= 0 (inverted material)"
         result = model.solve(E)
         micro += result.iterations
         if not result.converged:
             return result, E, iteration, micro, f"micro solve failed: {result.reason}"
-        misfit = target[s] - result.Sigma[s]
+        stress, tangent = _controlled(E, result.Sigma, result.C, cauchy)
+        misfit = target[s] - stress[s]
         if not s.any() or np.abs(misfit).max() <= rtol * max(stress_scale, 1e-300):
             return result, E, iteration, micro, ""
-        E[s] += np.linalg.solve(result.C[np.ix_(s, s)], misfit)
+        E[s] += np.linalg.solve(tangent[np.ix_(s, s)], misfit)
     return result, E, max_iterations, micro, "stress control did not converge"
 
 
@@ -129,7 +238,10 @@ def drive(
     s = np.asarray(path.stress_controlled, dtype=bool)
     n = len(s)
     result = PathResult()
-    E = np.zeros(n)
+    E = path.start
+    finite = path.kinematics == "finite"
+    cauchy = np.zeros(n, dtype=bool) if path.cauchy is None else np.asarray(path.cauchy, bool)
+    diagnosed = isinstance(model, Diagnostics)
     t, dt_full = 0.0, path.times[-1] / path.steps
     t_end = path.times[-1]
     E_rate = np.zeros(n)
@@ -140,7 +252,15 @@ def drive(
             if isinstance(model, TimeIncrement):  # path times are physical times
                 model.set_time_increment(dt)
             out, E_new, its, micro, why = _solve_mixed(
-                model, guess, path.target(t + dt), s, stress_scale, rtol, max_control_iterations
+                model,
+                guess,
+                path.target(t + dt),
+                s,
+                stress_scale,
+                rtol,
+                max_control_iterations,
+                finite,
+                cauchy,
             )
             if not why:
                 break
@@ -155,7 +275,10 @@ def drive(
         model.commit()
         E_rate = (E_new - E) / dt
         E, t = E_new, t + dt
-        step = PathStep(t, E.copy(), out.Sigma.copy(), out.C.copy(), micro, its, cutbacks)
+        diagnostics = model.diagnostics() if diagnosed else {}  # type: ignore[attr-defined]
+        step = PathStep(
+            t, E.copy(), out.Sigma.copy(), out.C.copy(), micro, its, cutbacks, diagnostics
+        )
         result.steps.append(step)
         if on_step is not None:
             on_step(len(result.steps) - 1, step)

@@ -1,9 +1,14 @@
 """The three operators an RVE's Newton method needs, on the reduced fluctuation x (u = E·y + P x):
 
-- ``strains(x, E)``: the Mandel strain at every owned quadrature point, ε(P x) + E (the affine
+- ``strains(x, E)``: the strain measure at every owned quadrature point, ε(P x) + E (the affine
   part is exact: ε(E·y) = E);
 - ``residual(sigma, f)``: f = Pᵀ ∫ σ : ε(v) dy for a stress field σ at the points;
 - ``jacobian(C, J)``: J = Pᵀ (∫ ε(du) : C : ε(v) dy) P for a tangent field C at the points.
+
+The measure ε is chosen by the kinematics (:func:`~fe2x.fem.forms.strain_measure`): the Mandel
+small strain, or for finite strain the row-major displacement gradient ∇u, with which
+``strains(x, F̄)`` is F = F̄ + ∇(P x), the residual ∫ P : ∇v and the Jacobian
+∫ ∇du : A : ∇v (A = ∂P/∂F, not symmetric in storage). The operators are linear in x either way.
 
 Everything else (averages, Hill–Mandel, the condensed tangent, the elastic localization) is
 built from these and the quadrature weights. Two implementations:
@@ -30,7 +35,7 @@ import numpy as np
 import ufl
 from dolfinx import fem
 
-from fe2x.fem.forms import mandel_strain
+from fe2x.fem.forms import measure_size, strain_measure
 from fe2x.fem.quadrature import QuadratureRule
 
 __all__ = ["FormOperators", "PointOperators", "RVEOperators", "rve_operators"]
@@ -40,7 +45,7 @@ class RVEOperators(Protocol):
     """Strains, residual and Jacobian of an RVE on its reduced fluctuation dofs."""
 
     def strains(self, x: PETSc.Vec, E: np.ndarray) -> np.ndarray:
-        """ε(P x) + E at the owned points, ``(n_points, n)``."""
+        """ε(P x) + E at the owned points, ``(n_points, n)`` (finite strain: F = ∇(P x) + F̄)."""
         ...
 
     def residual(self, sigma: np.ndarray, f: PETSc.Vec) -> None:
@@ -67,23 +72,28 @@ class FormOperators:
         V: the displacement space.
         rule: the quadrature rule of the stress and tangent.
         P: the prolongation of the boundary condition.
+        kinematics: ``"small"`` or ``"finite"`` (the strain measure).
     """
 
-    def __init__(self, V: fem.FunctionSpace, rule: QuadratureRule, P: PETSc.Mat) -> None:
+    def __init__(
+        self, V: fem.FunctionSpace, rule: QuadratureRule, P: PETSc.Mat, kinematics: str = "small"
+    ) -> None:
         dim = V.mesh.topology.dim
-        n = 3 if dim == 2 else 6
+        n = measure_size(dim, kinematics)
         self.rule, self.P, self.n = rule, P, n
+
+        def measure(w):
+            return strain_measure(w, dim, kinematics)
+
         self._sigma = rule.function((n,), "sigma")
         self._C = rule.function((n, n), "C_alg")
         self._sigma_rows = rule.rows(self._sigma)
         self._u = fem.Function(V, name="u")
         v, du = ufl.TestFunction(V), ufl.TrialFunction(V)
-        self._strain = rule.expression(mandel_strain(self._u, dim))
+        self._strain = rule.expression(measure(self._u))
         dx = rule.dx
-        self._L = fem.form(ufl.inner(self._sigma, mandel_strain(v, dim)) * dx)
-        self._a = fem.form(
-            ufl.inner(ufl.dot(self._C, mandel_strain(du, dim)), mandel_strain(v, dim)) * dx
-        )
+        self._L = fem.form(ufl.inner(self._sigma, measure(v)) * dx)
+        self._a = fem.form(ufl.inner(ufl.dot(self._C, measure(du)), measure(v)) * dx)
         self._b = dolfinx.fem.petsc.create_vector(V)
         self._K = dolfinx.fem.petsc.create_matrix(self._a)
 
@@ -138,21 +148,24 @@ class PointOperators:
         V: the displacement space (on a one-rank mesh).
         rule: the quadrature rule of the stress and tangent.
         P: the prolongation of the boundary condition.
+        kinematics: ``"small"`` or ``"finite"`` (the strain measure).
     """
 
-    def __init__(self, V: fem.FunctionSpace, rule: QuadratureRule, P: PETSc.Mat) -> None:
+    def __init__(
+        self, V: fem.FunctionSpace, rule: QuadratureRule, P: PETSc.Mat, kinematics: str = "small"
+    ) -> None:
         import scipy.sparse as sp
 
         if V.mesh.comm.size != 1:
             raise ValueError("PointOperators serve RVEs on one rank")
         mesh = V.mesh
         dim = mesh.topology.dim
-        n = 3 if dim == 2 else 6
+        n = measure_size(dim, kinematics)
         self.rule, self.n = rule, n
         bs = V.dofmap.index_map_bs
         v = ufl.TestFunction(V)
         # (cells, points · n, cell dofs): strain of each cell basis function at each point
-        B = fem.Expression(mandel_strain(v, dim), rule.points).eval(mesh, rule.cells)
+        B = fem.Expression(strain_measure(v, dim, kinematics), rule.points).eval(mesh, rule.cells)
         self.B = np.ascontiguousarray(B.reshape(rule.n_cells, rule.n_q * n, -1))
         nodes = V.dofmap.list[: rule.n_cells]
         self.dofs = (nodes[:, :, None] * bs + np.arange(bs)).reshape(rule.n_cells, -1)
@@ -227,8 +240,10 @@ class PointOperators:
         return J
 
 
-def rve_operators(V: fem.FunctionSpace, rule: QuadratureRule, P: PETSc.Mat) -> RVEOperators:
+def rve_operators(
+    V: fem.FunctionSpace, rule: QuadratureRule, P: PETSc.Mat, kinematics: str = "small"
+) -> RVEOperators:
     """:class:`PointOperators` for an RVE on one rank, else :class:`FormOperators`."""
     if V.mesh.comm.size == 1:
-        return PointOperators(V, rule, P)
-    return FormOperators(V, rule, P)
+        return PointOperators(V, rule, P, kinematics)
+    return FormOperators(V, rule, P, kinematics)

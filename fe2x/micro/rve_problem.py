@@ -8,11 +8,25 @@ and the three operators (strains, residual, Jacobian) from :mod:`fe2x.micro.rve_
 The homogenized consistent tangent is the condensation of the converged C_alg field
 (:meth:`RVEProblem.condense`, the one corrector routine of :mod:`fe2x.micro.correctors`).
 
+The kinematics is that of the laws. Finite strain (total Lagrangian): the measure is the
+displacement gradient, u = (F̄ − I)·(y − y_c) + P x, F = F̄ + ∇(P x), the residual
+Pᵀ ∫ P : ∇v dy and the Jacobian Pᵀ (∫ ∇du : A : ∇v dy) P with A = ∂P/∂F; "E" is F̄
+(row-major), Σ is P̄ = ⟨P⟩ and the condensed tangent dP̄/dF̄ (the unit loads are unit
+gradients e_k, whose affine fields are exact). Rigid rotations: PBC pins one corner, which
+removes the translations; a periodic fluctuation cannot rotate, so the rotation of the cell is
+F̄'s alone and P̄(Q F̄) = Q P̄(F̄) holds exactly in the discrete problem (KUBC alike).
+
 SUBC (minimal kinematic) adds the constraint ⟨ε(P x)⟩ = 0, G x = 0 with G = B_ε P, and
 multipliers λ (= Σ): R = Pᵀ ∫ σ : ε(v) dy − Gᵀ λ with the least-squares λ (the part of Pᵀ f
 orthogonal to range Gᵀ), and the SNES's preconditioner solves the bordered system by Schur
 complement. Why SNES rather than an own loop: the same line search, tolerances, reasons,
 history and substepping as PBC/KUBC, and bt's slope Fᵀ J y is exact here because F ⊥ range Gᵀ.
+Under finite strain SUBC's constraint is ⟨∇w⟩ = 0. Its reduced space pins the rigid rotations
+of w as well (harmless for ε(w), which ignores infinitesimal rotations), which would
+over-constrain w, since the skew part of ∇w enters F and ⟨∇w⟩ = 0 already fixes the mean
+rotation: the pinned rotations are given back and eliminated by the skew part of the
+constraint (:mod:`fe2x.micro.subc_rotations`), the symmetric part keeps its multipliers, and
+the Newton and tangent solves carry the low-rank update of J.
 
 This class holds no history: the micro model (:class:`~fe2x.micro.nonlinear.NonlinearRVE`)
 says from which state (``base``), at which macro strain and over which time step to solve.
@@ -33,7 +47,7 @@ import numpy as np
 from dolfinx import fem
 
 from fe2x.errors import Fe2xError, SolverError
-from fe2x.fem.forms import stiffness_quadrature_degree
+from fe2x.fem.forms import measure_identity, measure_size, stiffness_quadrature_degree
 from fe2x.fem.quadrature import QuadratureRule, tag_of_cells
 from fe2x.fem.quadrature_laws import PhaseStates, QuadratureLaws
 from fe2x.geometry import RVEMesh
@@ -46,9 +60,11 @@ from fe2x.micro.linear_solvers import (
     configure_newton,
 )
 from fe2x.micro.rve_operators import rve_operators
+from fe2x.micro.stability import LowestEigenvalue
+from fe2x.micro.subc_rotations import RotationElimination
 from fe2x.petsc_setup import reason_name, weak_method
 
-__all__ = ["ATOL_REL", "NewtonOutcome", "RVEProblem"]
+__all__ = ["ATOL_REL", "NewtonOutcome", "RVEProblem", "kinematics_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +90,19 @@ def _phase_points(cell: RVEMesh, rule: QuadratureRule) -> dict[str, np.ndarray]:
     return {name: np.flatnonzero(tag == value) for name, value in cell.phases.items()}
 
 
+def kinematics_of(laws: Mapping[str, ConstitutiveLaw]) -> str:
+    """The one kinematics of the phases' laws, or an Fe2xError naming the phases that differ."""
+    kinds = {name: getattr(law, "kinematics", "small") for name, law in laws.items()}
+    if len(set(kinds.values())) > 1:
+        finite = [name for name, k in kinds.items() if k == "finite"]
+        small = [name for name, k in kinds.items() if k != "finite"]
+        raise Fe2xError(
+            f"phase(s) {finite} have finite-strain laws and {small} small-strain ones: one "
+            "kinematics per RVE"
+        )
+    return next(iter(kinds.values()), "small")
+
+
 def _point_parameters(
     cell: RVEMesh, laws: Mapping[str, ConstitutiveLaw], points: Mapping[str, np.ndarray], nq: int
 ) -> dict[str, dict[str, np.ndarray]]:
@@ -90,7 +119,7 @@ def _point_parameters(
 
 
 class RVEProblem:
-    """Newton on the reduced fluctuation of an RVE with small-strain laws per phase.
+    """Newton on the reduced fluctuation of an RVE with a constitutive law per phase.
 
     Set up once (space, quadrature rule, operators, P, matrix pattern, SNES); then
     :meth:`newton` from any base state, :meth:`averages` and :meth:`tangent` at the
@@ -98,7 +127,8 @@ class RVEProblem:
 
     Args:
         cell: mesh, phase tags and box of the cell.
-        laws: phase name -> constitutive law (2D is plane strain).
+        laws: phase name -> constitutive law (2D is plane strain); all small-strain or all
+            finite-strain (:attr:`kinematics`).
         bc: boundary condition (name or object, :mod:`fe2x.micro.constraints`).
         degree: Lagrange degree of the displacement.
         petsc_options_prefix: prefix of this problem's SNES/KSP options (unique per RVE).
@@ -106,6 +136,9 @@ class RVEProblem:
         linear_solver: ``"direct"``, ``"shared_elastic"`` or ``"auto"`` (by dimension and size,
             :func:`~fe2x.micro.linear_solvers.choose_linear_solver`).
         elastic_factorization: with ``"shared_elastic"``, another RVE's to reuse.
+        stability: compute the micro-instability diagnostic (:meth:`lowest_eigenvalue`; one
+            eigen-solve at set-up for the reference); PBC and KUBC only (the SUBC fluctuation
+            space is constrained).
     """
 
     def __init__(
@@ -118,12 +151,21 @@ class RVEProblem:
         petsc_options: Mapping[str, object] | None = None,
         linear_solver: str = "direct",
         elastic_factorization: ElasticFactorization | None = None,
+        stability: bool = False,
     ) -> None:
         t0 = time.perf_counter()
         self.bc = boundary_condition(bc)
         self.cell, mesh = cell, cell.mesh
         self.dim = dim = mesh.topology.dim
-        self.n_strain = n = 3 if dim == 2 else 6
+        self.kinematics = kinematics = kinematics_of(laws)
+        if stability and self.bc.mean_strain_constraint:
+            raise Fe2xError(
+                f"the stability diagnostic is for PBC and KUBC; the {self.bc.name!r} fluctuation "
+                "space is constrained"
+            )
+        self.n_strain = n = measure_size(dim, kinematics)
+        #: The measure of the undeformed cell (0, or F = I row-major).
+        self.identity = measure_identity(dim, kinematics)
         geometry_degree = mesh.geometry.cmaps[0].degree
         if degree < geometry_degree:
             raise Fe2xError(
@@ -138,17 +180,22 @@ class RVEProblem:
         )
         self.points = _phase_points(cell, rule)
         parameters = _point_parameters(cell, laws, self.points, rule.n_q)
-        self.laws = QuadratureLaws(laws, self.points, dim, rule.n_points, parameters)
+        self.laws = QuadratureLaws(
+            laws, self.points, dim, rule.n_points, parameters, kinematics=kinematics
+        )
         self.weights = rule.point_weights()
         self.volume = self.comm.allreduce(float(self.weights.sum()), op=MPI.SUM)
         self.timings = {"forms": time.perf_counter() - t0}
 
         t0 = time.perf_counter()
         self._P = self.bc.prolongation(self.V, cell.origin, cell.lengths)
-        self.ops = rve_operators(self.V, rule, self.P)
+        self.ops = rve_operators(self.V, rule, self.P, kinematics)
         self._J = self.ops.new_jacobian()
         self._f = self.P.createVecRight()
-        self.E, self.dt = np.zeros(n), 0.0
+        self.E, self.dt = self.identity.copy(), 0.0
+        #: Why the last constitutive update failed (a law's message), or "".
+        self.failure = ""
+        self.rotations: RotationElimination | None = None  # finite-strain SUBC (below)
         self.base: PhaseStates = self.laws.committed
         self._x_eval: np.ndarray | None = None
         self._C_at_jacobian: np.ndarray | None = None
@@ -166,12 +213,27 @@ class RVEProblem:
             for i in range(n):
                 self._g.append(self.P.createVecRight())
                 self.ops.residual(np.broadcast_to(np.eye(n)[i], (rule.n_points, n)), self._g[-1])
+            if kinematics == "finite":  # the skew rows eliminate the rotations, sym ones stay
+                rows = self._g
+                self.rotations = RotationElimination(
+                    rows, dim, self.volume, self.weights, self.comm
+                )
+                self.rotations.update(self.laws.tangent, self.ops.residual)  # J's, assembled
+                self._g = self.rotations.sym_rows
+                for g in rows:
+                    g.destroy()
             self._GGt_inv = np.linalg.inv(np.array([g.mDot(self._g) for g in self._g]))
             self.schur = SchurComplement(self._g)
         self.timings["constraints"] = time.perf_counter() - t0
+        self.stability: LowestEigenvalue | None = None
+        if stability:
+            t0 = time.perf_counter()
+            self.stability = LowestEigenvalue(self._J, f"{petsc_options_prefix}stability_")
+            self.timings["stability"] = time.perf_counter() - t0
         strategy = choose_linear_solver(linear_solver, dim, self.n_reduced)
         self._set_up_snes(petsc_options_prefix, petsc_options, strategy, elastic_factorization)
-        self.correctors = self.unit_correctors(self.schur)
+        # finite-strain SUBC: generic correctors, solved by the constrained Newton step
+        self.correctors = self.unit_correctors(None if self.rotations else self.schur)
         self.newton_seconds, self.newton_iterations = 0.0, 0
 
     def _set_up_snes(
@@ -184,7 +246,12 @@ class RVEProblem:
         self._snes = PETSc.SNES().create(self.comm)
         self._snes.setOptionsPrefix(prefix)
         self._snes.setFunction(weak_method(self._residual), self._f)
-        self._snes.setJacobian(weak_method(self._jacobian), self._J)
+        operator = self._J
+        if self.rotations is not None:  # J = J_p + U K Vᵀ for the line search's slope
+            operator = PETSc.Mat().createPython(self._J.getSizes(), comm=self.comm)
+            operator.setPythonContext(_LowRankJacobian(self.rotations, self._J))
+            operator.setUp()
+        self._snes.setJacobian(weak_method(self._jacobian), operator, self._J)
         self._snes.setConvergenceHistory(length=1000, reset=True)
         me = weakref.ref(self)  # the PC contexts must not keep this problem alive
         self.solver = configure_newton(
@@ -197,6 +264,7 @@ class RVEProblem:
             lambda: me()._jacobian_version,
             self.bc.name,
             elastic_factorization,
+            self.rotations,
         )
         if self.solver.elastic is not None and elastic_factorization is None:
             self.timings["elastic_factorization"] = self.solver.elastic.setup_time
@@ -245,7 +313,11 @@ class RVEProblem:
 
     # -- fields ----------------------------------------------------------------------------
     def strains(self, x: PETSc.Vec, E: np.ndarray) -> np.ndarray:
-        """Mandel strain ``(n_points, n)`` of u = E·y + P x at the owned points (collective)."""
+        """Strain measure ``(n_points, n)`` of u = E·y + P x at the owned points (Mandel, or
+        F = E + ∇(P x) row-major with E = F̄, plus the eliminated rotations of a finite-strain
+        SUBC fluctuation; collective)."""
+        if self.rotations is not None:
+            E = E + self.rotations.correction(x)
         return self.ops.strains(x, E)
 
     # -- constitutive update and assembly --------------------------------------------------
@@ -255,12 +327,13 @@ class RVEProblem:
         Returns False on every rank if a law fails on any; the fields are then stale (the next
         evaluation rewrites them).
         """
-        eps = self.ops.strains(x, self.E)
+        eps = self.strains(x, self.E)
         try:
             self.laws.evaluate(eps, self.base, self.dt)
             ok = True
         except SolverError as error:
             logger.debug("constitutive update failed: %s", error)
+            self.failure = str(error)
             ok = False
         if not self.comm.allreduce(ok, op=MPI.LAND):  # every rank takes the same branch
             self._x_eval = None
@@ -270,6 +343,8 @@ class RVEProblem:
 
     def _assemble_jacobian(self) -> None:
         self.ops.jacobian(self.laws.tangent, self._J)
+        if self.rotations is not None:
+            self.rotations.update(self.laws.tangent, self.ops.residual)
         self._C_at_jacobian = self.laws.tangent.copy()
         self._jacobian_version += 1
 
@@ -287,6 +362,8 @@ class RVEProblem:
             f.set(np.inf)  # petsc4py 3.25); every rank gets here together
             return
         self.ops.residual(self.laws.stress, f)
+        if self.rotations is not None:  # finite-strain SUBC: − Σ_m (W_m : ⟨P⟩) g_m
+            self.rotations.correct_residual(self.laws.stress, f)
         if self._g:  # SUBC: F = Pᵀ f − Gᵀ λ, λ = (G Gᵀ)⁻¹ G Pᵀ f
             multipliers = self._GGt_inv @ np.asarray(f.mDot(self._g))
             f.maxpy([-float(m) for m in multipliers], self._g)
@@ -310,6 +387,7 @@ class RVEProblem:
         """One SNES solve for macro strain ``E`` from ``base`` over ``dt``, starting at and
         updating ``x``. On success the laws' trial state belongs to the converged x."""
         self.E, self.base, self.dt = E, base, dt
+        self.failure = ""
         if not self.solver.user_atol:
             self._snes.setTolerances(atol=ATOL_REL * self._f_ref * max(strain_scale, 1e-300))
         constrained = self.solver.constrained
@@ -329,14 +407,17 @@ class RVEProblem:
         self.newton_iterations += max(iterations, 1)
         history = np.array(self._snes.getConvergenceHistory()[0][: iterations + 1], dtype=float)
         converged = reason > 0 and self._ensure_evaluated(x)
-        return NewtonOutcome(
-            converged, reason_name(PETSc.SNES.ConvergedReason, reason), iterations, history
-        )
+        name = reason_name(PETSc.SNES.ConvergedReason, reason)
+        if not converged:  # the laws' own words, the same on every rank (e.g. det F <= 0)
+            failures = [f for f in self.comm.allgather(self.failure) if f]
+            name = f"{name}: {failures[0]}" if failures else name
+        return NewtonOutcome(converged, name, iterations, history)
 
     def averages(self, x: PETSc.Vec) -> tuple[np.ndarray, np.ndarray, float]:
-        """⟨σ⟩, ⟨ε⟩ and ⟨σ : ε⟩ at the evaluated point x (one collective)."""
+        """⟨σ⟩, ⟨ε⟩ and ⟨σ : ε⟩ at the evaluated point x (one collective); finite strain:
+        ⟨P⟩, ⟨H⟩ and ⟨P : H⟩ with H = F − I (Hill's lemma: ⟨P : H⟩ = ⟨P⟩ : ⟨H⟩)."""
         n, w = self.n_strain, self.weights
-        eps, sigma = self.ops.strains(x, self.E), self.laws.stress
+        eps, sigma = self.strains(x, self.E) - self.identity, self.laws.stress
         local = np.concatenate([w @ sigma, w @ eps, [w @ np.einsum("pi,pi->p", sigma, eps)]])
         total = np.empty_like(local)
         self.comm.Allreduce(local, total, op=MPI.SUM)
@@ -345,18 +426,21 @@ class RVEProblem:
 
     def unit_correctors(self, schur: SchurComplement | None) -> UnitStrainCorrectors:
         """The corrector solves of this RVE for a tangent field given at condensation time:
-        rhs_k = −Pᵀ ∫ (C e_k) : ε(v) dy, C[:, k] = ⟨C (e_k + ε(P x_k))⟩."""
+        rhs_k = −Pᵀ ∫ (C e_k) : ε(v) dy, C[:, k] = ⟨C (e_k + ε(P x_k))⟩ (finite-strain SUBC:
+        with the terms of the eliminated rotations, for the C of the last Jacobian)."""
         n, w = self.n_strain, self.weights
         unit = np.eye(n)
 
         def rhs(C: np.ndarray, k: int, out: PETSc.Vec) -> None:
             self.ops.residual(C[:, :, k], out)
             out.scale(-1.0)
+            if self.rotations is not None:
+                self.rotations.tangent_load(k, out)
 
         def condensed(C: np.ndarray, xs: list[PETSc.Vec]) -> np.ndarray:
             local = np.empty((n, n))
             for k, x in enumerate(xs):
-                local[:, k] = w @ np.einsum("pij,pj->pi", C, self.ops.strains(x, unit[k]))
+                local[:, k] = w @ np.einsum("pij,pj->pi", C, self.strains(x, unit[k]))
             total = np.empty_like(local)
             self.comm.Allreduce(local, total, op=MPI.SUM)  # one collective for all columns
             return total / self.volume
@@ -386,13 +470,37 @@ class RVEProblem:
         constrained = self.solver.constrained
         if constrained is not None and self.schur.version != self._jacobian_version:
             constrained.factor(self._J)
-        C = self.condense(
-            self.laws.tangent, self.solver.tangent_solve(), self.correctors, self._jacobian_version
-        )
+        solve = self.solver.tangent_solve()
+        if self.rotations is not None:
+            solve = constrained.constrained_solve
+        C = self.condense(self.laws.tangent, solve, self.correctors, self._jacobian_version)
         self._tick("tangent", t0)
         return C
+
+    def lowest_eigenvalue(self, mode: PETSc.Vec | None = None) -> float:
+        """The micro-instability diagnostic at the last evaluated (converged) point:
+        λ_min(J) / λ_ref of the reduced Jacobian (:mod:`fe2x.micro.stability`), its
+        eigenvector into ``mode`` (reduced dofs) if given; collective. Call after
+        :meth:`tangent` (which leaves J assembled at that point)."""
+        if self.stability is None:
+            raise Fe2xError("this RVE problem was set up without the stability diagnostic")
+        t0 = time.perf_counter()
+        value = self.stability(self._J, mode)
+        self._tick("stability", t0)
+        return value
 
     @property
     def time_per_iteration(self) -> float:
         """Mean wall time of one Newton iteration so far (s)."""
         return self.newton_seconds / max(self.newton_iterations, 1)
+
+
+class _LowRankJacobian:
+    """PETSc python-matrix context: y = J x with J = J_p + U K Vᵀ (finite-strain SUBC)."""
+
+    def __init__(self, rotations: RotationElimination, J_p: PETSc.Mat) -> None:
+        self.rotations, self.J_p = rotations, J_p
+
+    def mult(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
+        """y = J x."""
+        self.rotations.mult(self.J_p, x, y)
