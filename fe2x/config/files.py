@@ -26,6 +26,7 @@ from fe2x.config.rve_tables import (
     ExportTable,
     HomogenizationFile,
     HomogenizeTable,
+    PathOutputTable,
     PathSettings,
     RVEPathFile,
     RVETable,
@@ -134,6 +135,7 @@ class RVEPathConfig:
     materials: dict[str, ConstitutiveLaw]
     rve: RVETable
     load: PathSettings
+    output: PathOutputTable = PathOutputTable()
 
 
 def read_rve_path_config(path: str | Path) -> RVEPathConfig:
@@ -142,7 +144,7 @@ def read_rve_path_config(path: str | Path) -> RVEPathConfig:
     check_phases(ctx, file.cell.phase_names(), file.materials, "materials")
     laws = build_laws(ctx, file.materials, "materials")
     return RVEPathConfig(
-        ctx.path, file.cell, laws, file.rve, file.path.settings(ctx, file.cell.dim)
+        ctx.path, file.cell, laws, file.rve, file.path.settings(ctx, file.cell.dim), file.output
     )
 
 
@@ -187,6 +189,10 @@ class RunConfig:
     write_fields = property(lambda self: self.tables.output.fields, doc="macro fields")
     micro_points = property(lambda self: self.tables.output.micro_points, doc="micro points")
     micro_steps = property(lambda self: self.tables.output.micro_steps, doc="micro steps")
+    training_data = property(lambda self: self.tables.output.training_data, doc="training data")
+    training_fluctuations = property(
+        lambda self: self.tables.output.training_fluctuations, doc="with fluctuations"
+    )
     checkpoint_steps = property(lambda self: self.tables.checkpoint.every_steps, doc="every n")
     checkpoint_minutes = property(lambda self: self.tables.checkpoint.every_minutes, doc="minutes")
     rve_size = property(lambda self: self.tables.diagnostics.rve_size, doc="RVE size")

@@ -28,6 +28,8 @@ from fe2x.jobs.observers import (
     StepObserver,
     StopRequest,
 )
+from fe2x.jobs.reduced_report import ReducedModelReport
+from fe2x.jobs.training import TrainingCapture
 from fe2x.macro.fe2 import FE2Engine, StepAbandoned
 from fe2x.macro.problem import DirichletSpec, MacroProblem, StepResult, TractionSpec
 from fe2x.macro.stepping import SteppingResult, run_load_steps
@@ -208,11 +210,19 @@ def run_fe2(
     checkpointer = Checkpointer(config, engine, out, rows, stop, last)
     field_dir = out / ("fields" if first_step == 1 else f"fields_from_step{first_step}")
     history = HistoryWriter(config, engine, specimen, out, rows)
+    reduced: ReducedModelReport | None = ReducedModelReport(engine, out)
+    reduced = reduced if reduced.models else None
     observers: list[StepObserver] = [
         history,
         diagnostician,
         *([FieldWriter(engine, field_dir)] if config.write_fields else []),
         MicroFieldWriter(config, engine, out),
+        *([reduced] if reduced is not None else []),
+        *(
+            [TrainingCapture(engine, out, config.training_fluctuations, append=restart)]
+            if config.training_data
+            else []
+        ),
         log,
         checkpointer,
     ]
@@ -248,6 +258,8 @@ def run_fe2(
             observer.close()
     times = {"total": time.perf_counter() - t_start, "setup_micro": setup_seconds}
     summary = _run_summary(result, config, engine, models, log.records, times)
+    if reduced is not None:
+        summary["reduced_models"] = reduced.summary()
     history.plot()
     write_json(comm, out / "summary.json", summary)
     # The RVEs' PETSc objects keep their own duplicate of the group communicator; freeing ours

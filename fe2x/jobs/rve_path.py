@@ -16,6 +16,7 @@ from fe2x.io.fields import write_micro_fields
 from fe2x.io.path_files import path_csv, path_summary, plot_path
 from fe2x.io.results import write_json, write_on_root
 from fe2x.jobs.cells import warn_if_volume_lost
+from fe2x.jobs.training import TRAINING_DIRECTORY, PathRecorder, training_writer
 from fe2x.materials import component_labels, mandel_weights
 from fe2x.materials.law import ElasticStiffness
 from fe2x.micro.nonlinear import NonlinearRVE
@@ -24,6 +25,9 @@ from fe2x.micro.path import LoadPath, PathResult, PathStep, drive
 __all__ = ["run_rve_path"]
 
 logger = logging.getLogger(__name__)
+
+#: The microstructure name of the path's training data (as of ``fe2x sample``).
+PATH_NAME = "rve"
 
 
 def _stress_scale(config: RVEPathConfig) -> float:
@@ -76,6 +80,20 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         for i, s in enumerate(load.stress_controlled)
         if not s and np.any(np.asarray(load.values)[:, i] != 0)
     ]
+    recorder = None
+    if config.output.training_data:
+        fluctuations = config.output.training_fluctuations
+        writer = training_writer(
+            out / TRAINING_DIRECTORY,
+            rve.n_strain,
+            {PATH_NAME: rve},
+            rve.diagnostic_names,
+            0,
+            comm.rank,
+            comm.size,
+            fluctuations,
+        )
+        recorder = PathRecorder(writer, rve, PATH_NAME, fluctuations)
     t_start = time.perf_counter()
 
     def progress(index: int, step: PathStep) -> None:
@@ -95,8 +113,14 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         )
         if index + 1 in load.output_steps:
             write_micro_fields(rve.micro_fields(), out / "micro" / f"step{index + 1}.bp", step.t)
+        if recorder is not None:
+            recorder.record(0, index + 1, step.t, step)
 
-    result = drive(rve, path, _stress_scale(config), on_step=progress)
+    try:
+        result = drive(rve, path, _stress_scale(config), on_step=progress)
+    finally:
+        if recorder is not None:
+            recorder.writer.close()
     summary = path_summary(result, dim, path.stress_controlled)
     summary["timings"] = {**rve.timings, "path": time.perf_counter() - t_start}
     summary["n_dofs"] = rve.n_dofs

@@ -15,7 +15,8 @@ protocol of its own, checked once at set-up (:meth:`Capabilities.of`), never per
   read by another number of ranks or group size);
 - :class:`ReplicatedState`: a model whose state is the same on every rank of its group (a
   material point): any rank's copy restores it;
-- :class:`Described`: what the run log and summary say of the model (dofs, volume fractions).
+- :class:`Described`: what the run log and summary say of the model (dofs, volume fractions);
+- :class:`FluctuationSnapshots`: the fluctuation field of a state, for training data.
 
 A model that is distributed over its group, has no portable state and is not replicated can
 only be restarted with the group size its checkpoint was written with.
@@ -34,6 +35,7 @@ __all__ = [
     "Described",
     "Diagnostics",
     "ElasticShortcut",
+    "FluctuationSnapshots",
     "MicroFields",
     "MicroModel",
     "PortableState",
@@ -164,6 +166,20 @@ class Described(Protocol):
         ...
 
 
+@runtime_checkable
+class FluctuationSnapshots(Protocol):
+    """A model whose states hold a fluctuation field (the snapshots of reduced-order models)."""
+
+    @property
+    def fluctuation_rows(self) -> tuple[int, np.ndarray]:
+        """The global number of fluctuation dofs and the global index of each of this rank's."""
+        ...
+
+    def fluctuation(self, state: Any) -> np.ndarray:
+        """This rank's fluctuation dofs of ``state`` (one of :meth:`MicroModel.get_state`)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a micro model offers beyond the contract, found once with ``isinstance``.
@@ -176,6 +192,7 @@ class Capabilities:
         portable: its state is partition independent.
         replicated: its state is the same on every rank of its group.
         described: it describes itself for the log.
+        snapshots: its states hold a fluctuation field (training data).
     """
 
     timed: bool
@@ -185,6 +202,7 @@ class Capabilities:
     portable: bool
     replicated: bool
     described: bool
+    snapshots: bool = False
 
     @classmethod
     def of(cls, model: object, name: str = "micro model") -> Capabilities:
@@ -204,4 +222,5 @@ class Capabilities:
             portable=isinstance(model, PortableState),
             replicated=isinstance(model, ReplicatedState) and bool(model.state_replicated),
             described=isinstance(model, Described),
+            snapshots=isinstance(model, FluctuationSnapshots),
         )

@@ -307,6 +307,17 @@ class NonlinearRVE:
         self._x_committed.copy(self._x)
         self._trial, self._E_trial = None, None
 
+    # -- capability: fluctuation snapshots (training data) ---------------------------------
+    @property
+    def fluctuation_rows(self) -> tuple[int, np.ndarray]:
+        """The global number of reduced fluctuation dofs and the global index of this rank's."""
+        start, end = self._x.getOwnershipRange()
+        return self.n_reduced, np.arange(start, end, dtype=np.int64)
+
+    def fluctuation(self, state: Mapping[str, Any]) -> np.ndarray:
+        """This rank's reduced fluctuation dofs x of ``state`` (of :meth:`get_state`)."""
+        return np.asarray(state["x"])
+
     # -- capability: partition-independent states (checkpoints) ----------------------------
     def state_layout(self) -> dict[str, Any]:
         """Where this rank's part of a state lies (see :mod:`fe2x.micro.portable_state`)."""
