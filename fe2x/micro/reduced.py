@@ -87,9 +87,12 @@ DIAGNOSTICS = ("rom_fallback", "rom_indicator")
 RTOL = 1e-10
 #: Stresses below this times ⟨C_el⟩ ‖E‖ are round-off: the indicator's (and errors') floor.
 STRESS_FLOOR = 1e-8
-#: Conjugate-gradient steps of the indicator's Newton step (3: the estimate is within 2 % of the
-#: converged CG's on the plate cell, 1 underestimates plastic errors up to 14-fold).
-INDICATOR_STEPS = 3
+#: The indicator's conjugate gradients stop when the preconditioned residual has dropped by this
+#: factor, or after this many steps: with 1 step the estimate misses plastic errors up to
+#: 14-fold on the plate cell, with 3 fixed steps it ranks the errors of a 976-point cell with
+#: Spearman 0.86 (converged: 0.95), and with the relative stop it takes 1 step where the
+#: increment is elastic.
+INDICATOR_RTOL, INDICATOR_STEPS = 1e-2, 12
 
 
 # -- what a basis was built from ----------------------------------------------------------------
@@ -241,7 +244,7 @@ class ReducedRVE:
         max_iterations: reduced Newton iterations per (sub)step.
         max_cutbacks: a failing reduced increment is retried in 2, ... 2**max_cutbacks
             substeps before falling back.
-        indicator_steps: CG steps of the indicator's Newton step.
+        indicator_steps: most CG steps of the indicator's Newton step.
         source: the basis's name in messages (e.g. its file).
     """
 
@@ -408,10 +411,7 @@ class ReducedRVE:
             return self._fallback(E, "newton", "the reduced Newton did not converge", np.nan)
         substeps, Sigma, C, hill_mandel, iterations, histories = reduced
         history = self._lift(substeps, committed["history"])
-        floor = (
-            STRESS_FLOOR * self.stiffness_scale * max(norm, float(np.linalg.norm(committed["E"])))
-        )
-        indicator = np.nan if history is None else self._indicator(Sigma, floor)
+        indicator = np.nan if history is None else self._indicator(Sigma, self.stress_floor(E))
         self.timings["indicator"] += time.perf_counter() - t1
         if history is None:
             return self._fallback(E, "newton", "a law failed on the lifted solution", np.nan)
@@ -433,6 +433,13 @@ class ReducedRVE:
         self.last = ReducedOutcome(indicator, "", iterations)
         reason = "reduced" if len(substeps) == 1 else f"reduced in {len(substeps)} substeps"
         return RVEResult(Sigma, C, hill_mandel, True, reason, iterations, histories)
+
+    def stress_floor(self, E: np.ndarray) -> float:
+        """The stress scale below which stresses of an increment to ``E`` are round-off, the
+        floor of ‖σ‖_rms in relative errors: 10⁻⁸ ‖⟨C_el⟩‖ max(‖E‖, ‖E_n‖) with E_n committed
+        (not zero where E returns to 0 after a load)."""
+        norm = max(float(np.linalg.norm(E)), float(np.linalg.norm(self._committed["E"])))
+        return STRESS_FLOOR * self.stiffness_scale * norm
 
     def commit(self) -> None:
         """Make the last converged trial state the committed one."""
@@ -604,8 +611,9 @@ class ReducedRVE:
         delta = np.zeros_like(r)
         y = precondition(r)
         d, ry = y.copy(), float(r @ y)
+        stop = (INDICATOR_RTOL**2) * ry  # on the preconditioned residual norm squared
         for k in range(self.indicator_steps):
-            if not ry > 0.0:
+            if not ry > stop or not ry > 0.0:
                 break
             Jd = tangent_times(d)
             curvature = float(d @ Jd)

@@ -45,7 +45,6 @@ from fe2x.io.reduced_basis import ReducedBasis
 from fe2x.io.training_data import TrainingData
 from fe2x.micro.nonlinear import NonlinearRVE
 from fe2x.micro.reduced import (
-    STRESS_FLOOR,
     ReducedRVE,
     energy_inner_product,
     mode_strains,
@@ -440,7 +439,7 @@ def _calibrate(
                 rve.set_state(reduced.full_state(reduced.get_state()))
                 answer = rve.solve(E)
                 if answer.converged:
-                    floor = STRESS_FLOOR * reduced.stiffness_scale * float(np.linalg.norm(E))
+                    floor = reduced.stress_floor(E)
                     rms = max(stress_rms(p.laws.stress, p.weights, p.volume), floor)
                     reference = (answer.Sigma, rms)
             count += 1
