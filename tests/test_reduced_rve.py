@@ -29,7 +29,7 @@ from fe2x.micro.reduced import (
     rve_provenance,
     stress_rms,
 )
-from fe2x.micro.reduction import build_reduced_basis, snapshot_sequences
+from fe2x.micro.reduction import build_reduced_basis, snapshot_fluctuations, snapshot_sequences
 from fe2x.rom.ecm import integration_errors
 
 CELL = """
@@ -162,6 +162,7 @@ def test_the_cubature_integrates_every_training_integrand(trained):
     worst = integration_errors(BPhi.reshape(p.rule.n_points, -1), p.weights, basis_rule(basis))
     worst = float(worst.max())
     snapshots = data.fluctuations["rve"]
+    X = snapshot_fluctuations(rve, data, "rve")
     row = {int(e): k for k, e in enumerate(snapshots.evaluation)}
     x = p.P.createVecRight()
     count = 0
@@ -169,7 +170,7 @@ def test_the_cubature_integrates_every_training_integrand(trained):
         laws = p.laws
         state = laws.initial_state()
         for record in records.tolist():
-            x.array[:] = snapshots.x[row[record]]
+            x.array[:] = X[row[record]]
             laws.evaluate(p.strains(x, data.E[record]), state)
             state = laws.trial
             sigma = laws.stress

@@ -54,7 +54,13 @@ from fe2x.micro.reduced import (
 from fe2x.rom.ecm import empirical_cubature, integration_errors
 from fe2x.rom.pod import pod_basis
 
-__all__ = ["Reduction", "build_reduced_basis", "elastic_modes", "snapshot_sequences"]
+__all__ = [
+    "Reduction",
+    "build_reduced_basis",
+    "elastic_modes",
+    "snapshot_fluctuations",
+    "snapshot_sequences",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -95,16 +101,16 @@ class Reduction:
 
 def snapshot_sequences(data: TrainingData, name: str) -> list[np.ndarray]:
     """The records of microstructure ``name`` that hold a fluctuation, as one sequence per
-    macro point (or path) in step order; a sequence ends at the first record without one
-    after it began (its history cannot be replayed further)."""
+    macro point (or path) in step order, whichever groups wrote them (a point that migrated
+    between groups has records in several files); a sequence ends at the first record without
+    one after it began (its history cannot be replayed further)."""
     fluctuation_of = np.full(data.E.shape[0], -1, dtype=np.int64)
     snapshots = data.fluctuations[name]
     fluctuation_of[snapshots.evaluation] = np.arange(snapshots.evaluation.size)
     mine = np.flatnonzero((data.microstructure == name) & data.converged)
     sequences = []
-    keys = np.stack([data.group[mine], data.point_id[mine]], axis=1)
-    for key in np.unique(keys, axis=0):
-        records = mine[np.all(keys == key, axis=1)]
+    for point in np.unique(data.point_id[mine]):
+        records = mine[data.point_id[mine] == point]
         records = records[np.argsort(data.step[records], kind="stable")]
         held = fluctuation_of[records] >= 0
         if not held.any():
@@ -114,6 +120,14 @@ def snapshot_sequences(data: TrainingData, name: str) -> list[np.ndarray]:
         end = first + (int(gap[0]) if gap.size else held.size - first)
         sequences.append(records[first:end])
     return sequences
+
+
+def snapshot_fluctuations(rve: NonlinearRVE, data: TrainingData, name: str) -> np.ndarray:
+    """The fluctuation snapshots of microstructure ``name`` in the dof order of the one-rank
+    ``rve``: ``(n_snapshots, n_reduced)``, the files' rows being partition-independent
+    (:mod:`fe2x.micro.snapshot_rows`)."""
+    _, rows = rve.fluctuation_rows
+    return data.fluctuations[name].x[:, rows]
 
 
 def elastic_modes(rve: NonlinearRVE, M: scipy.sparse.csr_matrix) -> np.ndarray:
@@ -147,7 +161,7 @@ class _Replay:
         self.laws = QuadratureLaws(p.laws.laws, p.points, p.dim, p.rule.n_points, p.laws.parameters)
         snapshots = data.fluctuations[name]
         self.position = {int(e): k for k, e in enumerate(snapshots.evaluation)}
-        self.x = snapshots.x
+        self.x = snapshot_fluctuations(rve, data, name)
         self.sequences = snapshot_sequences(data, name)
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
@@ -304,7 +318,7 @@ def build_reduced_basis(
 
     # 1. The basis: elastic correctors, then POD of the rest in the energy inner product.
     M = energy_inner_product(p)
-    X = snapshots.x[[position[int(e)] for e in used]].T
+    X = snapshot_fluctuations(rve, data, name)[[position[int(e)] for e in used]].T
     Phi_el = elastic_modes(rve, M)
     X_perp = X - Phi_el @ (Phi_el.T @ (M @ X))
     extra = None if modes is None else int(modes) - n
