@@ -41,6 +41,7 @@ def test_demos_are_found():
         "demo_fibre_composite_2d.py",
         "demo_laminate.py",
         "demo_particle_composite_3d.py",
+        "demo_reduced_fe2.py",
         "demo_thermal_export.py",
     }
     assert expected <= set(DEMO_SCRIPTS)
