@@ -194,7 +194,7 @@ class ReducedMicro(RVEMicro):
     )
     indicator_tolerance: float | None = option(
         None,
-        doc="or: the threshold on the indicator η = ‖R‖ / ‖f‖ itself",
+        doc="or: the threshold on the indicator η = ‖ΔΣ‖ / ‖σ‖_rms itself",
         check=_positive,
         expect="a number > 0",
     )
