@@ -229,11 +229,20 @@ def micro(model: str = "rve", extra: str = "") -> str:
 
 
 @pytest.mark.slow
-def test_fe2_writes_one_record_per_point_and_step(workdir, capsys):
+@pytest.mark.parametrize("group_size", [1, 2])
+def test_fe2_writes_one_record_per_point_and_step(workdir, capsys, group_size):
     """FE² with training data: every macro point once per converged step; the points answered
-    by the elastic shortcut have no fluctuation (and Σ = C_el E there); Σ replayed from the
-    stored fluctuations is the recorded one."""
-    text = PLATE + micro() + "[output]\ntraining_data = true\nfields = false\n"
+    by the elastic shortcut have no fluctuation (and Σ = C_el E there); Σ replayed on one rank
+    from the stored fluctuations is the recorded one, also for RVEs distributed over a group
+    of 2 (the snapshot rows do not depend on the partition) and for points that migrated
+    between groups of 1."""
+    if MPI.COMM_WORLD.size % group_size:
+        pytest.skip(f"group size {group_size} needs a multiple of {group_size} ranks")
+    text = (
+        PLATE
+        + micro()
+        + f"[output]\ntraining_data = true\nfields = false\n[parallel]\ngroup_size = {group_size}\n"
+    )
     code, err, out = run_command("run", workdir, text, capsys)
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
