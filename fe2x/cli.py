@@ -95,6 +95,31 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     _add_common(sve, "TOML file with [sve] and [materials.matrix], [materials.inclusion]")
+    sample = commands.add_parser(
+        "sample",
+        help="training data: one nonlinear RVE driven along designed macro strain paths",
+        description=(
+            "Mesh the RVE described in CONFIG and drive it along the [sample] strain paths "
+            "(random directions and amplitudes from a Sobol' or Latin-hypercube design), spread "
+            "over groups of MPI ranks. Writes DIR/training/group<g>.h5 (per converged step E, "
+            "Sigma, C, diagnostics and the fluctuation field) and DIR/sample.json."
+        ),
+        epilog=EPILOG,
+    )
+    _add_common(sample, "TOML file with [cell], [materials], [rve], [sample]")
+    reduce = commands.add_parser(
+        "reduce",
+        help="a reduced RVE (POD basis, empirical cubature) from training data",
+        description=(
+            "Build the POD basis of the fluctuation (energy inner product, elastic correctors "
+            "first) and the empirical cubature of the RVE's integrands from the training data "
+            "of [reduce] training (default DIR/training), and calibrate the error indicator. "
+            'Writes DIR/basis.h5, which [micro.<name>] model = "reduced" names, and '
+            "DIR/reduce.json (energy captured, cubature error, calibration)."
+        ),
+        epilog=EPILOG,
+    )
+    _add_common(reduce, "TOML file with [cell], [materials], [rve], [reduce]")
     return parser
 
 
@@ -153,6 +178,10 @@ def _read_config(args: argparse.Namespace) -> Any:
         return configs.read_rve_path_config(args.config, allow)
     if args.command == "sve":
         return configs.read_sve_config(args.config, allow)
+    if args.command in ("sample", "reduce"):
+        from fe2x.config.rom_tables import read_sample_config
+
+        return read_sample_config(args.config, args.command, allow)
     return configs.read_run_config(args.config, allow)
 
 
@@ -176,6 +205,24 @@ def _run(args: argparse.Namespace, config: Any, output: OutputDir, comm: MPI.Com
         write_sve_results(comm, out, run_sve_study(config.study, comm))
         if comm.rank == 0 and not args.quiet:
             print(f"wrote {out / 'sve.json'}")
+    elif args.command == "sample":
+        from fe2x.jobs.sample import run_sample
+
+        summary = run_sample(config, out, comm)
+        if comm.rank == 0 and not args.quiet:
+            print(f"{summary['records']} records in {len(summary['paths'])} paths")
+            print(f"wrote {out / 'training'}, {out / 'sample.json'}")
+    elif args.command == "reduce":
+        from fe2x.jobs.reduce import run_reduce
+
+        report = run_reduce(config, out, comm)
+        if comm.rank == 0 and not args.quiet:
+            print(
+                f"{report['modes']} modes ({report['energy_captured']:.6f} of the energy), "
+                f"{report['cubature_points']} of {report['quadrature_points']} points "
+                f"(cubature error {report['cubature_error']:.1e})"
+            )
+            print(f"wrote {report['basis']}, {out / 'reduce.json'}")
     else:
         restart = args.restart is not None
         jobs.run_fe2(config, out, comm, restart=restart, started=output.started)

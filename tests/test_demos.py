@@ -42,6 +42,7 @@ def test_demos_are_found():
         "demo_finite_strain.py",
         "demo_laminate.py",
         "demo_particle_composite_3d.py",
+        "demo_reduced_fe2.py",
         "demo_thermal_export.py",
         "demo_polycrystal.py",
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fe2x.config.cells import CELL_TYPES
 from fe2x.config.materials import MATERIAL_MODELS
+from fe2x.config.rom_tables import ReduceTable, SampleTable
 from fe2x.config.run_tables import (
     MACRO_SHAPES,
     MICRO_MODELS,
@@ -23,7 +24,13 @@ from fe2x.config.run_tables import (
     OutputTable,
     ParallelTable,
 )
-from fe2x.config.rve_tables import ExportTable, HomogenizeTable, PathTable, RVETable
+from fe2x.config.rve_tables import (
+    ExportTable,
+    HomogenizeTable,
+    PathOutputTable,
+    PathTable,
+    RVETable,
+)
 from fe2x.config.schema import keys, meaning, render_table, shown_default, typed_hints
 from fe2x.config.sve_tables import SVETable
 from fe2x.registry import Registry
@@ -62,6 +69,7 @@ BLOCKS = {
     "export": lambda: render_table(ExportTable),
     "rve": lambda: render_table(RVETable),
     "path": lambda: render_table(PathTable),
+    "path_output": lambda: render_table(PathOutputTable),
     "macro": lambda: render_variants(MACRO_SHAPES, "shape", "shapes"),
     "boundary": lambda: render_table(BoundaryTable),
     "micro": lambda: render_variants(MICRO_MODELS, "model", "models"),
@@ -71,6 +79,8 @@ BLOCKS = {
     "checkpoint": lambda: render_table(CheckpointTable),
     "diagnostics": lambda: render_table(DiagnosticsTable),
     "sve": lambda: render_table(SVETable),
+    "sample": lambda: render_table(SampleTable),
+    "reduce": lambda: render_table(ReduceTable),
 }
 
 _BLOCK = re.compile(r"(<!-- config:(\w+) -->\n)(.*?)(<!-- /config:\2 -->)", re.S)

@@ -27,6 +27,7 @@ from fe2x.config.rve_tables import (
     ExportTable,
     HomogenizationFile,
     HomogenizeTable,
+    PathOutputTable,
     PathSettings,
     RVEPathFile,
     RVETable,
@@ -139,6 +140,7 @@ class RVEPathConfig:
     materials: dict[str, ConstitutiveLaw]
     rve: RVETable
     load: PathSettings
+    output: PathOutputTable = PathOutputTable()
 
 
 def read_rve_path_config(path: str | Path, allow_petsc_scripts: bool = False) -> RVEPathConfig:
@@ -148,7 +150,7 @@ def read_rve_path_config(path: str | Path, allow_petsc_scripts: bool = False) ->
     laws = build_laws(ctx, file.materials, "materials")
     kinematics = laws_kinematics(ctx, laws, "materials")
     settings = file.path.settings(ctx, file.cell.dim, kinematics)
-    return RVEPathConfig(ctx.path, file.cell, laws, file.rve, settings)
+    return RVEPathConfig(ctx.path, file.cell, laws, file.rve, settings, file.output)
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,10 @@ class RunConfig:
     write_fields = property(lambda self: self.tables.output.fields, doc="macro fields")
     micro_points = property(lambda self: self.tables.output.micro_points, doc="micro points")
     micro_steps = property(lambda self: self.tables.output.micro_steps, doc="micro steps")
+    training_data = property(lambda self: self.tables.output.training_data, doc="training data")
+    training_fluctuations = property(
+        lambda self: self.tables.output.training_fluctuations, doc="with fluctuations"
+    )
     checkpoint_steps = property(lambda self: self.tables.checkpoint.every_steps, doc="every n")
     checkpoint_minutes = property(lambda self: self.tables.checkpoint.every_minutes, doc="minutes")
     rve_size = property(lambda self: self.tables.diagnostics.rve_size, doc="RVE size")

@@ -318,7 +318,10 @@ class ElasticMicro(MicroTable, ElasticTable):
 
 
 #: Micro models by the value of ``[micro.<name>] model``.
-MICRO_MODELS = Registry("micro model", {"rve": RVEMicro, "elastic": ElasticMicro})
+MICRO_MODELS = Registry(
+    "micro model",
+    {"rve": RVEMicro, "elastic": ElasticMicro, "reduced": "fe2x.config.rom_tables:ReducedMicro"},
+)
 
 
 # -- the other tables -------------------------------------------------------------------------
@@ -367,6 +370,14 @@ class OutputTable(Table):
         doc="...written at these steps: `micro/point<id>_step<k>.bp`",
         check=lambda v: all(k > 0 for k in v),
         expect="a list of step numbers",
+    )
+    training_data: bool = option(
+        False,
+        doc="every RVE answer of every converged step (E, Σ, C, diagnostics) to "
+        "`training/group<g>.h5`",
+    )
+    training_fluctuations: bool = option(
+        True, doc="with `training_data`: also the fluctuation field (the snapshots of `reduce`)"
     )
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "ExportTable",
     "HomogenizationFile",
     "HomogenizeTable",
+    "PathOutputTable",
     "PathSettings",
     "PathTable",
     "RVEPathFile",
@@ -453,11 +454,24 @@ class HomogenizationFile(Microstructure):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PathOutputTable(Table):
+    """``[output]`` of ``fe2x rve-path``: training data."""
+
+    training_data: bool = option(
+        False, doc="every converged step (E, Σ, C, diagnostics) to `training/group0.h5`"
+    )
+    training_fluctuations: bool = option(
+        True, doc="with `training_data`: also the fluctuation field (the snapshots of `reduce`)"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class RVEPathFile(Microstructure):
     """A whole ``fe2x rve-path`` config: ``[cell]``, ``[materials]``, ``[rve]``, ``[path]``."""
 
     rve: RVETable = option(RVETable(), doc="the RVE's solver settings")
     path: PathTable = option(REQUIRED, doc="the loading path")
+    output: PathOutputTable = option(PathOutputTable(), doc="training data")
 
     def validate(self, ctx: Context, where: str) -> None:
         """The degree fits the geometry."""

@@ -29,7 +29,9 @@ from fe2x.jobs.observers import (
     StepObserver,
     StopRequest,
 )
+from fe2x.jobs.reduced_report import ReducedModelReport
 from fe2x.jobs.solver_options import check_solver_options
+from fe2x.jobs.training import TrainingCapture
 from fe2x.macro.fe2 import FE2Engine, StepAbandoned
 from fe2x.macro.problem import DirichletSpec, MacroProblem, StepResult, TractionSpec
 from fe2x.macro.stepping import SteppingResult, run_load_steps
@@ -202,7 +204,7 @@ def run_fe2(
     :attr:`fe2x.io.output_dir.OutputDir.started`): checkpoint temporaries older than this were
     left by killed writers.
     """
-    check_launch(comm)
+    check_launch(MPI.COMM_WORLD)  # the launcher's processes, whatever comm the run is given
     if restart and not comm.bcast(checkpointing.has_checkpoint(out)):
         raise CheckpointError(f"no checkpoint at {out / checkpointing.CHECKPOINT}")
     rves = [
@@ -258,11 +260,19 @@ def run_fe2(
     checkpointer = Checkpointer(config, engine, out, rows, stop, last, started)
     field_dir = out / ("fields" if first_step == 1 else f"fields_from_step{first_step}")
     history = HistoryWriter(config, engine, specimen, out, rows)
+    reduced: ReducedModelReport | None = ReducedModelReport(engine, out)
+    reduced = reduced if reduced.models else None
     observers: list[StepObserver] = [
         history,
         diagnostician,
         *([FieldWriter(engine, field_dir)] if config.write_fields else []),
         MicroFieldWriter(config, engine, out),
+        *([reduced] if reduced is not None else []),
+        *(
+            [TrainingCapture(engine, out, config.training_fluctuations, append=restart)]
+            if config.training_data
+            else []
+        ),
         log,
         checkpointer,
     ]
@@ -300,6 +310,8 @@ def run_fe2(
                 observer.close()
     times = {"total": time.perf_counter() - t_start, "setup_micro": setup_seconds}
     summary = _run_summary(result, config, engine, models, log.records, times)
+    if reduced is not None:
+        summary["reduced_models"] = reduced.summary()
     history.plot()
     write_json(comm, out / "summary.json", summary)
     # The RVEs' PETSc objects keep their own duplicate of the group communicator; freeing ours

@@ -18,6 +18,7 @@ from fe2x.io.path_files import path_csv, path_labels, path_summary, plot_path
 from fe2x.io.results import write_json, write_on_root
 from fe2x.jobs.cells import warn_if_volume_lost, write_cell_data
 from fe2x.jobs.solver_options import check_solver_options
+from fe2x.jobs.training import TRAINING_DIRECTORY, PathRecorder, training_writer
 from fe2x.materials.law import ElasticStiffness
 from fe2x.micro.nonlinear import STABILITY, NonlinearRVE
 from fe2x.micro.path import LoadPath, PathResult, PathStep, cauchy_stress, drive
@@ -25,6 +26,9 @@ from fe2x.micro.path import LoadPath, PathResult, PathStep, cauchy_stress, drive
 __all__ = ["run_rve_path"]
 
 logger = logging.getLogger(__name__)
+
+#: The microstructure name of the path's training data (as of ``fe2x sample``).
+PATH_NAME = "rve"
 
 
 def _stress_scale(config: RVEPathConfig, start: np.ndarray) -> float:
@@ -89,6 +93,20 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         for i, s in enumerate(load.stress_controlled)
         if not s and np.any(np.asarray(load.values)[:, i] != path.start[i])
     ]
+    recorder = None
+    if config.output.training_data:
+        fluctuations = config.output.training_fluctuations
+        writer = training_writer(
+            out / TRAINING_DIRECTORY,
+            rve.n_strain,
+            {PATH_NAME: rve},
+            rve.diagnostic_names,
+            0,
+            comm.rank,
+            comm.size,
+            fluctuations,
+        )
+        recorder = PathRecorder(writer, rve, PATH_NAME, fluctuations)
     t_start = time.perf_counter()
     buckled: list[int] = []
 
@@ -121,9 +139,15 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
                 )
         if index + 1 in load.output_steps:
             write_micro_fields(rve.micro_fields(), out / "micro" / f"step{index + 1}.bp", step.t)
+        if recorder is not None:
+            recorder.record(0, index + 1, step.t, step)
 
     grain_files = write_cell_data(cell, out)
-    result = drive(rve, path, _stress_scale(config, path.start), on_step=progress)
+    try:
+        result = drive(rve, path, _stress_scale(config, path.start), on_step=progress)
+    finally:
+        if recorder is not None:
+            recorder.writer.close()
     summary = path_summary(result, dim, path.stress_controlled, kinematics)
     if kinematics == "finite":  # the Cauchy stress σ̄ = P̄ F̄ᵀ / det F̄ next to P̄
         summary["control"].update({labels[i]: "cauchy" for i in np.flatnonzero(load.cauchy)})

@@ -18,6 +18,7 @@ protocol of its own, checked once at set-up (:meth:`Capabilities.of`), never per
 - :class:`Described`: what the run log and summary say of the model (dofs, volume fractions);
 - :class:`FiniteStrain`: a model whose E is the deformation gradient F̄ (row-major), answering
   P̄ and dP̄/dF̄ (``kinematics = "finite"``); every other model is small-strain (Mandel).
+- :class:`FluctuationSnapshots`: the fluctuation field of a state, for training data.
 
 A model that is distributed over its group, has no portable state and is not replicated can
 only be restarted with the group size its checkpoint was written with.
@@ -37,6 +38,7 @@ __all__ = [
     "Diagnostics",
     "ElasticShortcut",
     "FiniteStrain",
+    "FluctuationSnapshots",
     "MicroFields",
     "MicroModel",
     "PortableState",
@@ -175,6 +177,20 @@ class FiniteStrain(Protocol):
     kinematics: str
 
 
+@runtime_checkable
+class FluctuationSnapshots(Protocol):
+    """A model whose states hold a fluctuation field (the snapshots of reduced-order models)."""
+
+    @property
+    def fluctuation_rows(self) -> tuple[int, np.ndarray]:
+        """The global number of fluctuation dofs and the global index of each of this rank's."""
+        ...
+
+    def fluctuation(self, state: Any) -> np.ndarray:
+        """This rank's fluctuation dofs of ``state`` (one of :meth:`MicroModel.get_state`)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a micro model offers beyond the contract, found once with ``isinstance``.
@@ -188,6 +204,7 @@ class Capabilities:
         replicated: its state is the same on every rank of its group.
         described: it describes itself for the log.
         kinematics: ``"small"`` (the default) or ``"finite"`` (:class:`FiniteStrain`).
+        snapshots: its states hold a fluctuation field (training data).
     """
 
     timed: bool
@@ -198,6 +215,7 @@ class Capabilities:
     replicated: bool
     described: bool
     kinematics: str = "small"
+    snapshots: bool = False
 
     @classmethod
     def of(cls, model: object, name: str = "micro model") -> Capabilities:
@@ -218,4 +236,5 @@ class Capabilities:
             replicated=isinstance(model, ReplicatedState) and bool(model.state_replicated),
             described=isinstance(model, Described),
             kinematics=str(model.kinematics) if isinstance(model, FiniteStrain) else "small",
+            snapshots=isinstance(model, FluctuationSnapshots),
         )

@@ -34,6 +34,7 @@ from fe2x.micro.elastic_shortcut import ElasticLocalization
 from fe2x.micro.linear_solvers import ElasticFactorization
 from fe2x.micro.model import RVEResult
 from fe2x.micro.rve_problem import RVEProblem, kinematics_of
+from fe2x.micro.snapshot_rows import canonical_rows
 from fe2x.petsc_setup import unique_prefix
 
 __all__ = ["STABILITY", "NonlinearRVE"]
@@ -110,6 +111,7 @@ class NonlinearRVE:
         self._dt = 0.0
         self._localization: ElasticLocalization | None = None
         self._dg0: fem.FunctionSpace | None = None
+        self._snapshot_rows: np.ndarray | None = None
         logger.debug(
             "NonlinearRVE: %d dofs, %d reduced, %d quadrature points per cell, phases %s",
             self.n_dofs,
@@ -337,6 +339,19 @@ class NonlinearRVE:
         self._x_committed.copy(self._x)
         self._stability = (np.nan, np.nan)  # not part of the state: known after a solve
         self._trial, self._E_trial = None, None
+
+    # -- capability: fluctuation snapshots (training data) ---------------------------------
+    @property
+    def fluctuation_rows(self) -> tuple[int, np.ndarray]:
+        """The global number of reduced fluctuation dofs and the partition-independent row of
+        each of this rank's (:mod:`fe2x.micro.snapshot_rows`; collective the first time)."""
+        if self._snapshot_rows is None:
+            self._snapshot_rows = canonical_rows(self.problem)
+        return self.n_reduced, self._snapshot_rows
+
+    def fluctuation(self, state: Mapping[str, Any]) -> np.ndarray:
+        """This rank's reduced fluctuation dofs x of ``state`` (of :meth:`get_state`)."""
+        return np.asarray(state["x"])
 
     # -- capability: partition-independent states (checkpoints) ----------------------------
     def state_layout(self) -> dict[str, Any]:

@@ -18,7 +18,19 @@ import numpy as np
 
 from fe2x.micro.model import Capabilities, MicroModel
 
-__all__ = ["MicroPool", "PoolResponse"]
+__all__ = ["MicroPool", "PointAnswer", "PoolResponse"]
+
+
+class PointAnswer(NamedTuple):
+    """A point's last answer in a step (kept for training data): its microstructure, strain,
+    stress, tangent, whether it converged, and its row of the diagnostics."""
+
+    name: str
+    E: np.ndarray
+    Sigma: np.ndarray
+    C: np.ndarray
+    converged: bool
+    diagnostics: np.ndarray
 
 
 class PoolResponse(NamedTuple):
@@ -67,6 +79,11 @@ class MicroPool:
         self.trial: dict[int, Any] = {}
         #: The first point of the last evaluation whose model failed, and why (else None).
         self.failure: tuple[int, str] | None = None
+        #: Keep each point's last answer of a step; those of the last committed step are in
+        #: :attr:`committed_answers` (for training data).
+        self.keep_answers = False
+        self.committed_answers: dict[int, PointAnswer] = {}
+        self._answers: dict[int, PointAnswer] = {}
 
     def evaluate(
         self, ids: np.ndarray, names: list[str], E: np.ndarray, dt: float = 0.0
@@ -104,6 +121,11 @@ class MicroPool:
             Sigma[i], C[i] = answer.Sigma, answer.C
             converged[i], iterations[i] = answer.converged, answer.iterations
             seconds[i] = time.perf_counter() - t0
+        if self.keep_answers:
+            for i, (point, name) in enumerate(zip(ids.tolist(), names, strict=True)):
+                self._answers[point] = PointAnswer(
+                    name, E[i].copy(), Sigma[i], C[i], bool(converged[i]), diagnostics[i]
+                )
         return PoolResponse(Sigma, C, converged, iterations, seconds, shortcut, diagnostics)
 
     def _shortcut_virgin(
@@ -145,10 +167,12 @@ class MicroPool:
         """The trial histories of the last evaluations become the committed ones."""
         self.committed.update(self.trial)
         self.trial.clear()
+        self.committed_answers, self._answers = self._answers, {}
 
     def discard(self) -> None:
         """Forget the trial histories (the macro step was cut back)."""
         self.trial.clear()
+        self._answers = {}
 
     def release(self, ids: list[int]) -> dict[int, Any]:
         """Remove and return the committed states of points moving to another group."""
