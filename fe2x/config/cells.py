@@ -96,12 +96,15 @@ class InclusionCell(_MeshedCell):
     )
 
     def phase_names(self) -> tuple[str, ...]:
+        """The matrix, then the inclusion."""
         return ("matrix", "inclusion")
 
     def nominal_volume_fractions(self) -> dict[str, float]:
+        """``volume_fraction`` for the inclusion, the rest for the matrix."""
         return {"matrix": 1.0 - self.volume_fraction, "inclusion": self.volume_fraction}
 
     def build(self, comm: MPI.Comm) -> RVEMesh:
+        """Mesh the centred inclusion in its box (:func:`fe2x.geometry.inclusion_cell`)."""
         from fe2x.geometry import inclusion_cell
 
         return inclusion_cell(
@@ -156,15 +159,18 @@ class LaminateCell(_MeshedCell):
         return self.phases or tuple(f"layer{i}" for i in range(len(self.fractions)))
 
     def phase_names(self) -> tuple[str, ...]:
+        """The distinct layer phases, in order of first appearance."""
         return tuple(dict.fromkeys(self.layer_names))
 
     def nominal_volume_fractions(self) -> dict[str, float]:
+        """Each phase's fraction: the sum of its layers' thickness fractions."""
         nominal: dict[str, float] = {}
         for name, fraction in zip(self.layer_names, self.fractions, strict=True):
             nominal[name] = nominal.get(name, 0.0) + fraction
         return nominal
 
     def build(self, comm: MPI.Comm) -> RVEMesh:
+        """Mesh the layers across ``axis`` (:func:`fe2x.geometry.laminate_cell`)."""
         from fe2x.geometry import laminate_cell
 
         return laminate_cell(
@@ -216,9 +222,11 @@ class RandomCell(_MeshedCell):
             ctx.fail(f"[{where}] a random cell needs exactly one of radius and number")
 
     def phase_names(self) -> tuple[str, ...]:
+        """The matrix, then the inclusion phase that all inclusions share."""
         return ("matrix", "inclusion")
 
     def build(self, comm: MPI.Comm) -> RVEMesh:
+        """Place the inclusions from ``seed`` and mesh them (:func:`fe2x.geometry.random_cell`)."""
         from fe2x.geometry import random_cell
 
         return random_cell(
@@ -259,6 +267,7 @@ class FileCell(CellTable):
             ctx.fail(f"[{where}] lengths does not apply to a 'file' cell (the mesh gives the box)")
 
     def build(self, comm: MPI.Comm) -> RVEMesh:
+        """Read the mesh file and its phases onto ``comm`` (:func:`fe2x.geometry.read_cell`)."""
         from fe2x.geometry import read_cell
 
         return read_cell(comm, self.path, self.dim, phase_data=self.phase_data)
@@ -270,8 +279,11 @@ def _direction(v: tuple[float, ...]) -> bool:
 
 @dataclass(frozen=True, kw_only=True)
 class FibreTexture(Table):
-    """A fibre texture (:func:`fe2x.materials.orientations.fibre_texture`): a crystal direction
-    along a sample direction, uniform spin about it and a Gaussian tilt of it."""
+    """A fibre texture: a crystal direction held along a sample direction, spun and tilted.
+
+    The spin about the fibre axis is uniform and its tilt Gaussian
+    (:func:`fe2x.materials.orientations.fibre_texture`).
+    """
 
     crystal_direction: tuple[float, ...] = option(
         REQUIRED,
@@ -325,8 +337,10 @@ class _GrainOrientations(Table):
     )
 
     def _check_orientations(self, ctx: Context, where: str, n_grains: int | None) -> None:
-        """Resolve an orientation file relative to the config file and read it (``n_grains``
-        rows, when known): a bad file fails here, naming the key."""
+        """Resolve an orientation file relative to the config file and read it once to check it.
+
+        The file must hold ``n_grains`` rows, when known; a bad file fails here, naming the key.
+        """
         if isinstance(self.orientations, FibreTexture) or self.orientations == "random":
             if self.orientation_format is not None:
                 ctx.fail(f"[{where}] orientation_format applies to an orientation file only")
@@ -348,8 +362,10 @@ class _GrainOrientations(Table):
         return read_orientations(path, self.orientation_format, n_grains)
 
     def grain_orientations(self, n_grains: int, seed: int) -> np.ndarray:
-        """The orientations (crystal -> sample) of ``n_grains`` grains, ``(n_grains, 3, 3)``;
-        random and fibre ones from ``orientation_seed`` (default ``seed``)."""
+        """The orientations (crystal -> sample) of ``n_grains`` grains, ``(n_grains, 3, 3)``.
+
+        Random and fibre orientations are drawn from ``orientation_seed`` (default ``seed``).
+        """
         from fe2x.materials.orientations import fibre_texture, random_orientations
 
         base = seed if self.orientation_seed is None else self.orientation_seed
@@ -369,8 +385,12 @@ def _resolution(v: int | tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _read_points(path: Path, dim: int) -> np.ndarray:
-    """Seed points ``(n, dim)`` from a text or CSV file (``#`` comments); a GeometryError
-    naming the file and line."""
+    """Seed points ``(n, dim)`` from a text or CSV file (``#`` comments).
+
+    Raises:
+        GeometryError: The file is unreadable, empty, or has a line that is not ``dim`` finite
+            numbers; the message names the file and the line.
+    """
     rows = []
     try:
         lines = path.read_text().splitlines()
@@ -396,8 +416,10 @@ def _read_points(path: Path, dim: int) -> np.ndarray:
 
 @dataclass(frozen=True, kw_only=True)
 class PolycrystalCell(_GrainOrientations, CellTable):
-    """Periodic Voronoi (or Laguerre) grains on a voxel grid, one hexahedron (square) per voxel,
-    every grain with an orientation (:func:`fe2x.geometry.polycrystal.polycrystal_cell`)."""
+    """Periodic Voronoi (or Laguerre) grains on a voxel grid, every grain with an orientation.
+
+    One hexahedron (square) per voxel (:func:`fe2x.geometry.polycrystal.polycrystal_cell`).
+    """
 
     TAG_VALUE: ClassVar[str] = "polycrystal"
     n_grains: int | None = option(
@@ -436,8 +458,11 @@ class PolycrystalCell(_GrainOrientations, CellTable):
     phase: str = option("grains", doc="the phase of all grains", check=bool, expect="a name")
 
     def validate(self, ctx: Context, where: str) -> None:
-        """Grains from a count or a seed file, a resolution per axis with room for them,
-        a weight per grain, and readable orientations."""
+        """Grains from a count or a seed file, with room for them and what each grain needs.
+
+        The resolution is one number or one per axis with at least a voxel per grain, the weights
+        are one per grain, and the orientations are readable.
+        """
         super().validate(ctx, where)
         if self.seeds is not None:
             if self.min_distance is not None:
@@ -471,9 +496,11 @@ class PolycrystalCell(_GrainOrientations, CellTable):
         self._check_orientations(ctx, where, n_grains)
 
     def phase_names(self) -> tuple[str, ...]:
+        """The one phase that all grains share, ``phase``."""
         return (self.phase,)
 
     def build(self, comm: MPI.Comm) -> RVEMesh:
+        """Mesh the grains with their orientations (:func:`fe2x.geometry.polycrystal_cell`)."""
         from fe2x.geometry import polycrystal_cell
 
         seeds = None if self.seeds is None else _read_points(self.seeds, self.dim)
@@ -503,8 +530,11 @@ def _labels_of(keys: Mapping[str, str]) -> dict[int, str] | None:
 
 @dataclass(frozen=True, kw_only=True)
 class VoxelCell(_GrainOrientations, CellTable):
-    """A label image (.npy, TIFF stack, VTK ImageData) as a periodic voxel mesh, one phase or
-    one grain per label (:func:`fe2x.geometry.voxels.voxel_cell`); ``dim`` must be the image's."""
+    """A label image (.npy, TIFF stack, VTK ImageData) as a periodic voxel mesh.
+
+    One phase or one grain per label (:func:`fe2x.geometry.voxels.voxel_cell`); ``dim`` must be
+    the image's.
+    """
 
     TAG_VALUE: ClassVar[str] = "voxels"
     lengths: tuple[float, ...] | None = option(
@@ -543,8 +573,10 @@ class VoxelCell(_GrainOrientations, CellTable):
     )
 
     def validate(self, ctx: Context, where: str) -> None:
-        """The image exists, labels map to phases or grains, orientations are readable; the box
-        comes from the image unless ``lengths`` are given."""
+        """The image exists, labels map to phases or grains, orientations are readable.
+
+        The box comes from the image unless ``lengths`` are given.
+        """
         if self.lengths is not None and len(self.lengths) != self.dim:
             ctx.fail(f"[{where}] lengths = {list(self.lengths)}: expected {self.dim} numbers")
         if not self.path.is_file():
@@ -572,14 +604,17 @@ class VoxelCell(_GrainOrientations, CellTable):
         self._check_orientations(ctx, where, None)
 
     def phase_names(self) -> tuple[str, ...]:
+        """The phases named in ``phases``, then ``grain_phase`` when labels are grains."""
         names = list(dict.fromkeys((self.phases or {}).values()))
         return (*names, self.grain_phase) if self.grains else tuple(names)
 
     def _voxel_data(
         self, labels: np.ndarray
     ) -> tuple[dict[int, str], dict[str, np.ndarray] | None]:
-        """Label -> phase of every present label, and the grain ids and orientations per
-        voxel when labels are grains (rank 0's work)."""
+        """Label -> phase of every present label, and the per-voxel grain data if labels are grains.
+
+        The grain data are the grain ids and orientations per voxel; this is rank 0's work.
+        """
         named = _labels_of(self.phases or {})
         assert named is not None, "integer labels checked by validate"
         present = np.unique(labels)
@@ -607,6 +642,10 @@ class VoxelCell(_GrainOrientations, CellTable):
         return phases, {"grain": np.where(is_grain, grain, -1), "orientation": orientation}
 
     def build(self, comm: MPI.Comm) -> RVEMesh:
+        """Read the image on rank 0 and mesh it on ``comm`` (:func:`fe2x.geometry.voxel_cell`).
+
+        Rank 0 broadcasts its verdict on the image, so a bad one raises on every rank.
+        """
         from fe2x.geometry import read_labels, voxel_cell
 
         verdict, image, phases, data = None, None, None, None

@@ -1,5 +1,7 @@
-"""Config tables declared once, as annotated frozen dataclasses; reading, validation, defaults,
-error messages and the README's key tables all come from the declaration.
+"""Config tables declared once, as annotated frozen dataclasses, and read by that declaration.
+
+Reading, validation, defaults, error messages and the README's key tables all come from the
+declaration.
 
 A table is a ``@dataclass(frozen=True)`` subclass of :class:`Table` whose fields are declared
 with :func:`option`: the annotation says the type (bool, int, float, str, Path, a ``Literal``,
@@ -94,8 +96,11 @@ def option(
 
 @dataclass(frozen=True)
 class Context:
-    """Where a table comes from: the config file (messages, relative paths), and what the
-    command line allows its PETSc options (``--allow-petsc-scripts``)."""
+    """Where a table comes from: the config file, and what the command line allows.
+
+    The file is named in messages and resolves relative paths; the command line says what its
+    PETSc options may do (``--allow-petsc-scripts``).
+    """
 
     path: Path
     allow_petsc_scripts: bool = False
@@ -106,8 +111,11 @@ class Context:
 
 
 class Table:
-    """Base of declared tables. ``TAG_VALUE`` names a variant of a tagged table; ``validate``
-    checks rules between keys (it raises with ``ctx.fail``)."""
+    """Base of declared tables.
+
+    ``TAG_VALUE`` names a variant of a tagged table; ``validate`` checks rules between keys (it
+    raises with ``ctx.fail``).
+    """
 
     TAG_VALUE: ClassVar[str] = ""
 

@@ -1,5 +1,7 @@
-"""Per-grain result files of polycrystal cells: orientations and volume fractions as CSV, and
-pole figures (PNG)."""
+"""Per-grain result files of polycrystal cells: a CSV table of the grains and pole figures.
+
+The CSV holds each grain's orientation and volume fraction; the pole figures are PNG images.
+"""
 
 from __future__ import annotations
 
@@ -41,9 +43,12 @@ class GrainTable(NamedTuple):
 
 
 def grain_table(fields: Mapping[str, fem.Function]) -> GrainTable | None:
-    """The grains of DG0 fields ``grain``, ``phi1``, ``Phi``, ``phi2`` (as written by
-    :func:`fe2x.micro.cell_fields.cell_data_fields`; cells with a negative grain id are no
-    grain), on every rank; None without them. Collective over the fields' mesh."""
+    """The grains of the DG0 fields ``grain``, ``phi1``, ``Phi``, ``phi2``, on every rank.
+
+    The fields are those written by :func:`fe2x.micro.cell_fields.cell_data_fields`; cells with
+    a negative grain id are no grain. None without these fields. Collective over the fields'
+    mesh.
+    """
     if not all(name in fields for name in ("grain", *_EULER)):
         return None
     space = fields["grain"].function_space
@@ -76,8 +81,9 @@ def orientations_csv(table: GrainTable) -> str:
 
 
 def stereographic(directions: np.ndarray) -> np.ndarray:
-    """Upper-hemisphere stereographic projection of unit vectors ``(m, 3)``, ``(m, 2)``:
-    ``(x, y) / (1 + z)`` after turning lower-hemisphere poles to ``-v`` (a pole is an axis).
+    """Upper-hemisphere stereographic projection ``(m, 2)`` of unit vectors ``(m, 3)``.
+
+    ``(x, y) / (1 + z)``, after turning lower-hemisphere poles to ``-v`` (a pole is an axis).
 
     >>> stereographic(np.array([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])).round(12)
     array([[-0., -0.],
@@ -89,8 +95,10 @@ def stereographic(directions: np.ndarray) -> np.ndarray:
 
 
 def cubic_equivalents(pole: Sequence[int]) -> np.ndarray:
-    """The distinct crystal directions ``(m, 3)`` of a cubic pole family {hkl}, one per axis
-    (±v counted once)."""
+    """The distinct crystal directions ``(m, 3)`` of a cubic pole family {hkl}, one per axis.
+
+    A direction and its opposite, ±v, are one axis and counted once.
+    """
     family = set()
     for perm in itertools.permutations(pole):
         for signs in itertools.product((1, -1), repeat=3):
@@ -102,9 +110,12 @@ def cubic_equivalents(pole: Sequence[int]) -> np.ndarray:
 def plot_pole_figures(
     table: GrainTable, png: Path, poles: Sequence[Sequence[int]] = CUBIC_POLES
 ) -> None:
-    """Pole figures of the grains: each {hkl} family rotated into the sample frame and
-    projected stereographically onto the sample x–y plane (z, i.e. sample 3, at the centre);
-    marker area proportional to the grain's volume."""
+    """Plot the pole figures of the grains to ``png``, one per {hkl} family of ``poles``.
+
+    Each family is rotated into the sample frame and projected stereographically onto the
+    sample x–y plane (z, i.e. sample 3, at the centre); marker area is proportional to the
+    grain's volume.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,8 +145,13 @@ def plot_pole_figures(
 
 
 def write_grains(fields: Mapping[str, fem.Function], directory: Path, stem: str = "") -> list[Path]:
-    """Write ``<stem>grains.csv`` (:func:`orientations_csv`) and ``<stem>pole_figures.png``
-    when the fields hold grains; the paths written (collective over the fields' mesh)."""
+    """Write ``<stem>grains.csv`` and ``<stem>pole_figures.png`` when the fields hold grains.
+
+    The CSV is :func:`orientations_csv`. Collective over the fields' mesh.
+
+    Returns:
+        The paths written, none when the fields hold no grains.
+    """
     table = grain_table(fields)
     if table is None:
         return []

@@ -1,5 +1,8 @@
-"""What the jobs share about RVE cells: the warning when a mesh loses phase volume, and the
-files of their cell data (grains and orientations)."""
+"""What the jobs share about RVE cells: the lost-volume warning and the cell-data files.
+
+The warning is given when a mesh loses phase volume; the files hold the cells' data (grains and
+orientations).
+"""
 
 from __future__ import annotations
 
@@ -22,8 +25,11 @@ logger = logging.getLogger(__name__)
 
 
 def warn_if_volume_lost(cell: CellTable, realized: dict[str, float], comm: MPI.Comm) -> None:
-    """Warn (on rank 0) when the mesh holds a phase volume fraction more than 1 % away from the
-    one the geometry asks for: straight or coarse elements cut a curved inclusion short."""
+    """Warn (on rank 0) when a phase volume fraction of the mesh is more than 1 % off nominal.
+
+    The nominal fraction is the one the geometry asks for; straight or coarse elements cut a
+    curved inclusion short.
+    """
     nominal = cell.nominal_volume_fractions()
     change = {p: realized[p] / v - 1.0 for p, v in nominal.items()}
     off = {p: c for p, c in change.items() if abs(c) > 0.01}
@@ -38,9 +44,14 @@ def warn_if_volume_lost(cell: CellTable, realized: dict[str, float], comm: MPI.C
 
 
 def write_cell_data(cell: RVEMesh, out: Path) -> list[Path]:
-    """The cell's data for ParaView, ``out/fields/cell_data.bp`` (grain ids, Bunge angles), and
-    its grains' ``out/grains.csv`` and ``out/pole_figures.png``; the paths written (none for a
-    cell without cell data). Collective."""
+    """Write the cell's data for ParaView and its grains' table and pole figures.
+
+    The data go to ``out/fields/cell_data.bp`` (grain ids, Bunge angles), the grains to
+    ``out/grains.csv`` and ``out/pole_figures.png``. Collective.
+
+    Returns:
+        The paths written, none for a cell without cell data.
+    """
     fields = cell_data_fields(cell, fem.functionspace(cell.mesh, ("DG", 0)))
     if not fields:
         return []

@@ -1,5 +1,8 @@
-"""The ``fe2x homogenize`` job: the cell's effective properties under each boundary condition,
-its fields, its material cards and ``result.json``."""
+"""The ``fe2x homogenize`` job: a cell's effective properties and the files that report them.
+
+The properties come under each boundary condition; the files are its fields, its material
+cards and ``result.json``.
+"""
 
 from __future__ import annotations
 
@@ -179,9 +182,12 @@ def _write_text(path: Path, text: str) -> None:
 def run_homogenize(
     config: HomogenizationConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD
 ) -> HomogenizeOutcome:
-    """Build the cell, homogenize it, write fields (with the cell data of polycrystals: grain
-    ids, orientations, ``grains.csv`` and pole figures), cards and ``out/result.json`` (last,
-    atomically); a card that cannot be made stops the job before any file is written."""
+    """Build the cell, homogenize it, and write its fields, cards and ``out/result.json``.
+
+    The fields include the cell data of polycrystals (grain ids, orientations, ``grains.csv``
+    and pole figures); ``result.json`` is written last, atomically. A card that cannot be made
+    stops the job before any file is written.
+    """
     options = config.homogenize.petsc_options
     prefixes = [f"fe2x_rve_{bc}_" for bc in config.homogenize.bcs]
     check_solver_options(comm, config.path, [("homogenize", p, options) for p in prefixes])

@@ -123,16 +123,15 @@ def hashin_shtrikman(
 
 
 def cubic_polycrystal_bounds(C11: float, C12: float, C44: float) -> dict[str, tuple[float, float]]:
-    """Voigt, Reuss and Hashin–Shtrikman bounds on the moduli of an untextured (statistically
-    isotropic) polycrystal of cubic grains.
+    """Voigt, Reuss and Hashin–Shtrikman bounds on the moduli of an untextured cubic polycrystal.
 
-    A cubic crystal has the bulk modulus K = (C11 + 2 C12)/3 in every orientation, so the
-    aggregate's is K exactly; its deviatoric eigenmoduli are μ_a = (C11 − C12)/2 (2 of 5
-    modes) and μ_b = C44 (3 of 5). Averaged over orientations: μ_V = (2 μ_a + 3 μ_b)/5,
-    1/μ_R = (2/μ_a + 3/μ_b)/5, and with y = ζ(K, μ₀) (:func:`hashin_shtrikman`, 3D)
-    μ_HS = [(2/5)/(μ_a + y) + (3/5)/(μ_b + y)]⁻¹ − y at μ₀ = min(μ_a, μ_b) (lower) and max
-    (upper): Hashin & Shtrikman (1962)'s bounds, in Walpole's form. Copper (168.4, 121.4,
-    75.4 GPa): μ in 45.96–49.45 GPa, K = 137.07 GPa.
+    Untextured: a statistically isotropic aggregate of cubic grains. A cubic crystal has the
+    bulk modulus K = (C11 + 2 C12)/3 in every orientation, so the aggregate's is K exactly; its
+    deviatoric eigenmoduli are μ_a = (C11 − C12)/2 (2 of 5 modes) and μ_b = C44 (3 of 5).
+    Averaged over orientations: μ_V = (2 μ_a + 3 μ_b)/5, 1/μ_R = (2/μ_a + 3/μ_b)/5, and with
+    y = ζ(K, μ₀) (:func:`hashin_shtrikman`, 3D) μ_HS = [(2/5)/(μ_a + y) + (3/5)/(μ_b + y)]⁻¹ − y
+    at μ₀ = min(μ_a, μ_b) (lower) and max (upper): Hashin & Shtrikman (1962)'s bounds, in
+    Walpole's form. Copper (168.4, 121.4, 75.4 GPa): μ in 45.96–49.45 GPa, K = 137.07 GPa.
 
     Returns:
         ``{"bulk": (K, K), "shear": (lower, upper), "voigt": (K, μ_V), "reuss": (K, μ_R)}``.

@@ -1,5 +1,8 @@
-"""Cell-wise (DG0) output fields of an RVE: its cell data (grain ids, orientations as Bunge
-angles) and its committed state (the laws' output fields and the von Mises stress)."""
+"""Cell-wise (DG0) output fields of an RVE: its cell data and its committed state.
+
+The cell data are grain ids and orientations as Bunge angles; the committed state gives the
+laws' output fields and the von Mises stress.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +22,12 @@ EULER_NAMES = ("phi1", "Phi", "phi2")
 
 
 def cell_data_fields(cell: RVEMesh, space: fem.FunctionSpace) -> dict[str, fem.Function]:
-    """The cell data of ``cell`` in the scalar DG0 ``space``: every scalar array as it is (e.g.
-    ``"grain"``) and an ``"orientation"`` (crystal -> sample rotations) as its Bunge Euler
-    angles ``phi1, Phi, phi2`` in degrees; other arrays are left out. Local, no collective."""
+    """The cell data of ``cell`` as functions in the scalar DG0 ``space``.
+
+    Every scalar array is taken as it is (e.g. ``"grain"``), and an ``"orientation"`` (crystal
+    -> sample rotations) as its Bunge Euler angles ``phi1, Phi, phi2`` in degrees; other arrays
+    are left out. Local, no collective.
+    """
     fields: dict[str, np.ndarray] = {}
     for name, values in (cell.cell_data or {}).items():
         values = np.asarray(values)
@@ -41,14 +47,14 @@ def cell_data_fields(cell: RVEMesh, space: fem.FunctionSpace) -> dict[str, fem.F
 def committed_cell_fields(
     problem: RVEProblem, x: PETSc.Vec, E: np.ndarray, space: fem.FunctionSpace
 ) -> dict[str, fem.Function]:
-    """The committed fields at fluctuation ``x`` and macro strain ``E`` in the DG0 ``space``,
-    after the cell data of :func:`cell_data_fields`.
+    """The committed fields at fluctuation ``x`` and macro strain ``E`` in the DG0 ``space``.
 
-    Every output field of the laws (e.g. ``"equivalent_plastic_strain"``, 0 in phases without
-    it) and ``"von_mises_stress"`` of the committed stress (in 2D plane strain with σ33), as
-    cell means of the point values weighted by quadrature weight × |det J|, i.e. L2
-    projections onto DG0. The committed stress is re-evaluated from the committed strain and
-    state with no time step, so the fields follow a swapped-in state. Collective.
+    The cell data of :func:`cell_data_fields` come first, then every output field of the laws
+    (e.g. ``"equivalent_plastic_strain"``, 0 in phases without it) and ``"von_mises_stress"`` of
+    the committed stress (in 2D plane strain with σ33), as cell means of the point values
+    weighted by quadrature weight × |det J|, i.e. L2 projections onto DG0. The committed stress
+    is re-evaluated from the committed strain and state with no time step, so the fields follow
+    a swapped-in state. Collective.
     """
     rule = problem.rule
     eps = problem.strains(x, E)

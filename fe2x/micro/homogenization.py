@@ -1,5 +1,7 @@
-"""Linear homogenization of one RVE: C_eff (and α_eff) or k_eff under each boundary condition,
-with bounds and checks."""
+"""Linear homogenization of one RVE: C_eff (and α_eff) or k_eff under each boundary condition.
+
+The effective properties come with their bounds and checks.
+"""
 
 from __future__ import annotations
 
@@ -67,6 +69,7 @@ class HomogenizationResult:
 
     @property
     def C_eff(self) -> dict[str, np.ndarray]:
+        """The effective (apparent) Mandel stiffness under each boundary condition."""
         return {bc: r.C_eff for bc, r in self.responses.items()}
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,8 +125,11 @@ def elastic_bounds(
     materials: Mapping[str, object],
     dim: int,
 ) -> dict[str, object]:
-    """Voigt and Reuss bounds of the phase ``stiffness`` (Mandel, the cell's notation), and
-    Hashin–Shtrikman bounds when every phase's material is isotropic."""
+    """Elastic bounds of the cell: Voigt and Reuss always, Hashin–Shtrikman for isotropic phases.
+
+    Voigt and Reuss come from the phase ``stiffness`` (Mandel, the cell's notation);
+    Hashin–Shtrikman bounds are added when every phase's material is isotropic.
+    """
     names = list(fractions)
     f = [fractions[n] for n in names]
     C = [stiffness[n] for n in names]
@@ -159,9 +165,10 @@ def cell_eigenstrains(
 
 
 def phase_stiffness(cell: RVEMesh, name: str, law: ConstitutiveLaw) -> np.ndarray:
-    """The elastic Mandel stiffness of phase ``name`` (plane strain in 2D): one matrix, or one
-    per local cell when its law reads per-cell parameters (e.g. a grain orientation) from
-    ``cell.cell_data``; rows of cells outside the phase are zero.
+    """The elastic Mandel stiffness of phase ``name`` (plane strain in 2D).
+
+    One matrix, or one per local cell when its law reads per-cell parameters (e.g. a grain
+    orientation) from ``cell.cell_data``; rows of cells outside the phase are zero.
 
     Raises:
         Fe2xError: the law has no elastic stiffness, or the cell lacks a parameter it reads.
@@ -262,6 +269,7 @@ class ConductionResult:
 
     @property
     def k_eff(self) -> dict[str, np.ndarray]:
+        """The effective (apparent) conductivity ``(dim, dim)`` under each boundary condition."""
         return {bc: r.k_eff for bc, r in self.responses.items()}
 
     def bc_dict(self, bc: str) -> dict[str, object]:

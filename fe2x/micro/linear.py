@@ -233,8 +233,11 @@ class LinearRVE:
         return field
 
     def mean_stiffness(self) -> tuple[np.ndarray, np.ndarray]:
-        """⟨C⟩ and ⟨C⁻¹⟩ over the cell (collective): the Voigt bound ⟨C⟩ and the Reuss bound
-        ⟨C⁻¹⟩⁻¹ of this very microstructure (in 2D the plane-strain compliance C⁻¹)."""
+        """The cell averages ⟨C⟩ and ⟨C⁻¹⟩, symmetrized; collective.
+
+        They give the Voigt bound ⟨C⟩ and the Reuss bound ⟨C⁻¹⟩⁻¹ of this very microstructure
+        (in 2D C⁻¹ is the plane-strain compliance).
+        """
         n = self.n_strain
         constant, field = np.zeros((2, n, n)), np.zeros((2, n, n))
         n_owned = self.cell.mesh.topology.index_map(self.dim).size_local
@@ -258,14 +261,17 @@ class LinearRVE:
 
     @property
     def comm(self) -> MPI.Comm:
+        """The communicator of the cell's mesh, over which set-up and solves are collective."""
         return self.cell.mesh.comm
 
     @property
     def n_dofs(self) -> int:
+        """The global number of scalar dofs of the displacement space ``V``."""
         return self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
 
     @property
     def volume_fractions(self) -> dict[str, float]:
+        """Each phase's volume fraction in the mesh (it may differ from the nominal one)."""
         return {name: vol / self.volume for name, vol in self.phase_volumes.items()}
 
     def _assemble_functional(self, L: fem.Form) -> PETSc.Vec:
