@@ -138,5 +138,7 @@ def test_a_full_disk_stops_homogenize_with_one_line(tmp_path, ranks):
 
 if __name__ == "__main__":
     seen = failing_adios2(Path(sys.argv[1]))
-    print(f"rank {MPI.COMM_WORLD.rank}: {seen}", flush=True)
+    lines = MPI.COMM_WORLD.gather(f"rank {MPI.COMM_WORLD.rank}: {seen}", root=0)
+    if MPI.COMM_WORLD.rank == 0:  # one writer: mpiexec may interleave two ranks' output
+        print("\n".join(lines), flush=True)
     end_if_abandoned(3)
