@@ -107,7 +107,8 @@ class QuadratureLaws:
             raise ValueError(
                 f"out shapes {out[0].shape}, {out[1].shape} do not fit {n_points} points"
             )
-        self.stress, self.tangent = out
+        self.stress: np.ndarray = out[0]
+        self.tangent: np.ndarray = out[1]
         self.linear = [name for name, law in self.laws.items() if is_linear(law)]
         for name in self.linear:
             self.tangent[self.points[name]] = self._reduce_tangent(self._stiffness(name))
@@ -207,7 +208,7 @@ class QuadratureLaws:
             raise ValueError(
                 f"strain shape {strain.shape}; expected ({self.n_points}, {self.n_strain})"
             )
-        updates = []
+        updates: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         trial: PhaseStates = {}
         for name, law in self.laws.items():
             idx = self.points[name]
@@ -257,7 +258,9 @@ class QuadratureLaws:
         """Whether every law can say when a strain stays elastic (:class:`ElasticLimit`)."""
         return all(isinstance(law, ElasticLimit) for law in self.laws.values())
 
-    def stays_elastic(self, strains: np.ndarray, phases: list[str] | None = None) -> np.ndarray:
+    def stays_elastic(
+        self, strains: np.ndarray, phases: list[str] | None = None
+    ) -> np.ndarray | bool:
         """For each of m strain fields ``(m, n_points, n)`` (or one, ``(n_points, n)``) from the
         virgin state, whether every point of ``phases`` (default: all non-linear phases) stays
         elastic: ``(m,)`` bool (or a bool for one field)."""

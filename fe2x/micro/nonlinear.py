@@ -262,6 +262,7 @@ class NonlinearRVE:
                 histories.append(outcome.history)
                 if not converged:
                     break
+                assert self.problem.laws.trial is not None, "set by the converged solve"
                 base = self.problem.laws.trial
             if converged:
                 break
@@ -288,6 +289,7 @@ class NonlinearRVE:
         """Make the last converged trial history (and fluctuation) the committed one."""
         if self._trial is None:
             raise Fe2xError("nothing to commit: no converged solve since the last commit")
+        assert self._E_trial is not None, "set together with _trial"
         self.problem.laws.committed = self._trial
         self._E_committed = self._E_trial
         self._x.copy(self._x_committed)
@@ -319,7 +321,7 @@ class NonlinearRVE:
                 f"{self._x.getLocalSize()}"
             )
         laws = self.problem.laws
-        committed = {}
+        committed: PhaseStates = {}
         for name, law in laws.laws.items():
             if not law.state_shapes:
                 committed[name] = {}

@@ -507,6 +507,7 @@ class ReducedRVE:
                 if not converged:
                     break
                 substeps.append((E_i, q, dt / n_sub))
+                assert self.ecm_laws.trial is not None, "set by the converged Newton"
                 base = self.ecm_laws.trial
             else:
                 Sigma, C, hill_mandel = self._response(q, E)
@@ -580,6 +581,7 @@ class ReducedRVE:
             for E_i, q_i, dt_i in substeps:
                 x.array[:] = self.Phi @ q_i
                 laws.evaluate(p.strains(x, E_i), base, dt_i)
+                assert laws.trial is not None, "set by the successful evaluate"
                 base = laws.trial
         except SolverError:
             return None

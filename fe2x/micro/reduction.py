@@ -181,6 +181,7 @@ class _Replay:
                             f"training data: the laws fail on a stored fluctuation ({error}); "
                             "the data do not belong to this RVE"
                         ) from None
+                    assert laws.trial is not None, "set by the successful evaluate"
                     state = laws.trial
                     yield record, eps, laws.stress.copy()
         finally:

@@ -106,15 +106,20 @@ class FormOperators:
         self._sigma.x.array.reshape(-1, self.n)[self._sigma_rows] = sigma
         with self._b.localForm() as b_local:
             b_local.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(self._b, self._L)
-        self._b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        # assembly into b: singledispatch on the Vec, whose overload the stubs do not see
+        dolfinx.fem.petsc.assemble_vector(self._b, self._L)  # type: ignore[arg-type]
+        self._b.ghostUpdate(
+            addv=PETSc.InsertMode.ADD,  # type: ignore[arg-type]  # enum members typed int
+            mode=PETSc.ScatterMode.REVERSE,  # type: ignore[arg-type]
+        )
         self.P.multTranspose(self._b, f)
 
     def _assemble_K(self, C: np.ndarray) -> None:
         n = self.n
         self._C.x.array.reshape(-1, n * n)[self._sigma_rows] = C.reshape(-1, n * n)
         self._K.zeroEntries()
-        dolfinx.fem.petsc.assemble_matrix(self._K, self._a)
+        # assembly into K: singledispatch on the Mat, whose overload the stubs do not see
+        dolfinx.fem.petsc.assemble_matrix(self._K, self._a)  # type: ignore[arg-type]
         self._K.assemble()
 
     def jacobian(self, C: np.ndarray, J: PETSc.Mat) -> None:
@@ -130,9 +135,13 @@ class FormOperators:
         self._sigma.x.array.reshape(-1, self.n)[self._sigma_rows] = sigma
         with self._b.localForm() as b_local:
             b_local.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(self._b, self._L)
-        self._b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        return self._b.norm()
+        # assembly into b: singledispatch on the Vec, whose overload the stubs do not see
+        dolfinx.fem.petsc.assemble_vector(self._b, self._L)  # type: ignore[arg-type]
+        self._b.ghostUpdate(
+            addv=PETSc.InsertMode.ADD,  # type: ignore[arg-type]  # enum members typed int
+            mode=PETSc.ScatterMode.REVERSE,  # type: ignore[arg-type]
+        )
+        return self._b.norm()  # type: ignore[return-value]  # one norm type: one float
 
 
 class PointOperators:
@@ -227,14 +236,16 @@ class PointOperators:
 
     def jacobian(self, C: np.ndarray, J: PETSc.Mat) -> None:
         indptr, indices = self._pattern
-        J.setValuesCSR(indptr, indices, self._values(C))
+        J.setValuesCSR(indptr, indices, self._values(C))  # type: ignore[arg-type]  # arrays
         J.assemble()
 
     def new_jacobian(self) -> PETSc.Mat:
         indptr, indices = self._pattern
         m = self.n_reduced
         J = PETSc.Mat().createAIJ(
-            size=(m, m), csr=(indptr, indices, np.zeros(indices.size)), comm=MPI.COMM_SELF
+            size=(m, m),
+            csr=(indptr, indices, np.zeros(indices.size)),  # type: ignore[arg-type]  # arrays
+            comm=MPI.COMM_SELF,  # type: ignore[arg-type]  # petsc4py takes mpi4py comms
         )
         J.assemble()
         return J

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from mpi4py import MPI
@@ -243,17 +243,27 @@ class RVEProblem:
         linear_solver: str,
         elastic_factorization: ElasticFactorization | None,
     ) -> None:
-        self._snes = PETSc.SNES().create(self.comm)
+        self._snes = PETSc.SNES().create(self.comm)  # type: ignore[arg-type]  # mpi4py comm
         self._snes.setOptionsPrefix(prefix)
         self._snes.setFunction(weak_method(self._residual), self._f)
         operator = self._J
         if self.rotations is not None:  # J = J_p + U K Vᵀ for the line search's slope
-            operator = PETSc.Mat().createPython(self._J.getSizes(), comm=self.comm)
+            operator = PETSc.Mat().createPython(
+                self._J.getSizes(),  # type: ignore[arg-type]  # the sizes it gave
+                comm=self.comm,  # type: ignore[arg-type]  # petsc4py takes mpi4py comms
+            )
             operator.setPythonContext(_LowRankJacobian(self.rotations, self._J))
             operator.setUp()
         self._snes.setJacobian(weak_method(self._jacobian), operator, self._J)
         self._snes.setConvergenceHistory(length=1000, reset=True)
         me = weakref.ref(self)  # the PC contexts must not keep this problem alive
+
+        def jacobian_version() -> int:
+            problem = me()
+            if problem is None:
+                raise ReferenceError("an RVE problem's PC was called after it was freed")
+            return problem._jacobian_version
+
         self.solver = configure_newton(
             self._snes,
             self._J,
@@ -261,7 +271,7 @@ class RVEProblem:
             prefix,
             options,
             self.schur,
-            lambda: me()._jacobian_version,
+            jacobian_version,
             self.bc.name,
             elastic_factorization,
             self.rotations,
@@ -396,7 +406,7 @@ class RVEProblem:
         t0 = time.perf_counter()
         try:
             self._snes.solve(None, x)
-            reason = self._snes.getConvergedReason()
+            reason: int = self._snes.getConvergedReason()  # type: ignore[assignment]  # an int
         except PETSc.Error as error:
             logger.debug("SNES raised: %s", error)
             reason = PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN
@@ -437,7 +447,7 @@ class RVEProblem:
             if self.rotations is not None:
                 self.rotations.tangent_load(k, out)
 
-        def condensed(C: np.ndarray, xs: list[PETSc.Vec]) -> np.ndarray:
+        def condensed(C: np.ndarray, xs: Sequence[PETSc.Vec]) -> np.ndarray:
             local = np.empty((n, n))
             for k, x in enumerate(xs):
                 local[:, k] = w @ np.einsum("pij,pj->pi", C, self.strains(x, unit[k]))
@@ -463,15 +473,18 @@ class RVEProblem:
         "shared_elastic" these are tight Krylov solves started from the last correctors.
         """
         t0 = time.perf_counter()
-        changed = not np.array_equal(self._C_at_jacobian, self.laws.tangent)
+        changed = self._C_at_jacobian is None or not np.array_equal(
+            self._C_at_jacobian, self.laws.tangent
+        )
         # One verdict for all ranks: reassembly is collective.
         if self.comm.allreduce(changed, op=MPI.LOR):
             self._assemble_jacobian()
         constrained = self.solver.constrained
-        if constrained is not None and self.schur.version != self._jacobian_version:
+        if constrained is not None and constrained.schur.version != self._jacobian_version:
             constrained.factor(self._J)
         solve = self.solver.tangent_solve()
         if self.rotations is not None:
+            assert constrained is not None, "the rotations are eliminated under SUBC only"
             solve = constrained.constrained_solve
         C = self.condense(self.laws.tangent, solve, self.correctors, self._jacobian_version)
         self._tick("tangent", t0)

@@ -47,7 +47,8 @@ def skew_basis(dim: int) -> tuple[np.ndarray, np.ndarray]:
     ([[0.0, 0.7071, -0.7071, 0.0]], (3, 4))
     """
     n = dim * dim
-    skew, sym = [], []
+    skew: list[np.ndarray] = []
+    sym: list[np.ndarray] = []
     for i in range(dim):
         e = np.zeros(n)
         e[dim * i + i] = 1.0
@@ -139,6 +140,7 @@ class RotationElimination:
 
     def solve(self, solve: Solve, b: PETSc.Vec, y: PETSc.Vec) -> None:
         """y = J⁻¹ b by the Woodbury formula on J_p's solves (after :meth:`factor`)."""
+        assert self._small is not None, "factor() comes before solve()"
         solve(b, y)
         coefficients = self._small @ np.asarray(y.mDot([*self.g, *self._D]))
         y.maxpy([-float(c) for c in coefficients], self._Z)
