@@ -323,9 +323,11 @@ class RVEProblem:
 
     # -- fields ----------------------------------------------------------------------------
     def strains(self, x: PETSc.Vec, E: np.ndarray) -> np.ndarray:
-        """Strain measure ``(n_points, n)`` of u = E·y + P x at the owned points (Mandel, or
-        F = E + ∇(P x) row-major with E = F̄, plus the eliminated rotations of a finite-strain
-        SUBC fluctuation; collective)."""
+        """Strain measure ``(n_points, n)`` of u = E·y + P x at the owned points (collective).
+
+        Mandel, or F = E + ∇(P x) row-major with E = F̄, plus the eliminated rotations of a
+        finite-strain SUBC fluctuation.
+        """
         if self.rotations is not None:
             E = E + self.rotations.correction(x)
         return self.ops.strains(x, E)
@@ -366,7 +368,7 @@ class RVEProblem:
         return self._update(x)
 
     def _residual(self, snes: PETSc.SNES, x: PETSc.Vec, f: PETSc.Vec) -> None:
-        """f = Pᵀ ∫ σ : ε(v) dy (SUBC: minus Gᵀ λ)."""
+        """Assemble f = Pᵀ ∫ σ : ε(v) dy (SUBC: minus Gᵀ λ)."""
         t0 = time.perf_counter()
         if not self._update(x):  # an infinite residual stops SNES (no domain-error call in
             f.set(np.inf)  # petsc4py 3.25); every rank gets here together
@@ -394,8 +396,11 @@ class RVEProblem:
     def newton(
         self, x: PETSc.Vec, E: np.ndarray, base: PhaseStates, dt: float, strain_scale: float
     ) -> NewtonOutcome:
-        """One SNES solve for macro strain ``E`` from ``base`` over ``dt``, starting at and
-        updating ``x``. On success the laws' trial state belongs to the converged x."""
+        """One SNES solve for macro strain ``E`` from ``base`` over ``dt``, in place in ``x``.
+
+        It starts at and updates ``x``. On success the laws' trial state belongs to the
+        converged x.
+        """
         self.E, self.base, self.dt = E, base, dt
         self.failure = ""
         if not self.solver.user_atol:
@@ -424,8 +429,11 @@ class RVEProblem:
         return NewtonOutcome(converged, name, iterations, history)
 
     def averages(self, x: PETSc.Vec) -> tuple[np.ndarray, np.ndarray, float]:
-        """⟨σ⟩, ⟨ε⟩ and ⟨σ : ε⟩ at the evaluated point x (one collective); finite strain:
-        ⟨P⟩, ⟨H⟩ and ⟨P : H⟩ with H = F − I (Hill's lemma: ⟨P : H⟩ = ⟨P⟩ : ⟨H⟩)."""
+        """⟨σ⟩, ⟨ε⟩ and ⟨σ : ε⟩ at the evaluated point x (one collective).
+
+        Finite strain: ⟨P⟩, ⟨H⟩ and ⟨P : H⟩ with H = F − I (Hill's lemma:
+        ⟨P : H⟩ = ⟨P⟩ : ⟨H⟩).
+        """
         n, w = self.n_strain, self.weights
         eps, sigma = self.strains(x, self.E) - self.identity, self.laws.stress
         local = np.concatenate([w @ sigma, w @ eps, [w @ np.einsum("pi,pi->p", sigma, eps)]])
@@ -435,9 +443,11 @@ class RVEProblem:
         return total[:n], total[n : 2 * n], float(total[2 * n])
 
     def unit_correctors(self, schur: SchurComplement | None) -> UnitStrainCorrectors:
-        """The corrector solves of this RVE for a tangent field given at condensation time:
+        """The corrector solves of this RVE for a tangent field given at condensation time.
+
         rhs_k = −Pᵀ ∫ (C e_k) : ε(v) dy, C[:, k] = ⟨C (e_k + ε(P x_k))⟩ (finite-strain SUBC:
-        with the terms of the eliminated rotations, for the C of the last Jacobian)."""
+        with the terms of the eliminated rotations, for the C of the last Jacobian).
+        """
         n, w = self.n_strain, self.weights
         unit = np.eye(n)
 
@@ -460,8 +470,10 @@ class RVEProblem:
     def condense(
         self, C: np.ndarray, solve: LinearSolve, correctors: UnitStrainCorrectors, version: object
     ) -> np.ndarray:
-        """The homogenized stiffness of the tangent field C, whose reduced operator ``solve``
-        applies (the correctors x_k are left in ``correctors``)."""
+        """The homogenized stiffness of the tangent field C.
+
+        ``solve`` applies its reduced operator; the correctors x_k are left in ``correctors``.
+        """
         correctors.solve(C, solve, version)
         return correctors.stiffness(C)
 
@@ -491,10 +503,12 @@ class RVEProblem:
         return C
 
     def lowest_eigenvalue(self, mode: PETSc.Vec | None = None) -> float:
-        """The micro-instability diagnostic at the last evaluated (converged) point:
+        """The micro-instability diagnostic at the last evaluated (converged) point (collective).
+
         λ_min(J) / λ_ref of the reduced Jacobian (:mod:`fe2x.micro.stability`), its
-        eigenvector into ``mode`` (reduced dofs) if given; collective. Call after
-        :meth:`tangent` (which leaves J assembled at that point)."""
+        eigenvector into ``mode`` (reduced dofs) if given. Call after :meth:`tangent` (which
+        leaves J assembled at that point).
+        """
         if self.stability is None:
             raise Fe2xError("this RVE problem was set up without the stability diagnostic")
         t0 = time.perf_counter()
@@ -515,5 +529,5 @@ class _LowRankJacobian:
         self.rotations, self.J_p = rotations, J_p
 
     def mult(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
-        """y = J x."""
+        """Apply y = J x."""
         self.rotations.mult(self.J_p, x, y)
