@@ -1,6 +1,8 @@
-"""UFL pieces of the micro and macro problems: the strain measure of a field by kinematics
-(Mandel small strain, or the row-major displacement gradient) and the quadrature degree of the
-stiffness."""
+"""UFL pieces of the micro and macro problems: the strain measure and the stiffness's degree.
+
+The strain measure of a field by kinematics (Mandel small strain, or the row-major displacement
+gradient) and the quadrature degree of the stiffness.
+"""
 
 from __future__ import annotations
 
@@ -34,16 +36,20 @@ def mandel_strain(u: ufl.core.expr.Expr, dim: int) -> ufl.core.expr.Expr:
 
 
 def gradient_vector(u: ufl.core.expr.Expr, dim: int) -> ufl.core.expr.Expr:
-    """The displacement gradient ``H = ∇u`` flattened row-major: [H11, H12, H21, H22] (2D) or
-    9 entries (3D), ``H_iJ = ∂u_i/∂X_J``."""
+    """The displacement gradient ``H = ∇u``, ``H_iJ = ∂u_i/∂X_J``, flattened row-major.
+
+    [H11, H12, H21, H22] (2D) or 9 entries (3D).
+    """
     H = ufl.grad(u)
     return ufl.as_vector([H[i, j] for i in range(dim) for j in range(dim)])
 
 
 def strain_measure(u: ufl.core.expr.Expr, dim: int, kinematics: str) -> ufl.core.expr.Expr:
-    """The strain measure the laws of ``kinematics`` are driven by, linear in ``u``: the Mandel
-    small strain (``"small"``) or the row-major displacement gradient (``"finite"``, where
-    ``F = I + ∇u``)."""
+    """The strain measure the laws of ``kinematics`` are driven by, linear in ``u``.
+
+    The Mandel small strain (``"small"``) or the row-major displacement gradient (``"finite"``,
+    where ``F = I + ∇u``).
+    """
     if kinematics not in KINEMATICS:
         raise ValueError(f"unknown kinematics {kinematics!r}; allowed: {KINEMATICS}")
     return mandel_strain(u, dim) if kinematics == "small" else gradient_vector(u, dim)
@@ -63,8 +69,9 @@ def measure_size(dim: int, kinematics: str) -> int:
 
 
 def measure_identity(dim: int, kinematics: str) -> np.ndarray:
-    """The undeformed value of the measure a law receives: 0 (small strain) or the identity
-    ``F = I`` flattened row-major (finite).
+    """The undeformed value of the measure a law receives.
+
+    0 (small strain) or the identity ``F = I`` flattened row-major (finite).
 
     >>> measure_identity(2, "finite").tolist()
     [1.0, 0.0, 0.0, 1.0]

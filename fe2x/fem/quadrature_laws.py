@@ -1,13 +1,13 @@
-"""The one evaluator that binds constitutive laws to quadrature points: phase by phase, with
-the committed and the trial state.
+"""The one evaluator that binds constitutive laws to quadrature points, phase by phase.
 
-The RVE, the DNS reference and the single material point all evaluate their laws through
-:class:`QuadratureLaws`: each phase's law is called once per update on all of its points
-(batched, :mod:`fe2x.materials.law`), plane strain is embedded in and reduced from the 3D law,
-linear phases keep their constant tangent, and a failed update leaves the outputs and states
-as they were. The kinematics is a parameter: small-strain laws take the Mandel strain,
-finite-strain laws the deformation gradient F (row-major; plane strain with F₃₃ = 1 and
-F₁₃ = F₂₃ = F₃₁ = F₃₂ = 0), and every phase must be of the evaluator's kinematics.
+It keeps the committed and the trial state of every phase. The RVE, the DNS reference and the
+single material point all evaluate their laws through :class:`QuadratureLaws`: each phase's law
+is called once per update on all of its points (batched, :mod:`fe2x.materials.law`), plane
+strain is embedded in and reduced from the 3D law, linear phases keep their constant tangent,
+and a failed update leaves the outputs and states as they were. The kinematics is a parameter:
+small-strain laws take the Mandel strain, finite-strain laws the deformation gradient F
+(row-major; plane strain with F₃₃ = 1 and F₁₃ = F₂₃ = F₃₁ = F₃₂ = 0), and every phase must be
+of the evaluator's kinematics.
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ class QuadratureLaws:
             raise ValueError(
                 f"out shapes {out[0].shape}, {out[1].shape} do not fit {n_points} points"
             )
-        self.stress, self.tangent = out
+        self.stress: np.ndarray = out[0]
+        self.tangent: np.ndarray = out[1]
         self.linear = [name for name, law in self.laws.items() if is_linear(law)]
         for name in self.linear:
             self.tangent[self.points[name]] = self._reduce_tangent(self._stiffness(name))
@@ -146,8 +147,11 @@ class QuadratureLaws:
         return checked
 
     def _stiffness(self, name: str) -> np.ndarray:
-        """The elastic stiffness of phase ``name`` at each of its points: ``(m, 6, 6)`` Mandel,
-        or for finite-strain laws the tangent at F = I, ``C_iJkL`` as ``(m, 9, 9)``."""
+        """The elastic stiffness of phase ``name`` at each of its points.
+
+        ``(m, 6, 6)`` Mandel, or for finite-strain laws the tangent at F = I, ``C_iJkL`` as
+        ``(m, 9, 9)``.
+        """
         C = self.laws[name].elastic_stiffness(self.parameters[name])  # type: ignore[attr-defined]
         if self.finite:
             C = mandel_to_tensor4(C, 3).reshape(*np.shape(C)[:-2], 9, 9)
@@ -170,8 +174,10 @@ class QuadratureLaws:
         return stress[:, _PLANE_F if self.finite else _PLANE]
 
     def _reduce_tangent(self, tangent: np.ndarray) -> np.ndarray:
-        """In-plane block (plane strain: the out-of-plane entries are prescribed, so no
-        condensation)."""
+        """In-plane block of a 3D tangent, without condensation.
+
+        Plane strain prescribes the out-of-plane entries, so none is condensed out.
+        """
         if self.dim == 3:
             return tangent
         rows = _PLANE_F if self.finite else _PLANE
@@ -207,7 +213,7 @@ class QuadratureLaws:
             raise ValueError(
                 f"strain shape {strain.shape}; expected ({self.n_points}, {self.n_strain})"
             )
-        updates = []
+        updates: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         trial: PhaseStates = {}
         for name, law in self.laws.items():
             idx = self.points[name]
@@ -228,9 +234,11 @@ class QuadratureLaws:
         self.trial = trial
 
     def stresses(self, strain: np.ndarray, state: PhaseStates) -> np.ndarray:
-        """The 3D Cauchy stress (Mandel) ``(n_points, 6)`` at ``strain`` in ``state`` (no flow:
-        dt = 0), e.g. the committed stress of a swapped-in history; for finite-strain laws
-        ``σ = P Fᵀ / det F``. Nothing is stored."""
+        """The 3D Cauchy stress (Mandel) ``(n_points, 6)`` at ``strain`` in ``state``, no flow.
+
+        No flow: dt = 0. E.g. the committed stress of a swapped-in history; for finite-strain
+        laws ``σ = P Fᵀ / det F``. Nothing is stored.
+        """
         sigma = np.zeros((self.n_points, 6))
         for name, law in self.laws.items():
             idx = self.points[name]
@@ -243,8 +251,11 @@ class QuadratureLaws:
 
     # -- optional capabilities -------------------------------------------------------------
     def elastic_stiffness(self) -> np.ndarray:
-        """The virgin-state stiffness of every point ``(n_points, n, n)`` (every law must have
-        :class:`~fe2x.materials.law.ElasticStiffness`; finite strain: the tangent at F = I)."""
+        """The virgin-state stiffness of every point ``(n_points, n, n)``.
+
+        Every law must have :class:`~fe2x.materials.law.ElasticStiffness`; finite strain: the
+        tangent at F = I.
+        """
         C = np.zeros((self.n_points, self.n_strain, self.n_strain))
         for name, law in self.laws.items():
             if not isinstance(law, ElasticStiffness):
@@ -257,10 +268,15 @@ class QuadratureLaws:
         """Whether every law can say when a strain stays elastic (:class:`ElasticLimit`)."""
         return all(isinstance(law, ElasticLimit) for law in self.laws.values())
 
-    def stays_elastic(self, strains: np.ndarray, phases: list[str] | None = None) -> np.ndarray:
-        """For each of m strain fields ``(m, n_points, n)`` (or one, ``(n_points, n)``) from the
+    def stays_elastic(
+        self, strains: np.ndarray, phases: list[str] | None = None
+    ) -> np.ndarray | bool:
+        """Whether every point of ``phases`` stays elastic under each strain field from virgin.
+
+        For each of m strain fields ``(m, n_points, n)`` (or one, ``(n_points, n)``) from the
         virgin state, whether every point of ``phases`` (default: all non-linear phases) stays
-        elastic: ``(m,)`` bool (or a bool for one field)."""
+        elastic: ``(m,)`` bool (or a bool for one field).
+        """
         strains = np.asarray(strains, dtype=float)
         single = strains.ndim == 2
         strains = strains[None] if single else strains
@@ -282,8 +298,10 @@ class QuadratureLaws:
         return [name for name in self.laws if name not in self.linear]
 
     def outputs(self, state: PhaseStates | None = None) -> dict[str, np.ndarray]:
-        """Every output field of the laws at every point ``(n_points,)``, 0 where a phase's
-        law does not have it (default: of the committed state)."""
+        """Every output field of the laws in ``state`` at every point ``(n_points,)``.
+
+        0 where a phase's law does not have it; ``state`` defaults to the committed state.
+        """
         state = self.committed if state is None else state
         fields = {name: np.zeros(self.n_points) for name in self.output_names}
         for name, law in self.laws.items():

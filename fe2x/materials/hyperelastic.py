@@ -134,8 +134,10 @@ class NeoHookean(_IsotropicHyperelastic):
 
 @numba.njit(cache=True, nogil=True)
 def _neo_hookean(F, lam, mu, P, A):  # pragma: no cover (compiled; the tests check its results)
-    """P and A of :class:`NeoHookean` point by point, with G = F⁻ᵀ = cof F / J: fills P
-    ``(n, 3, 3)`` and A ``(n, 9, 9)``; returns 1 if some F is not finite or has J <= 0."""
+    """P and A of :class:`NeoHookean` point by point, with G = F⁻ᵀ = cof F / J.
+
+    Fills P ``(n, 3, 3)`` and A ``(n, 9, 9)``; returns 1 if some F is not finite or has J <= 0.
+    """
     G = np.empty((3, 3))
     for k in range(F.shape[0]):
         f = F[k]

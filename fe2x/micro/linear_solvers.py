@@ -169,7 +169,7 @@ class ConstrainedNewtonPC:
             raise SolverError("RVE linear solve (SUBC inner) failed")
 
     def solve(self, b: PETSc.Vec, y: PETSc.Vec) -> None:
-        """y = J⁻¹ b with the inner solver; a failure is remembered and raised."""
+        """Solve y = J⁻¹ b with the inner solver; a failure is remembered and raised."""
         if self.rotations is None:
             self._inner_solve(b, y)
         else:
@@ -187,8 +187,10 @@ class ConstrainedNewtonPC:
             self.inner.setInitialGuessNonzero(False)
 
     def constrained_solve(self, b: PETSc.Vec, y: PETSc.Vec) -> None:
-        """y = Π J⁻¹ b: the solution of the bordered system [J −Gᵀ; G 0] [y; μ] = [b; 0]
-        (after :meth:`factor`)."""
+        """Solve y = Π J⁻¹ b, the y of the bordered system [J −Gᵀ; G 0] [y; μ] = [b; 0].
+
+        After :meth:`factor`.
+        """
         self.solve(b, y)
         self.schur.project(y)
 

@@ -75,8 +75,10 @@ class MicroModel(Protocol):
     """A macro point's micro model: solve on a trial history, commit, swap state in and out."""
 
     def solve(self, E: np.ndarray) -> RVEResult:
-        """Σ and C = dΣ/dE for macro strain E (Mandel) from the committed history; the trial
-        history is kept until :meth:`commit`."""
+        """Σ and C = dΣ/dE for macro strain E (Mandel) from the committed history.
+
+        The trial history is kept until :meth:`commit`.
+        """
         ...
 
     def commit(self) -> None:
@@ -103,14 +105,18 @@ class TimeIncrement(Protocol):
 
 @runtime_checkable
 class ElasticShortcut(Protocol):
-    """Answers points that never left the elastic range without solving, when exact: their
-    response is Σ = C_elastic E, C = C_elastic."""
+    """Answers points that never left the elastic range without solving, when exact.
+
+    Their response is Σ = C_elastic E, C = C_elastic.
+    """
 
     C_elastic: np.ndarray
 
     def stays_elastic(self, E: np.ndarray) -> np.ndarray:
-        """For macro strains E ``(m, n)`` of virgin points, which stay elastic ``(m,)``; it
-        neither reads nor changes the committed state. One collective for the whole batch."""
+        """For macro strains E ``(m, n)`` of virgin points, which stay elastic ``(m,)``.
+
+        It neither reads nor changes the committed state. One collective for the whole batch.
+        """
         ...
 
 
@@ -171,8 +177,10 @@ class Described(Protocol):
 
 @runtime_checkable
 class FiniteStrain(Protocol):
-    """A model that says its kinematics: ``"finite"`` (E = F̄ row-major, Σ = P̄, C = dP̄/dF̄)
-    or ``"small"`` (Mandel)."""
+    """A model that says its kinematics.
+
+    ``"finite"`` (E = F̄ row-major, Σ = P̄, C = dP̄/dF̄) or ``"small"`` (Mandel).
+    """
 
     kinematics: str
 

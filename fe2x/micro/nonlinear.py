@@ -207,8 +207,10 @@ class NonlinearRVE:
         return self._E_committed.copy()
 
     def volume_fractions(self) -> dict[str, float]:
-        """Volume fraction of each phase in the meshed cell, by quadrature (collective): with
-        straight-sided elements a coarse mesh holds visibly less of a curved inclusion."""
+        """Volume fraction of each phase in the meshed cell, by quadrature (collective).
+
+        With straight-sided elements a coarse mesh holds visibly less of a curved inclusion.
+        """
         weights = self.problem.rule.point_weights()
         points = self.problem.points
         local = np.array([weights[points[name]].sum() for name in self.cell.phases])
@@ -218,8 +220,10 @@ class NonlinearRVE:
         }
 
     def describe(self) -> dict[str, Any]:
-        """What the run log and summary say of this model: dofs, realized volume fractions
-        and kinematics."""
+        """What the run log and summary say of this model: dofs, volume fractions, kinematics.
+
+        The volume fractions are the realized ones.
+        """
         return {
             "dofs": self.n_dofs,
             "volume_fractions": self.volume_fractions(),
@@ -232,9 +236,10 @@ class NonlinearRVE:
         self._dt = float(dt)
 
     def solve(self, E: Any, dt: float | None = None) -> RVEResult:
-        """Σ and dΣ/dE at macro strain ``E`` (Mandel; finite strain: F̄ row-major, giving P̄
-        and dP̄/dF̄) from the committed history, over the time ``dt`` (default: the one set by
-        :meth:`set_time_increment`, initially 0).
+        """Σ and dΣ/dE at macro strain ``E`` from the committed history, over the time ``dt``.
+
+        ``E`` is Mandel; under finite strain F̄ row-major, giving P̄ and dP̄/dF̄. ``dt``
+        defaults to the one set by :meth:`set_time_increment`, initially 0.
 
         The trial history is kept until :meth:`commit`. A failed increment is retried in
         2, 4, ... substeps from the committed strain; if all fail, ``converged`` is False.
@@ -262,6 +267,7 @@ class NonlinearRVE:
                 histories.append(outcome.history)
                 if not converged:
                     break
+                assert self.problem.laws.trial is not None, "set by the converged solve"
                 base = self.problem.laws.trial
             if converged:
                 break
@@ -288,6 +294,7 @@ class NonlinearRVE:
         """Make the last converged trial history (and fluctuation) the committed one."""
         if self._trial is None:
             raise Fe2xError("nothing to commit: no converged solve since the last commit")
+        assert self._E_trial is not None, "set together with _trial"
         self.problem.laws.committed = self._trial
         self._E_committed = self._E_trial
         self._x.copy(self._x_committed)
@@ -295,10 +302,12 @@ class NonlinearRVE:
         self._trial, self._E_trial = None, None
 
     def get_state(self) -> dict[str, Any]:
-        """The committed state: ``E``, fluctuation dofs ``x`` (this rank's part) and
-        ``history`` (phase -> its points' law state packed as ``(m, width)`` by
-        :func:`~fe2x.materials.law.pack_state`, for the phases whose law has a state).
-        Plain numpy, serialisable."""
+        """The committed state, in plain numpy (serialisable).
+
+        ``E``, fluctuation dofs ``x`` (this rank's part) and ``history`` (phase -> its points'
+        law state packed as ``(m, width)`` by :func:`~fe2x.materials.law.pack_state`, for the
+        phases whose law has a state).
+        """
         laws = self.problem.laws
         return {
             "E": self._E_committed.copy(),
@@ -319,7 +328,7 @@ class NonlinearRVE:
                 f"{self._x.getLocalSize()}"
             )
         laws = self.problem.laws
-        committed = {}
+        committed: PhaseStates = {}
         for name, law in laws.laws.items():
             if not law.state_shapes:
                 committed[name] = {}
@@ -343,8 +352,11 @@ class NonlinearRVE:
     # -- capability: fluctuation snapshots (training data) ---------------------------------
     @property
     def fluctuation_rows(self) -> tuple[int, np.ndarray]:
-        """The global number of reduced fluctuation dofs and the partition-independent row of
-        each of this rank's (:mod:`fe2x.micro.snapshot_rows`; collective the first time)."""
+        """The global count of reduced fluctuation dofs and the canonical row of each local one.
+
+        The rows are partition-independent (:mod:`fe2x.micro.snapshot_rows`); collective the
+        first time.
+        """
         if self._snapshot_rows is None:
             self._snapshot_rows = canonical_rows(self.problem)
         return self.n_reduced, self._snapshot_rows
@@ -371,8 +383,10 @@ class NonlinearRVE:
     # -- capability: the exact elastic shortcut --------------------------------------------
     @property
     def C_elastic(self) -> np.ndarray:
-        """C_el: the homogenized stiffness of the virgin (all-elastic) RVE (collective on the
-        first call, which builds the elastic localization)."""
+        """C_el: the homogenized stiffness of the virgin (all-elastic) RVE.
+
+        Collective on the first call, which builds the elastic localization.
+        """
         return self._elastic_localization().C.copy()
 
     def _elastic_localization(self) -> ElasticLocalization:
@@ -383,17 +397,21 @@ class NonlinearRVE:
         return self._localization
 
     def stays_elastic(self, E: np.ndarray) -> np.ndarray:
-        """For macro strains E ``(m, n)``: whether the virgin RVE answers each by C_el E
-        exactly (all False when a law cannot tell). One collective."""
+        """For macro strains E ``(m, n)``: whether the virgin RVE answers each by C_el E exactly.
+
+        All False when a law cannot tell. One collective.
+        """
         E = np.atleast_2d(np.asarray(E, dtype=float))
         if not self.problem.laws.has_elastic_limit:
             return np.zeros(E.shape[0], dtype=bool)
         return self._elastic_localization().stays_elastic(E)
 
     def elastic_shortcut(self, E: Any) -> RVEResult | None:
-        """The answer of a virgin RVE at ``E`` without Newton, or None if any point would
-        yield (or a law cannot tell). It ignores and never changes the committed or trial
-        state: it answers for a point that has never been solved. Collective."""
+        """The answer of a virgin RVE at ``E`` without Newton, or None if any point would yield.
+
+        None as well if a law cannot tell. It ignores and never changes the committed or trial
+        state: it answers for a point that has never been solved. Collective.
+        """
         if not self.problem.laws.has_elastic_limit:
             return None
         return self._elastic_localization().answer(E)
@@ -401,15 +419,19 @@ class NonlinearRVE:
     # -- capability: diagnostics and micro fields ------------------------------------------
     @property
     def diagnostic_names(self) -> tuple[str, ...]:
-        """Names of the scalar diagnostics :meth:`diagnostics` reports: the laws' outputs, and
-        :data:`STABILITY` when it is computed."""
+        """Names of the scalar diagnostics :meth:`diagnostics` reports.
+
+        The laws' outputs, and :data:`STABILITY` when it is computed.
+        """
         stability = (STABILITY,) if self.problem.stability is not None else ()
         return (*self.problem.laws.output_names, *stability)
 
     def diagnostics(self) -> dict[str, float]:
-        """The RVE volume average of each output field of the committed state and, when
-        computed, :data:`STABILITY` of the last committed solve (NaN after :meth:`set_state`
-        until the next one; 1 for the virgin cell); collective."""
+        """The RVE volume average of each output field of the committed state (collective).
+
+        When computed, also :data:`STABILITY` of the last committed solve (NaN after
+        :meth:`set_state` until the next one; 1 for the virgin cell).
+        """
         weights = self.problem.rule.point_weights()
         names = self.problem.laws.output_names
         fields = self.problem.laws.outputs()
@@ -427,9 +449,11 @@ class NonlinearRVE:
         return self.diagnostics().get("equivalent_plastic_strain", 0.0)
 
     def displacement(self) -> fem.Function:
-        """The committed micro displacement u = (E − E₀)·(y − y_c) + P x, E₀ the undeformed
-        measure (Mandel: the strain tensor; finite strain: F̄ − I), as a new function of the
-        displacement space (e.g. to show the deformed or buckled cell). Collective."""
+        """The committed micro displacement u = (E − E₀)·(y − y_c) + P x (collective).
+
+        E₀ is the undeformed measure (Mandel: the strain tensor; finite strain: F̄ − I). A new
+        function of the displacement space (e.g. to show the deformed or buckled cell).
+        """
         problem = self.problem
         dim = self.dim
         E = self._E_committed - problem.identity
@@ -445,9 +469,11 @@ class NonlinearRVE:
         return u
 
     def instability_mode(self) -> tuple[float, fem.Function]:
-        """The lowest eigenpair of the reduced Jacobian of the last solve: :data:`STABILITY`
-        and the fluctuation P x of its eigenvector, scaled to max |w| = 1 (the shape in which
-        the cell buckles when the value reaches 0). Collective."""
+        """The lowest eigenpair of the reduced Jacobian of the last solve (collective).
+
+        :data:`STABILITY` and the fluctuation P x of its eigenvector, scaled to max |w| = 1 (the
+        shape in which the cell buckles when the value reaches 0).
+        """
         problem = self.problem
         x, w = problem.P.createVecRight(), problem.P.createVecLeft()
         try:
@@ -464,9 +490,12 @@ class NonlinearRVE:
         return value, mode
 
     def micro_fields(self) -> dict[str, fem.Function]:
-        """Cell-wise (DG0) fields of the committed state, for output (e.g. ParaView): every
-        output field of the laws and the von Mises stress (:func:`~fe2x.micro.cell_fields.
-        committed_cell_fields`). New functions on every call. Collective."""
+        """Cell-wise (DG0) fields of the committed state, for output (e.g. ParaView).
+
+        Every output field of the laws and the von Mises stress
+        (:func:`~fe2x.micro.cell_fields.committed_cell_fields`). New functions on every call.
+        Collective.
+        """
         if self._dg0 is None:
             self._dg0 = fem.functionspace(self.cell.mesh, ("DG", 0))
         return committed_cell_fields(self.problem, self._x_committed, self._E_committed, self._dg0)

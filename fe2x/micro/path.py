@@ -36,8 +36,10 @@ _TENSOR_DIM = {4: 2, 9: 3}  # components of a row-major F -> its dimension
 
 
 def free_rotations(stress_controlled: np.ndarray) -> list[tuple[int, int]]:
-    """The planes (i, j), i < j, of a finite-strain path in which the rigid rotation is free:
-    both F_ij and F_ji stress-controlled (``stress_controlled`` per row-major component of F).
+    """The planes (i, j), i < j, of a finite-strain path in which the rigid rotation is free.
+
+    There both F_ij and F_ji are stress-controlled (``stress_controlled`` per row-major
+    component of F).
 
     >>> free_rotations(np.array([False, True, True, False]))
     [(0, 1)]
@@ -118,8 +120,11 @@ class LoadPath:
 
 
 class PathStep(NamedTuple):
-    """One converged step: time, macro strain and stress, tangent, the work it took, and the
-    model's named diagnostics of the committed state (empty for a model without them)."""
+    """One converged step: time, macro strain and stress, tangent, work, and diagnostics.
+
+    The work is what the step took; the diagnostics are the model's named ones of the
+    committed state (empty for a model without them).
+    """
 
     t: float
     E: np.ndarray
@@ -141,8 +146,9 @@ class PathResult:
 
 
 def cauchy_stress(F: np.ndarray, P: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The Cauchy stress σ = P Fᵀ / J, J = det F, and its derivative
-    ∂σ_ij/∂F_kL = (A_iJkL F_jJ + P_iL δ_jk) / J − σ_ij F⁻¹_Lk, all row-major.
+    """The Cauchy stress σ = P Fᵀ / J, J = det F, and its derivative by F, all row-major.
+
+    ∂σ_ij/∂F_kL = (A_iJkL F_jJ + P_iL δ_jk) / J − σ_ij F⁻¹_Lk.
 
     Args:
         F: deformation gradient, shape (d·d,), d = 2 or 3, with det F > 0.
@@ -164,8 +170,11 @@ def cauchy_stress(F: np.ndarray, P: np.ndarray, A: np.ndarray) -> tuple[np.ndarr
 def _controlled(
     E: np.ndarray, Sigma: np.ndarray, C: np.ndarray, cauchy: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The controlled stress and its derivative by E: Σ and C, with the rows of the ``cauchy``
-    components replaced by those of σ̄ and ∂σ̄/∂F̄ (:func:`cauchy_stress`)."""
+    """The controlled stress and its derivative by E: Σ and C, Cauchy rows where ``cauchy``.
+
+    The rows of the ``cauchy`` components are replaced by those of σ̄ and ∂σ̄/∂F̄
+    (:func:`cauchy_stress`).
+    """
     if not cauchy.any():
         return Sigma, C
     sigma, dsigma = cauchy_stress(E, Sigma, C)
@@ -183,8 +192,10 @@ def _solve_mixed(
     finite: bool = False,
     cauchy: np.ndarray | None = None,
 ) -> tuple[Any, np.ndarray, int, int, str]:
-    """E with E[~s] = target[~s] and Σ(E)[s] = target[s] (``finite``: E = F̄, which must keep
-    det F̄ > 0; ``cauchy``: the components whose targets are Cauchy stresses).
+    """E with E[~s] = target[~s] and Σ(E)[s] = target[s].
+
+    ``finite``: E = F̄, which must keep det F̄ > 0; ``cauchy``: the components whose targets
+    are Cauchy stresses.
 
     Returns (last result, E, control iterations, micro iterations, why it failed or "").
     """

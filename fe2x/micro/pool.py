@@ -22,8 +22,11 @@ __all__ = ["MicroPool", "PointAnswer", "PoolResponse"]
 
 
 class PointAnswer(NamedTuple):
-    """A point's last answer in a step (kept for training data): its microstructure, strain,
-    stress, tangent, whether it converged, and its row of the diagnostics."""
+    """A point's last answer in a step, kept for training data.
+
+    Its microstructure, strain, stress, tangent, whether it converged, and its row of the
+    diagnostics.
+    """
 
     name: str
     E: np.ndarray

@@ -1,5 +1,7 @@
-"""The reduced RVE as a micro model: Galerkin projection on a POD basis, the laws evaluated at
-the empirical cubature points only, and a certified fallback to the full RVE.
+"""The reduced RVE as a micro model: POD-Galerkin, empirical cubature, certified fallback.
+
+Galerkin projection on a POD basis, the laws evaluated at the empirical cubature points only,
+and a certified fallback to the full RVE.
 
 With the basis Φ ``(n_reduced, r)`` of the reduced fluctuation (x = Φ q) and the cubature
 ``{(z_k, ω_k)}`` (:class:`~fe2x.io.reduced_basis.ReducedBasis`), the RVE equations become r
@@ -140,8 +142,11 @@ def rve_provenance(rve: NonlinearRVE) -> dict[str, Any]:
 
 
 def check_provenance(recorded: Mapping[str, Any], actual: Mapping[str, Any], source: str) -> None:
-    """Raise one line naming what differs if a basis recorded for ``recorded`` is used on the
-    RVE of ``actual``: another discretisation, mesh, microstructure or law."""
+    """Raise one line naming what differs if a basis for ``recorded`` is used on ``actual``.
+
+    A basis recorded for the RVE of ``recorded`` used on the RVE of ``actual``: another
+    discretisation, mesh, microstructure or law.
+    """
     for key in ("dim", "bc", "degree", "n_dofs", "n_reduced", "n_points", "lengths"):
         if recorded.get(key) != actual.get(key):
             raise Fe2xError(
@@ -173,8 +178,11 @@ def check_provenance(recorded: Mapping[str, Any], actual: Mapping[str, Any], sou
 
 
 def stress_rms(sigma: np.ndarray, weights: np.ndarray, volume: float) -> float:
-    """‖σ‖_rms = √⟨σ : σ⟩ of a Mandel stress field at the quadrature points: the stress scale of
-    relative errors of Σ (|Σ| for a uniform stress, and not zero where Σ passes through 0)."""
+    """‖σ‖_rms = √⟨σ : σ⟩ of a Mandel stress field at the quadrature points.
+
+    The stress scale of relative errors of Σ (|Σ| for a uniform stress, and not zero where Σ
+    passes through 0).
+    """
     return float(np.sqrt(weights @ np.einsum("pi,pi->p", sigma, sigma) / volume))
 
 
@@ -217,8 +225,11 @@ def mode_strains(
 
 
 class ReducedOutcome(NamedTuple):
-    """What the last evaluation did: indicator η (NaN if not computed), the fallback's reason
-    ("" if the reduced answer was kept), and the reduced Newton iterations."""
+    """What the last evaluation did: indicator, fallback, reduced Newton iterations.
+
+    The indicator η (NaN if not computed), the fallback's reason ("" if the reduced answer was
+    kept), and the reduced Newton iterations.
+    """
 
     indicator: float
     fallback: str
@@ -394,8 +405,10 @@ class ReducedRVE:
         self._dt = float(dt)
 
     def solve(self, E: Any) -> RVEResult:
-        """Σ and dΣ/dE at macro strain ``E`` from the committed state: the reduced answer if it
-        passes the checks, else the full RVE's (see the module notes)."""
+        """Σ and dΣ/dE at macro strain ``E`` from the committed state.
+
+        The reduced answer if it passes the checks, else the full RVE's (see the module notes).
+        """
         n = self.n_strain
         E = np.asarray(E, dtype=float).reshape(n)
         self.counts["evaluations"] += 1
@@ -435,9 +448,11 @@ class ReducedRVE:
         return RVEResult(Sigma, C, hill_mandel, True, reason, iterations, histories)
 
     def stress_floor(self, E: np.ndarray) -> float:
-        """The stress scale below which stresses of an increment to ``E`` are round-off, the
-        floor of ‖σ‖_rms in relative errors: 10⁻⁸ ‖⟨C_el⟩‖ max(‖E‖, ‖E_n‖) with E_n committed
-        (not zero where E returns to 0 after a load)."""
+        """The stress scale below which stresses of an increment to ``E`` are round-off.
+
+        The floor of ‖σ‖_rms in relative errors: 10⁻⁸ ‖⟨C_el⟩‖ max(‖E‖, ‖E_n‖) with E_n
+        committed (not zero where E returns to 0 after a load).
+        """
         norm = max(float(np.linalg.norm(E)), float(np.linalg.norm(self._committed["E"])))
         return STRESS_FLOOR * self.stiffness_scale * norm
 
@@ -448,9 +463,12 @@ class ReducedRVE:
         self._committed, self._trial = self._trial, None
 
     def get_state(self) -> dict[str, Any]:
-        """The committed state: ``E``, ``q``, the fluctuation ``x`` (Φ q, or the full RVE's after
-        a fallback), ``history`` (phase -> its points' law state, all points), and the last
-        evaluation's ``indicator`` and ``fallback``. Its arrays are never modified in place."""
+        """The committed state; its arrays are never modified in place.
+
+        ``E``, ``q``, the fluctuation ``x`` (Φ q, or the full RVE's after a fallback),
+        ``history`` (phase -> its points' law state, all points), and the last evaluation's
+        ``indicator`` and ``fallback``.
+        """
         return dict(self._committed)
 
     def set_state(self, state: Mapping[str, Any]) -> None:
@@ -488,7 +506,8 @@ class ReducedRVE:
         """Newton on q from the committed state, in substeps if it fails; None if all fail.
 
         Returns the substeps ``[(E_i, q_i, dt_i)]``, Σ, C, the Hill–Mandel residual, the
-        iterations and the residual histories."""
+        iterations and the residual histories.
+        """
         E_n, q_n = committed["E"], committed["q"]
         start = {
             name: take_state(committed["history"][name], idx)
@@ -507,6 +526,7 @@ class ReducedRVE:
                 if not converged:
                     break
                 substeps.append((E_i, q, dt / n_sub))
+                assert self.ecm_laws.trial is not None, "set by the converged Newton"
                 base = self.ecm_laws.trial
             else:
                 Sigma, C, hill_mandel = self._response(q, E)
@@ -516,8 +536,11 @@ class ReducedRVE:
     def _newton(
         self, q: np.ndarray, E: np.ndarray, base: PhaseStates, dt: float, scale: float
     ) -> tuple[bool, np.ndarray, int, np.ndarray]:
-        """Newton on r(q) = Σ_k ω_k A_kᵀ σ_k(E + A_k q) = 0 from ``q``: (converged, q,
-        iterations, ‖r‖ history). The laws' stress and tangent are left at the last q."""
+        """Newton on r(q) = Σ_k ω_k A_kᵀ σ_k(E + A_k q) = 0 from ``q``.
+
+        Returns (converged, q, iterations, ‖r‖ history). The laws' stress and tangent are left
+        at the last q.
+        """
         m, n = self.n_points, self.n_strain
         laws, A = self.ecm_laws, self._A
         atol = ATOL_REL * self._f_ref * max(scale, 1e-300)
@@ -554,8 +577,10 @@ class ReducedRVE:
         return self._A.T @ CA.reshape(-1, self.n_modes), CA
 
     def _response(self, q: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """Σ, the condensed tangent and the Hill–Mandel residual at the converged q (the laws
-        were last evaluated there)."""
+        """Σ, the condensed tangent and the Hill–Mandel residual at the converged q.
+
+        The laws were last evaluated there.
+        """
         laws, omega, V, n = self.ecm_laws, self.omega, self.volume, self.n_strain
         sigma, C = laws.stress, laws.tangent
         Sigma = omega @ sigma / V
@@ -571,15 +596,18 @@ class ReducedRVE:
 
     # -- error control ---------------------------------------------------------------------
     def _lift(self, substeps: list, committed: PhaseStates) -> PhaseStates | None:
-        """The laws at all points updated along the substeps at u = E_i·y + P Φ q_i from the
-        committed full history (the trial full history; None if a law failed); the full
-        residual R at the last is left in ``_R``."""
+        """The laws at all points updated along the substeps at u = E_i·y + P Φ q_i.
+
+        From the committed full history; returns the trial full history (None if a law
+        failed). The full residual R at the last substep is left in ``_R``.
+        """
         p, laws, x = self.rve.problem, self.full_laws, self._x
         base = committed
         try:
             for E_i, q_i, dt_i in substeps:
                 x.array[:] = self.Phi @ q_i
                 laws.evaluate(p.strains(x, E_i), base, dt_i)
+                assert laws.trial is not None, "set by the successful evaluate"
                 base = laws.trial
         except SolverError:
             return None
@@ -587,8 +615,10 @@ class ReducedRVE:
         return base
 
     def _indicator(self, Sigma: np.ndarray, floor: float) -> float:
-        """η = ‖(Σ_h − Σ) + ⟨C_T ε(P δ)⟩‖ / max(‖σ‖_rms, floor) with δ from CG on J_T δ = −R
-        (module notes), at the lifted solution of :meth:`_lift`."""
+        """The indicator η at the lifted solution of :meth:`_lift` (module notes).
+
+        η = ‖(Σ_h − Σ) + ⟨C_T ε(P δ)⟩‖ / max(‖σ‖_rms, floor) with δ from CG on J_T δ = −R.
+        """
         p, laws, w, V = self.rve.problem, self.full_laws, self.rve.problem.weights, self.volume
         sigma, C = laws.stress, laws.tangent
         rms = max(stress_rms(sigma, w, V), floor)
@@ -660,8 +690,10 @@ class ReducedRVE:
         return result._replace(reason=f"full RVE ({why}): {result.reason}")
 
     def full_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        """``state`` (of :meth:`get_state`) as the full RVE's (:meth:`NonlinearRVE.get_state`):
-        the full RVE continues from it exactly."""
+        """``state`` (of :meth:`get_state`) as the full RVE's (:meth:`NonlinearRVE.get_state`).
+
+        The full RVE continues from it exactly.
+        """
         laws = self.full_laws.laws
         return {
             "E": state["E"],
@@ -689,8 +721,11 @@ class ReducedRVE:
         return (*self.full_laws.output_names, *DIAGNOSTICS)
 
     def diagnostics(self) -> dict[str, float]:
-        """Volume averages of the laws' outputs in the committed (full) history, whether its
-        evaluation fell back and its indicator."""
+        """Volume averages of the laws' outputs in the committed history, its fallback, indicator.
+
+        The averages are over the full history; then whether its evaluation fell back, and its
+        indicator.
+        """
         weights = self.rve.problem.weights
         fields = self.full_laws.outputs(self._committed["history"])
         values = {name: float(weights @ v) / self.volume for name, v in fields.items()}

@@ -1,5 +1,6 @@
-"""Building a reduced RVE from training data: the POD basis, the empirical cubature, and the
-calibration of its error indicator.
+"""Building a reduced RVE from training data: POD basis, empirical cubature, calibration.
+
+The POD basis, the empirical cubature, and the calibration of the error indicator.
 
 From the fluctuation snapshots x_s of one microstructure (:mod:`fe2x.io.training_data`):
 
@@ -100,10 +101,12 @@ class Reduction:
 
 
 def snapshot_sequences(data: TrainingData, name: str) -> list[np.ndarray]:
-    """The records of microstructure ``name`` that hold a fluctuation, as one sequence per
-    macro point (or path) in step order, whichever groups wrote them (a point that migrated
-    between groups has records in several files); a sequence ends at the first record without
-    one after it began (its history cannot be replayed further)."""
+    """The records of microstructure ``name`` that hold a fluctuation, by macro point in order.
+
+    One sequence per macro point (or path) in step order, whichever groups wrote them (a point
+    that migrated between groups has records in several files); a sequence ends at the first
+    record without one after it began (its history cannot be replayed further).
+    """
     fluctuation_of = np.full(data.E.shape[0], -1, dtype=np.int64)
     snapshots = data.fluctuations[name]
     fluctuation_of[snapshots.evaluation] = np.arange(snapshots.evaluation.size)
@@ -123,9 +126,11 @@ def snapshot_sequences(data: TrainingData, name: str) -> list[np.ndarray]:
 
 
 def snapshot_fluctuations(rve: NonlinearRVE, data: TrainingData, name: str) -> np.ndarray:
-    """The fluctuation snapshots of microstructure ``name`` in the dof order of the one-rank
-    ``rve``: ``(n_snapshots, n_reduced)``, the files' rows being partition-independent
-    (:mod:`fe2x.micro.snapshot_rows`)."""
+    """The fluctuation snapshots of microstructure ``name`` in the dof order of the one-rank RVE.
+
+    ``(n_snapshots, n_reduced)`` in the order of ``rve``, the files' rows being
+    partition-independent (:mod:`fe2x.micro.snapshot_rows`).
+    """
     _, rows = rve.fluctuation_rows
     return data.fluctuations[name].x[:, rows]
 
@@ -181,6 +186,7 @@ class _Replay:
                             f"training data: the laws fail on a stored fluctuation ({error}); "
                             "the data do not belong to this RVE"
                         ) from None
+                    assert laws.trial is not None, "set by the successful evaluate"
                     state = laws.trial
                     yield record, eps, laws.stress.copy()
         finally:
@@ -224,8 +230,10 @@ class _Span:
         self.basis = U[:, keep] * s[keep]
 
     def integrands(self) -> np.ndarray:
-        """Columns spanning the added integrands, scaled by their singular values
-        (unweighted: values at the points)."""
+        """Columns spanning the added integrands, scaled by their singular values.
+
+        Unweighted: values at the points.
+        """
         if self.gram is not None:
             lam, U = np.linalg.eigh(self.gram)
             lam, U = lam[::-1], U[:, ::-1]
@@ -239,8 +247,11 @@ class _Span:
 def _worst_training_error(
     replay: _Replay, BPhi: np.ndarray, weights: np.ndarray, cubature: Any
 ) -> float:
-    """The largest relative integration error (:func:`~fe2x.rom.ecm.integration_errors`) of
-    any training integrand: the mode strains and every snapshot's (by a replay)."""
+    """The largest relative integration error of any training integrand.
+
+    By :func:`~fe2x.rom.ecm.integration_errors`, over the mode strains and every snapshot's
+    integrands (by a replay).
+    """
     n_points = BPhi.shape[0]
     worst = float(integration_errors(BPhi.reshape(n_points, -1), weights, cubature).max())
     for _, _, sigma in replay:
@@ -434,10 +445,13 @@ def _calibrate(
     sequences: list[np.ndarray],
     references: int = CALIBRATION_REFERENCES,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """The reduced RVE (no fallback) along each training sequence: at evenly spread evaluations
-    (at most ``references``), its indicator η and its relative stress error against the full
-    RVE solved from the same committed state (‖ΔΣ‖ / ‖σ‖_rms); and the largest deviation of
-    its Σ along a sequence from the recorded one, relative to the sequence's largest |Σ|."""
+    """The reduced RVE (no fallback) along each training sequence: indicators and errors.
+
+    At evenly spread evaluations (at most ``references``), its indicator η and its relative
+    stress error against the full RVE solved from the same committed state (‖ΔΣ‖ / ‖σ‖_rms);
+    and the largest deviation of its Σ along a sequence from the recorded one, relative to the
+    sequence's largest |Σ|.
+    """
     reduced = ReducedRVE(rve, basis, tolerance=None, strain_range=None)
     p = rve.problem
     initial = reduced.get_state()

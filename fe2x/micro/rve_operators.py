@@ -1,4 +1,6 @@
-"""The three operators an RVE's Newton method needs, on the reduced fluctuation x (u = E·y + P x):
+"""The three operators an RVE's Newton method needs, on the reduced fluctuation x.
+
+With u = E·y + P x:
 
 - ``strains(x, E)``: the strain measure at every owned quadrature point, ε(P x) + E (the affine
   part is exact: ε(E·y) = E);
@@ -49,7 +51,7 @@ class RVEOperators(Protocol):
         ...
 
     def residual(self, sigma: np.ndarray, f: PETSc.Vec) -> None:
-        """f = Pᵀ ∫ σ : ε(v) dy (collective)."""
+        """Assemble f = Pᵀ ∫ σ : ε(v) dy (collective)."""
         ...
 
     def jacobian(self, C: np.ndarray, J: PETSc.Mat) -> None:
@@ -98,41 +100,55 @@ class FormOperators:
         self._K = dolfinx.fem.petsc.create_matrix(self._a)
 
     def strains(self, x: PETSc.Vec, E: np.ndarray) -> np.ndarray:
+        """ε(P x) + E at the owned points, from P x evaluated on the rule (collective)."""
         self.P.mult(x, self._u.x.petsc_vec)
         self._u.x.scatter_forward()
         return self.rule.evaluate(self._strain, self.n) + np.asarray(E)[None, :]
 
     def residual(self, sigma: np.ndarray, f: PETSc.Vec) -> None:
+        """Assemble f = Pᵀ ∫ σ : ε(v) dy with σ as the quadrature coefficient (collective)."""
         self._sigma.x.array.reshape(-1, self.n)[self._sigma_rows] = sigma
         with self._b.localForm() as b_local:
             b_local.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(self._b, self._L)
-        self._b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        # assembly into b: singledispatch on the Vec, whose overload the stubs do not see
+        dolfinx.fem.petsc.assemble_vector(self._b, self._L)  # type: ignore[arg-type]
+        self._b.ghostUpdate(
+            addv=PETSc.InsertMode.ADD,  # type: ignore[arg-type]  # enum members typed int
+            mode=PETSc.ScatterMode.REVERSE,  # type: ignore[arg-type]
+        )
         self.P.multTranspose(self._b, f)
 
     def _assemble_K(self, C: np.ndarray) -> None:
         n = self.n
         self._C.x.array.reshape(-1, n * n)[self._sigma_rows] = C.reshape(-1, n * n)
         self._K.zeroEntries()
-        dolfinx.fem.petsc.assemble_matrix(self._K, self._a)
+        # assembly into K: singledispatch on the Mat, whose overload the stubs do not see
+        dolfinx.fem.petsc.assemble_matrix(self._K, self._a)  # type: ignore[arg-type]
         self._K.assemble()
 
     def jacobian(self, C: np.ndarray, J: PETSc.Mat) -> None:
+        """Assemble K(C) with C as the quadrature coefficient, and J = Pᵀ K P in place."""
         self._assemble_K(C)
         self._K.PtAP(self.P, result=J)
 
     def new_jacobian(self) -> PETSc.Mat:
+        """A new Pᵀ K P with the pattern of J (K assembled at the unit tangent; collective)."""
         n = self.n
         self._assemble_K(np.broadcast_to(np.eye(n), (self.rule.n_points, n, n)))
         return self._K.PtAP(self.P)
 
     def force_norm(self, sigma: np.ndarray) -> float:
+        """‖∫ σ : ε(v) dy‖ over all dofs, assembled before the restriction by P (collective)."""
         self._sigma.x.array.reshape(-1, self.n)[self._sigma_rows] = sigma
         with self._b.localForm() as b_local:
             b_local.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(self._b, self._L)
-        self._b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        return self._b.norm()
+        # assembly into b: singledispatch on the Vec, whose overload the stubs do not see
+        dolfinx.fem.petsc.assemble_vector(self._b, self._L)  # type: ignore[arg-type]
+        self._b.ghostUpdate(
+            addv=PETSc.InsertMode.ADD,  # type: ignore[arg-type]  # enum members typed int
+            mode=PETSc.ScatterMode.REVERSE,  # type: ignore[arg-type]
+        )
+        return self._b.norm()  # type: ignore[return-value]  # one norm type: one float
 
 
 class PointOperators:
@@ -208,13 +224,16 @@ class PointOperators:
         return (indptr, indices), scatter
 
     def strains(self, x: PETSc.Vec, E: np.ndarray) -> np.ndarray:
+        """ε(P x) + E at the points, by one product with the tabulated reduced B matrix."""
         eps = (self._B_red @ x.array_r).reshape(-1, self.n)
         return eps + np.asarray(E)[None, :]
 
     def residual(self, sigma: np.ndarray, f: PETSc.Vec) -> None:
+        """Set f = Pᵀ ∫ σ : ε(v) dy by one sparse product, without assembly."""
         f.array[:] = self._B_redT @ (self.w[:, None] * sigma).reshape(-1)
 
     def force_norm(self, sigma: np.ndarray) -> float:
+        """‖∫ σ : ε(v) dy‖ over all dofs, before any constraint, by one sparse product."""
         return float(np.linalg.norm(self._B_fullT @ (self.w[:, None] * sigma).reshape(-1)))
 
     def _values(self, C: np.ndarray) -> np.ndarray:
@@ -226,15 +245,19 @@ class PointOperators:
         return self._scatter @ Ke.reshape(-1)
 
     def jacobian(self, C: np.ndarray, J: PETSc.Mat) -> None:
+        """Set J = Pᵀ K(C) P in place: the cells' Bᵀ C B summed into J's fixed CSR pattern."""
         indptr, indices = self._pattern
-        J.setValuesCSR(indptr, indices, self._values(C))
+        J.setValuesCSR(indptr, indices, self._values(C))  # type: ignore[arg-type]  # arrays
         J.assemble()
 
     def new_jacobian(self) -> PETSc.Mat:
+        """A new sequential matrix with J's fixed pattern, zero values."""
         indptr, indices = self._pattern
         m = self.n_reduced
         J = PETSc.Mat().createAIJ(
-            size=(m, m), csr=(indptr, indices, np.zeros(indices.size)), comm=MPI.COMM_SELF
+            size=(m, m),
+            csr=(indptr, indices, np.zeros(indices.size)),  # type: ignore[arg-type]  # arrays
+            comm=MPI.COMM_SELF,  # type: ignore[arg-type]  # petsc4py takes mpi4py comms
         )
         J.assemble()
         return J

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from mpi4py import MPI
@@ -243,17 +243,27 @@ class RVEProblem:
         linear_solver: str,
         elastic_factorization: ElasticFactorization | None,
     ) -> None:
-        self._snes = PETSc.SNES().create(self.comm)
+        self._snes = PETSc.SNES().create(self.comm)  # type: ignore[arg-type]  # mpi4py comm
         self._snes.setOptionsPrefix(prefix)
         self._snes.setFunction(weak_method(self._residual), self._f)
         operator = self._J
         if self.rotations is not None:  # J = J_p + U K Vᵀ for the line search's slope
-            operator = PETSc.Mat().createPython(self._J.getSizes(), comm=self.comm)
+            operator = PETSc.Mat().createPython(
+                self._J.getSizes(),  # type: ignore[arg-type]  # the sizes it gave
+                comm=self.comm,  # type: ignore[arg-type]  # petsc4py takes mpi4py comms
+            )
             operator.setPythonContext(_LowRankJacobian(self.rotations, self._J))
             operator.setUp()
         self._snes.setJacobian(weak_method(self._jacobian), operator, self._J)
         self._snes.setConvergenceHistory(length=1000, reset=True)
         me = weakref.ref(self)  # the PC contexts must not keep this problem alive
+
+        def jacobian_version() -> int:
+            problem = me()
+            if problem is None:
+                raise ReferenceError("an RVE problem's PC was called after it was freed")
+            return problem._jacobian_version
+
         self.solver = configure_newton(
             self._snes,
             self._J,
@@ -261,7 +271,7 @@ class RVEProblem:
             prefix,
             options,
             self.schur,
-            lambda: me()._jacobian_version,
+            jacobian_version,
             self.bc.name,
             elastic_factorization,
             self.rotations,
@@ -313,9 +323,11 @@ class RVEProblem:
 
     # -- fields ----------------------------------------------------------------------------
     def strains(self, x: PETSc.Vec, E: np.ndarray) -> np.ndarray:
-        """Strain measure ``(n_points, n)`` of u = E·y + P x at the owned points (Mandel, or
-        F = E + ∇(P x) row-major with E = F̄, plus the eliminated rotations of a finite-strain
-        SUBC fluctuation; collective)."""
+        """Strain measure ``(n_points, n)`` of u = E·y + P x at the owned points (collective).
+
+        Mandel, or F = E + ∇(P x) row-major with E = F̄, plus the eliminated rotations of a
+        finite-strain SUBC fluctuation.
+        """
         if self.rotations is not None:
             E = E + self.rotations.correction(x)
         return self.ops.strains(x, E)
@@ -356,7 +368,7 @@ class RVEProblem:
         return self._update(x)
 
     def _residual(self, snes: PETSc.SNES, x: PETSc.Vec, f: PETSc.Vec) -> None:
-        """f = Pᵀ ∫ σ : ε(v) dy (SUBC: minus Gᵀ λ)."""
+        """Assemble f = Pᵀ ∫ σ : ε(v) dy (SUBC: minus Gᵀ λ)."""
         t0 = time.perf_counter()
         if not self._update(x):  # an infinite residual stops SNES (no domain-error call in
             f.set(np.inf)  # petsc4py 3.25); every rank gets here together
@@ -384,8 +396,11 @@ class RVEProblem:
     def newton(
         self, x: PETSc.Vec, E: np.ndarray, base: PhaseStates, dt: float, strain_scale: float
     ) -> NewtonOutcome:
-        """One SNES solve for macro strain ``E`` from ``base`` over ``dt``, starting at and
-        updating ``x``. On success the laws' trial state belongs to the converged x."""
+        """One SNES solve for macro strain ``E`` from ``base`` over ``dt``, in place in ``x``.
+
+        It starts at and updates ``x``. On success the laws' trial state belongs to the
+        converged x.
+        """
         self.E, self.base, self.dt = E, base, dt
         self.failure = ""
         if not self.solver.user_atol:
@@ -396,7 +411,7 @@ class RVEProblem:
         t0 = time.perf_counter()
         try:
             self._snes.solve(None, x)
-            reason = self._snes.getConvergedReason()
+            reason: int = self._snes.getConvergedReason()  # type: ignore[assignment]  # an int
         except PETSc.Error as error:
             logger.debug("SNES raised: %s", error)
             reason = PETSc.SNES.ConvergedReason.DIVERGED_FUNCTION_DOMAIN
@@ -414,8 +429,11 @@ class RVEProblem:
         return NewtonOutcome(converged, name, iterations, history)
 
     def averages(self, x: PETSc.Vec) -> tuple[np.ndarray, np.ndarray, float]:
-        """⟨σ⟩, ⟨ε⟩ and ⟨σ : ε⟩ at the evaluated point x (one collective); finite strain:
-        ⟨P⟩, ⟨H⟩ and ⟨P : H⟩ with H = F − I (Hill's lemma: ⟨P : H⟩ = ⟨P⟩ : ⟨H⟩)."""
+        """⟨σ⟩, ⟨ε⟩ and ⟨σ : ε⟩ at the evaluated point x (one collective).
+
+        Finite strain: ⟨P⟩, ⟨H⟩ and ⟨P : H⟩ with H = F − I (Hill's lemma:
+        ⟨P : H⟩ = ⟨P⟩ : ⟨H⟩).
+        """
         n, w = self.n_strain, self.weights
         eps, sigma = self.strains(x, self.E) - self.identity, self.laws.stress
         local = np.concatenate([w @ sigma, w @ eps, [w @ np.einsum("pi,pi->p", sigma, eps)]])
@@ -425,9 +443,11 @@ class RVEProblem:
         return total[:n], total[n : 2 * n], float(total[2 * n])
 
     def unit_correctors(self, schur: SchurComplement | None) -> UnitStrainCorrectors:
-        """The corrector solves of this RVE for a tangent field given at condensation time:
+        """The corrector solves of this RVE for a tangent field given at condensation time.
+
         rhs_k = −Pᵀ ∫ (C e_k) : ε(v) dy, C[:, k] = ⟨C (e_k + ε(P x_k))⟩ (finite-strain SUBC:
-        with the terms of the eliminated rotations, for the C of the last Jacobian)."""
+        with the terms of the eliminated rotations, for the C of the last Jacobian).
+        """
         n, w = self.n_strain, self.weights
         unit = np.eye(n)
 
@@ -437,7 +457,7 @@ class RVEProblem:
             if self.rotations is not None:
                 self.rotations.tangent_load(k, out)
 
-        def condensed(C: np.ndarray, xs: list[PETSc.Vec]) -> np.ndarray:
+        def condensed(C: np.ndarray, xs: Sequence[PETSc.Vec]) -> np.ndarray:
             local = np.empty((n, n))
             for k, x in enumerate(xs):
                 local[:, k] = w @ np.einsum("pij,pj->pi", C, self.strains(x, unit[k]))
@@ -450,8 +470,10 @@ class RVEProblem:
     def condense(
         self, C: np.ndarray, solve: LinearSolve, correctors: UnitStrainCorrectors, version: object
     ) -> np.ndarray:
-        """The homogenized stiffness of the tangent field C, whose reduced operator ``solve``
-        applies (the correctors x_k are left in ``correctors``)."""
+        """The homogenized stiffness of the tangent field C.
+
+        ``solve`` applies its reduced operator; the correctors x_k are left in ``correctors``.
+        """
         correctors.solve(C, solve, version)
         return correctors.stiffness(C)
 
@@ -463,25 +485,30 @@ class RVEProblem:
         "shared_elastic" these are tight Krylov solves started from the last correctors.
         """
         t0 = time.perf_counter()
-        changed = not np.array_equal(self._C_at_jacobian, self.laws.tangent)
+        changed = self._C_at_jacobian is None or not np.array_equal(
+            self._C_at_jacobian, self.laws.tangent
+        )
         # One verdict for all ranks: reassembly is collective.
         if self.comm.allreduce(changed, op=MPI.LOR):
             self._assemble_jacobian()
         constrained = self.solver.constrained
-        if constrained is not None and self.schur.version != self._jacobian_version:
+        if constrained is not None and constrained.schur.version != self._jacobian_version:
             constrained.factor(self._J)
         solve = self.solver.tangent_solve()
         if self.rotations is not None:
+            assert constrained is not None, "the rotations are eliminated under SUBC only"
             solve = constrained.constrained_solve
         C = self.condense(self.laws.tangent, solve, self.correctors, self._jacobian_version)
         self._tick("tangent", t0)
         return C
 
     def lowest_eigenvalue(self, mode: PETSc.Vec | None = None) -> float:
-        """The micro-instability diagnostic at the last evaluated (converged) point:
+        """The micro-instability diagnostic at the last evaluated (converged) point (collective).
+
         λ_min(J) / λ_ref of the reduced Jacobian (:mod:`fe2x.micro.stability`), its
-        eigenvector into ``mode`` (reduced dofs) if given; collective. Call after
-        :meth:`tangent` (which leaves J assembled at that point)."""
+        eigenvector into ``mode`` (reduced dofs) if given. Call after :meth:`tangent` (which
+        leaves J assembled at that point).
+        """
         if self.stability is None:
             raise Fe2xError("this RVE problem was set up without the stability diagnostic")
         t0 = time.perf_counter()
@@ -502,5 +529,5 @@ class _LowRankJacobian:
         self.rotations, self.J_p = rotations, J_p
 
     def mult(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
-        """y = J x."""
+        """Apply y = J x."""
         self.rotations.mult(self.J_p, x, y)

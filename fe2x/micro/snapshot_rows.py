@@ -1,5 +1,6 @@
-"""The partition-independent numbering of an RVE's reduced fluctuation dofs: the rows of its
-training snapshots.
+"""The partition-independent numbering of an RVE's reduced fluctuation dofs.
+
+It gives the rows of the RVE's training snapshots.
 
 PETSc numbers the reduced dofs x (u = E·y + P x) by rank, so the same RVE on 1 or 2 ranks
 orders them differently, and a training file written by a distributed RVE could not be reduced

@@ -1,5 +1,6 @@
-"""The micro-instability diagnostic: the lowest eigenvalue of an RVE's reduced Jacobian on its
-fluctuation space, by SLEPc (Krylov–Schur with shift-and-invert).
+"""The micro-instability diagnostic: the lowest eigenvalue of an RVE's reduced Jacobian.
+
+On the RVE's fluctuation space, by SLEPc (Krylov–Schur with shift-and-invert).
 
 At a converged RVE state the reduced Jacobian J = Pᵀ K P is the second variation of the RVE's
 energy over the admissible fluctuations (PBC: periodic, KUBC: zero on the boundary). While its
@@ -52,8 +53,10 @@ class LowestEigenvalue:
             )
 
     def _lowest(self, J: PETSc.Mat, shift: float, mode: PETSc.Vec | None = None) -> float:
-        """The lowest of the two eigenvalues of J nearest ``shift`` (its eigenvector into
-        ``mode``, if given)."""
+        """The lowest of the two eigenvalues of J nearest ``shift``.
+
+        Its eigenvector goes into ``mode``, if given.
+        """
         eps = SLEPc.EPS().create(J.getComm())
         try:
             eps.setOptionsPrefix(self._prefix)
@@ -83,6 +86,9 @@ class LowestEigenvalue:
         return min(found)
 
     def __call__(self, J: PETSc.Mat, mode: PETSc.Vec | None = None) -> float:
-        """λ_min(J) / λ_ref of a reduced Jacobian of the same RVE; its eigenvector (the
-        instability mode of the fluctuation dofs) into ``mode``, if given."""
+        """λ_min(J) / λ_ref of a reduced Jacobian of the same RVE.
+
+        Its eigenvector (the instability mode of the fluctuation dofs) goes into ``mode``, if
+        given.
+        """
         return self._lowest(J, -self.reference, mode) / self.reference

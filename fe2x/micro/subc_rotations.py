@@ -1,6 +1,7 @@
-"""The rigid rotations of a finite-strain SUBC fluctuation, eliminated through its mean-gradient
-constraint: the strain correction, the residual term and the low-rank (Woodbury) update of the
-Newton solves.
+"""The rigid rotations of a finite-strain SUBC fluctuation, eliminated by its mean gradient.
+
+Eliminated through the mean-gradient constraint: the strain correction, the residual term and
+the low-rank (Woodbury) update of the Newton solves.
 
 Under SUBC the fluctuation w is free but for its translations and ⟨∇w⟩ = 0. The reduced space
 of the small-strain SUBC also pins the infinitesimal rotations of w (harmless there: ε(w)
@@ -39,15 +40,17 @@ Solve = Callable[[PETSc.Vec, PETSc.Vec], None]
 
 
 def skew_basis(dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Orthonormal bases of the skew and of the symmetric tensors as row-major vectors:
-    ``(m, dim²)`` and ``(dim² − m, dim²)``.
+    """Orthonormal bases of the skew and of the symmetric tensors as row-major vectors.
+
+    Shapes ``(m, dim²)`` and ``(dim² − m, dim²)``.
 
     >>> skew, sym = skew_basis(2)
     >>> skew.round(4).tolist(), sym.shape
     ([[0.0, 0.7071, -0.7071, 0.0]], (3, 4))
     """
     n = dim * dim
-    skew, sym = [], []
+    skew: list[np.ndarray] = []
+    sym: list[np.ndarray] = []
     for i in range(dim):
         e = np.zeros(n)
         e[dim * i + i] = 1.0
@@ -106,7 +109,10 @@ class RotationElimination:
         return -(np.asarray(x.mDot(self.g)) @ self.W) / self.volume
 
     def correct_residual(self, stress: np.ndarray, f: PETSc.Vec) -> None:
-        """f ← f − Σ_m (W_m : ⟨P⟩) g_m for the stress field at this rank's points."""
+        """Subtract from f the rotations' term: f ← f − Σ_m (W_m : ⟨P⟩) g_m (collective).
+
+        For the stress field at this rank's points.
+        """
         mean = np.empty(stress.shape[1])
         self.comm.Allreduce(self.weights @ stress, mean, op=MPI.SUM)
         f.maxpy([-float(c) for c in self.W @ (mean / self.volume)], self.g)
@@ -114,8 +120,10 @@ class RotationElimination:
     def update(
         self, tangent: np.ndarray, residual: Callable[[np.ndarray, PETSc.Vec], None]
     ) -> None:
-        """The low-rank terms of the Jacobian at the tangent field A (``residual(σ, f)``: the
-        operator f = Pᵀ ∫ σ : ∇v dy). Collective."""
+        """The low-rank terms of the Jacobian at the tangent field A (collective).
+
+        ``residual(σ, f)`` is the operator f = Pᵀ ∫ σ : ∇v dy.
+        """
         for w, c, d in zip(self.W, self._C, self._D, strict=True):
             residual(tangent @ w, c)
             residual(np.einsum("pji,j->pi", tangent, w), d)
@@ -138,20 +146,24 @@ class RotationElimination:
         self._small = np.linalg.inv(np.linalg.inv(self._K) + VtZ)
 
     def solve(self, solve: Solve, b: PETSc.Vec, y: PETSc.Vec) -> None:
-        """y = J⁻¹ b by the Woodbury formula on J_p's solves (after :meth:`factor`)."""
+        """Solve y = J⁻¹ b by the Woodbury formula on J_p's solves (after :meth:`factor`)."""
+        assert self._small is not None, "factor() comes before solve()"
         solve(b, y)
         coefficients = self._small @ np.asarray(y.mDot([*self.g, *self._D]))
         y.maxpy([-float(c) for c in coefficients], self._Z)
 
     def mult(self, J_p: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
-        """y = J x = J_p x + U K Vᵀ x (after :meth:`update`)."""
+        """Apply y = J x = J_p x + U K Vᵀ x (after :meth:`update`)."""
         J_p.mult(x, y)
         coefficients = self._K @ np.asarray(x.mDot([*self.g, *self._D]))
         y.maxpy([float(c) for c in coefficients], [*self._C, *self.g])
 
     def tangent_load(self, k: int, out: PETSc.Vec) -> None:
-        """out ← out + Σ_m (W_m : Ā e_k) g_m / |Ω| with Ā = ∫ A of the last :meth:`update`:
-        the part of −∂R/∂F̄_k that comes from the residual's ⟨P⟩ term."""
+        """Add the ⟨P⟩ term's part of −∂R/∂F̄_k to ``out``.
+
+        out ← out + Σ_m (W_m : Ā e_k) g_m / |Ω| with Ā = ∫ A of the last :meth:`update`: the
+        part of −∂R/∂F̄_k that comes from the residual's ⟨P⟩ term.
+        """
         column = self.tangent_integral[:, k] / self.volume
         out.maxpy([float(c) for c in self.W @ column], self.g)
 
