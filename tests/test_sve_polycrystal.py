@@ -129,10 +129,10 @@ def test_one_point_variance_of_c1111_is_the_closed_form():
     delta = CU[0] - CU[1] - 2 * CU[2]
     expected = 16 * delta**2 / 525
     for dim in (2, 3):
-        D2 = orientation_point_variance(copper(), dim, "C1111")
+        D2 = orientation_point_variance(copper(), dim)["C1111"]
         assert D2 == pytest.approx(expected, rel=0.03)  # Monte Carlo over 65536 orientations
     for name in ("bulk", "shear"):
-        assert orientation_point_variance(copper(), 3, name) <= (1e-12 * CU[0]) ** 2
+        assert orientation_point_variance(copper(), 3)[name] <= (1e-12 * CU[0]) ** 2
 
 
 def test_2d_plane_strain_bulk_point_variance_by_an_independent_sample():
@@ -158,7 +158,7 @@ def test_2d_plane_strain_bulk_point_variance_by_an_independent_sample():
     )
     Cr = np.einsum("nia,njb,nkc,nld,abcd->nijkl", R, R, R, R, C)
     kappa = (Cr[:, 0, 0, 0, 0] + Cr[:, 1, 1, 1, 1] + 2 * Cr[:, 0, 0, 1, 1]) / 4
-    assert orientation_point_variance(copper(), 2, "bulk") == pytest.approx(kappa.var(), rel=0.05)
+    assert orientation_point_variance(copper(), 2)["bulk"] == pytest.approx(kappa.var(), rel=0.05)
 
 
 def test_3d_integral_range_is_left_out_with_its_reason(copper_3d_periodic):
@@ -308,3 +308,19 @@ def test_api_errors():
         study(microstructure="foam")
     with pytest.raises(ValueError, match="volume_fraction must be in"):
         study(microstructure="inclusions")
+
+
+def test_a_realization_is_the_rve_of_its_seed():
+    """A realization rebuilt as the `fe2x homogenize` cell `[cell] type = "polycrystal"` of the
+    same seed, grain count and resolution (its orientations drawn from the same seed) has the
+    same periodic C_eff: any SVE of a study can be looked at alone."""
+    from fe2x.config.cells import PolycrystalCell
+    from fe2x.micro.homogenization import homogenize
+
+    result = run_sve_study(study(sizes=[2.0], realizations=1, bcs=("periodic",)), MPI.COMM_WORLD)
+    r = result.realizations[0]
+    cell = PolycrystalCell(
+        type="polycrystal", dim=2, lengths=(2.0, 2.0), n_grains=4, resolution=8, seed=r.seed
+    )
+    C = homogenize(cell.build(MPI.COMM_WORLD), {"grains": copper()}, bcs=("periodic",), degree=1)
+    assert np.allclose(C.C_eff["periodic"], r.C["periodic"], rtol=1e-10, atol=1e-10 * CU[0])

@@ -77,22 +77,32 @@ def scalar_property(C: np.ndarray, name: str) -> float:
 
 
 def orientation_point_variance(
-    law: ConstitutiveLaw, dim: int, name: str, n: int = _POINT_SAMPLES, seed: int = _POINT_SEED
-) -> float:
-    """One-point variance of a polycrystal's property: ``Var_R z(C(R))`` over uniform rotations.
+    law: ConstitutiveLaw, dim: int, n: int = _POINT_SAMPLES, seed: int = _POINT_SEED
+) -> dict[str, float]:
+    """One-point variance of a polycrystal's properties: ``Var_R z(C(R))`` over uniform rotations.
 
     The analogue of the two-phase ``p (1 - p) (Z1 - Z2)²``: the variance of the property ``z``
     (:func:`scalar_property`) of the local stiffness C(R) of one grain (plane strain in 2D),
     over ``n`` orientations uniform on SO(3) (Monte Carlo, relative error about
     ``sqrt(2 / n)``). The 3D bulk and shear moduli of the isotropic projection are rotation
     invariants (the Voigt averages), so theirs is zero.
+
+    Returns:
+        Property name (each of :data:`PROPERTIES`) -> its one-point variance.
     """
     if not isinstance(law, ElasticStiffness):
         raise Fe2xError("the grains' law has no elastic stiffness")
     C = law.elastic_stiffness({"orientation": random_orientations(n, seed)})
     if dim == 2:
         C = plane_strain(C)
-    return float(np.var([scalar_property(c, name) for c in C]))
+    # Every property is linear in C: z(C) = Σ w_ab C_ab with w_ab = z(unit matrix E_ab).
+    k = C.shape[-1]
+    units = [E.reshape(k, k) for E in np.eye(k * k)]
+    variances = {}
+    for name in PROPERTIES:
+        w = np.array([scalar_property(E, name) for E in units])
+        variances[name] = float(np.var(C.reshape(-1, k * k) @ w))
+    return variances
 
 
 class SVEError(Fe2xError, RuntimeError):
@@ -502,20 +512,22 @@ def run_sve_study(settings: SVEStudy, comm: MPI.Comm) -> SVEResult:
     return _summarize(settings, realizations, time.perf_counter() - t0)
 
 
-def _point_variance(settings: SVEStudy, name: str) -> float | None:
-    """One-point variance D²_Z of property ``name``; None where undefined or zero."""
+def _point_variances(settings: SVEStudy) -> dict[str, float | None]:
+    """One-point variance D²_Z of each property; None where undefined or zero."""
     if settings.microstructure == "inclusions":
-        pair = _phase_values(settings, name)
-        if pair is None:
-            return None
         assert settings.volume_fraction is not None, "an inclusion study has one"
-        return point_variance(settings.volume_fraction, *pair)
+        f = settings.volume_fraction
+        pairs = {name: _phase_values(settings, name) for name in PROPERTIES}
+        return {n: None if p is None else point_variance(f, *p) for n, p in pairs.items()}
     law = settings.materials["grains"]
-    D2 = orientation_point_variance(law, settings.dim, name)
+    D2 = orientation_point_variance(law, settings.dim)
     assert isinstance(law, ElasticStiffness), "checked by orientation_point_variance"
     C = law.elastic_stiffness()  # the crystal frame's
-    scale = abs(scalar_property(plane_strain(C) if settings.dim == 2 else C, name))
-    return D2 if D2 > (_INVARIANT_TOLERANCE * scale) ** 2 else None
+    C = plane_strain(C) if settings.dim == 2 else C
+    return {
+        name: d2 if d2 > (_INVARIANT_TOLERANCE * scalar_property(C, name)) ** 2 else None
+        for name, d2 in D2.items()
+    }
 
 
 def _phase_values(settings: SVEStudy, name: str) -> tuple[float, float] | None:
@@ -562,7 +574,7 @@ def _summarize(settings: SVEStudy, realizations: list[Realization], seconds: flo
             ", ".join(f"{s:g}" for s in sizes[~several]),
             "inclusion" if settings.microstructure == "inclusions" else "grain",
         )
-    D2 = {name: _point_variance(settings, name) for name in PROPERTIES}
+    D2 = _point_variances(settings)
     for name, d2 in D2.items():
         if d2 is None:
             logger.info("%s: no integral range (%s)", name, _point_variance_gap(settings))

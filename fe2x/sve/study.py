@@ -94,15 +94,6 @@ class SVEStudy:
                 f"got {self.realizations}"
             )
         object.__setattr__(self, "realizations", tuple(int(n) for n in counts))
-        if self.microstructure not in MICROSTRUCTURES:
-            raise ValueError(
-                f"microstructure must be one of {list(MICROSTRUCTURES)}, "
-                f"got {self.microstructure!r}"
-            )
-        if self.microstructure == "inclusions":
-            self._check_inclusions()
-        else:
-            self._check_polycrystal()
         bcs = tuple(self.bcs)
         unknown = [bc for bc in bcs if bc not in BOUNDARY_CONDITIONS]
         if not bcs or unknown or len(set(bcs)) != len(bcs):
@@ -122,6 +113,15 @@ class SVEStudy:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
         if int(self.group_size) != self.group_size or self.group_size < 1:
             raise ValueError(f"group_size must be a positive integer, got {self.group_size}")
+        if self.microstructure not in MICROSTRUCTURES:
+            raise ValueError(
+                f"microstructure must be one of {list(MICROSTRUCTURES)}, "
+                f"got {self.microstructure!r}"
+            )
+        if self.microstructure == "inclusions":
+            self._check_inclusions()
+        else:
+            self._check_polycrystal()
 
     def _check_inclusions(self) -> None:
         """A volume fraction in (0, 1) and the two phases' materials."""
