@@ -64,7 +64,7 @@ _ORIENTATION_STREAM = 1
 _POINT_SAMPLES = 1 << 16
 _POINT_SEED = 2003
 
-# A one-point variance below (this * mean)² is a rotation invariant's round-off.
+# A one-point variance below (this * the crystal-frame value)² is a rotation invariant's round-off.
 _INVARIANT_TOLERANCE = 1e-10
 
 
