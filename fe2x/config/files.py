@@ -38,7 +38,7 @@ from fe2x.config.sve_tables import SVEFile
 from fe2x.errors import ConfigError
 from fe2x.io.material_cards import CARD_FORMATS
 from fe2x.materials.law import ConstitutiveLaw
-from fe2x.sve.study import SVEStudy
+from fe2x.sve.study import MICROSTRUCTURES, SVEStudy
 
 __all__ = [
     "HomogenizationConfig",
@@ -249,7 +249,7 @@ def with_resolution(
 
 @dataclass(frozen=True)
 class SVEConfig:
-    """A whole ``fe2x sve`` config file: the ``[sve]`` study and the two phases' materials."""
+    """A whole ``fe2x sve`` config file: the ``[sve]`` study and its phases' materials."""
 
     path: Path
     study: SVEStudy
@@ -258,12 +258,18 @@ class SVEConfig:
 def read_sve_config(path: str | Path, allow_petsc_scripts: bool = False) -> SVEConfig:
     """Read and validate a ``fe2x sve`` config file (``[sve]`` and ``[materials.*]``)."""
     ctx, file, _ = _read(SVEFile, path, allow_petsc_scripts)
-    check_phases(ctx, ("matrix", "inclusion"), file.materials, "materials")
+    microstructure = file.sve.microstructure
+    check_phases(ctx, MICROSTRUCTURES[microstructure], file.materials, "materials")
     materials = build_laws(ctx, file.materials, "materials", linear_only=True)
-    values = {f.name: getattr(file.sve, f.name) for f in fields(file.sve)}
-    values["petsc_options"] = dict(values["petsc_options"])
+    if microstructure == "polycrystal" and "orientation" not in getattr(
+        materials["grains"], "parameter_shapes", {}
+    ):
+        ctx.fail(
+            f"[materials.grains] model = {file.materials['grains'].model!r} gives every grain "
+            "the same stiffness: a polycrystal needs per-grain orientations (model = 'crystal')"
+        )
     try:
-        study = SVEStudy(materials=materials, **values)
+        study = SVEStudy(materials=materials, **file.sve.study_values())
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{ctx.path}: [sve] {error}") from None
     return SVEConfig(path=ctx.path, study=study)

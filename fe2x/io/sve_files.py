@@ -27,6 +27,12 @@ _LABELS = {"periodic": "PBC", "kubc": "KUBC", "subc": "SUBC"}
 _NAMES = {"bulk": "bulk modulus", "shear": "shear modulus", "C1111": "C₁₁₁₁"}
 
 
+def _size_axis(result: SVEResult) -> str:
+    """The label of the size axis: the cell edge over the study's length unit."""
+    unit = "inclusion diameter" if result.settings.microstructure == "inclusions" else "grain size"
+    return f"cell edge L / {unit}"
+
+
 def size_label(size: float) -> str:
     """File-name label of a size: ``4`` for 4.0, ``2.5`` for 2.5.
 
@@ -84,7 +90,7 @@ def plot_property_vs_size(result: SVEResult, png: Path) -> None:
             ax.errorbar(
                 sizes, mean, yerr=np.nan_to_num(half), fmt="o-", capsize=3, label=_LABELS[bc]
             )
-        ax.set_xlabel("cell edge L / inclusion diameter")
+        ax.set_xlabel(_size_axis(result))
         ax.set_ylabel(f"apparent {_NAMES[name]}")
         ax.grid(True, alpha=0.3)
         ax.legend()
@@ -117,7 +123,7 @@ def plot_variance_decay(result: SVEResult, png: Path) -> None:
                 )
         ax.set_xticks(sizes, [size_label(s) for s in sizes], minor=False)
         ax.set_xticks([], minor=True)
-        ax.set_xlabel("cell edge L / inclusion diameter")
+        ax.set_xlabel(_size_axis(result))
         ax.set_ylabel(f"variance of {_NAMES[name]}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)

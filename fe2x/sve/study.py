@@ -1,4 +1,4 @@
-"""The settings of an SVE study, validated: sizes, realizations, volume fraction, mesh, solver.
+"""The settings of an SVE study, validated: microstructure, sizes, realizations, mesh, solver.
 
 Kept apart from the ensemble runner so that reading a config (which builds one) loads no
 DOLFINx or PETSc.
@@ -10,31 +10,43 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fe2x.geometry.packing import ball_volume
-from fe2x.materials import AnisotropicElastic, IsotropicElastic
+from fe2x.materials.law import ConstitutiveLaw
 from fe2x.registry import BOUNDARY_CONDITIONS
 
-__all__ = ["SVEStudy"]
+__all__ = ["MICROSTRUCTURES", "SVEStudy"]
 
-ElasticMaterial = IsotropicElastic | AnisotropicElastic
+#: The random microstructures of an SVE study and the phases each needs.
+MICROSTRUCTURES: dict[str, tuple[str, ...]] = {
+    "inclusions": ("matrix", "inclusion"),
+    "polycrystal": ("grains",),
+}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SVEStudy:
-    """Settings of an SVE study: random equal inclusions at a fixed volume fraction.
+    """Settings of an SVE study: random equal inclusions at a fixed volume fraction, or random
+    periodic Voronoi polycrystals.
 
-    Lengths are in units of the inclusion diameter, so the cell edge is ``size * diameter``.
-    The number of inclusions of a cell is ``round(vf L^d / |ball(d/2)|)`` (at least 1), and
-    their radius is set so the volume fraction is exactly ``volume_fraction`` (it stays within
-    a few per cent of ``diameter / 2`` once a cell holds several inclusions).
+    Lengths are in units of ``diameter``, so the cell edge is ``size * diameter``.
+    Inclusions: the number of inclusions of a cell is ``round(vf L^d / |ball(d/2)|)`` (at least
+    1), and their radius is set so the volume fraction is exactly ``volume_fraction`` (it stays
+    within a few per cent of ``diameter / 2`` once a cell holds several inclusions).
+    Polycrystals: ``diameter`` is the mean grain size d, so a cell holds ``round(size^dim)``
+    grains (at least 1) on ``round(size * voxels_per_grain)`` voxels per edge, each grain with
+    a random orientation (uniform on SO(3)).
 
     Attributes:
         dim: 2 (plane strain) or 3.
         sizes: cell edges L / diameter, increasing.
         realizations: realizations per size (one number for all sizes, or one per size).
-        volume_fraction: inclusion volume fraction.
-        materials: phase name ("matrix", "inclusion") -> elastic material.
+        materials: phase name -> law: "matrix" and "inclusion" (elastic) for inclusions,
+            "grains" (a law with a per-cell "orientation", e.g. crystal plasticity's cubic
+            elasticity) for polycrystals.
+        microstructure: "inclusions" or "polycrystal".
+        volume_fraction: inclusion volume fraction (inclusions only).
         min_gap: least surface-to-surface gap between inclusions, over the diameter.
-        diameter: inclusion diameter (length unit of the cells).
+        diameter: inclusion diameter or mean grain size (length unit of the cells).
+        voxels_per_grain: voxels per mean grain size d (polycrystals only).
         bcs: boundary conditions, any of "periodic", "kubc", "subc".
         elements_per_diameter: mesh resolution; the mesh size is ``diameter / this``.
         degree: Lagrange degree of the displacement.
@@ -50,10 +62,12 @@ class SVEStudy:
     dim: int
     sizes: Sequence[float]
     realizations: int | Sequence[int]
-    volume_fraction: float
-    materials: Mapping[str, ElasticMaterial]
+    materials: Mapping[str, ConstitutiveLaw]
+    microstructure: str = "inclusions"
+    volume_fraction: float | None = None
     min_gap: float = 0.1
     diameter: float = 1.0
+    voxels_per_grain: float = 4.0
     bcs: Sequence[str] = BOUNDARY_CONDITIONS.names()
     elements_per_diameter: float = 6.0
     degree: int = 2
@@ -80,11 +94,6 @@ class SVEStudy:
                 f"got {self.realizations}"
             )
         object.__setattr__(self, "realizations", tuple(int(n) for n in counts))
-        if not 0.0 < self.volume_fraction < 1.0:
-            raise ValueError(f"volume_fraction must be in (0, 1), got {self.volume_fraction}")
-        missing = {"matrix", "inclusion"} - set(self.materials)
-        if missing:
-            raise ValueError(f"materials must name 'matrix' and 'inclusion'; missing {missing}")
         bcs = tuple(self.bcs)
         unknown = [bc for bc in bcs if bc not in BOUNDARY_CONDITIONS]
         if not bcs or unknown or len(set(bcs)) != len(bcs):
@@ -95,7 +104,7 @@ class SVEStudy:
         for name in ("min_gap",):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("diameter", "elements_per_diameter", "precision"):
+        for name in ("diameter", "elements_per_diameter", "voxels_per_grain", "precision"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 < self.confidence < 1.0:
@@ -104,6 +113,43 @@ class SVEStudy:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
         if int(self.group_size) != self.group_size or self.group_size < 1:
             raise ValueError(f"group_size must be a positive integer, got {self.group_size}")
+        if self.microstructure not in MICROSTRUCTURES:
+            raise ValueError(
+                f"microstructure must be one of {list(MICROSTRUCTURES)}, "
+                f"got {self.microstructure!r}"
+            )
+        if self.microstructure == "inclusions":
+            self._check_inclusions()
+        else:
+            self._check_polycrystal()
+
+    def _check_inclusions(self) -> None:
+        """A volume fraction in (0, 1) and the two phases' materials."""
+        if self.volume_fraction is None or not 0.0 < self.volume_fraction < 1.0:
+            raise ValueError(f"volume_fraction must be in (0, 1), got {self.volume_fraction}")
+        missing = {"matrix", "inclusion"} - set(self.materials)
+        if missing:
+            raise ValueError(f"materials must name 'matrix' and 'inclusion'; missing {missing}")
+
+    def _check_polycrystal(self) -> None:
+        """No volume fraction, one oriented ``grains`` law, and room for the grains."""
+        if self.volume_fraction is not None:
+            raise ValueError("volume_fraction applies to inclusions, not to a polycrystal")
+        if set(self.materials) != {"grains"}:
+            raise ValueError(
+                f"a polycrystal needs exactly the material 'grains', got {sorted(self.materials)}"
+            )
+        if "orientation" not in getattr(self.materials["grains"], "parameter_shapes", {}):
+            raise ValueError(
+                "the material 'grains' must read a per-grain 'orientation' (e.g. a crystal "
+                "law): one stiffness for every grain is no polycrystal"
+            )
+        for size in self.sizes:
+            if self.n_grains(size) > self.resolution(size) ** self.dim:
+                raise ValueError(
+                    f"size {size:g}: {self.n_grains(size)} grains do not fit in "
+                    f"{self.resolution(size)}^{self.dim} voxels; raise voxels_per_grain"
+                )
 
     @property
     def realization_counts(self) -> tuple[int, ...]:
@@ -119,10 +165,26 @@ class SVEStudy:
 
     def n_inclusions(self, size: float) -> int:
         """Inclusions in a cell of edge ``size`` diameters: ``round(vf L^d / |ball(1/2)|)``, ≥ 1."""
+        assert self.volume_fraction is not None, "an inclusion study has one"
         return max(1, round(self.volume_fraction * size**self.dim / ball_volume(self.dim, 0.5)))
 
     def radius(self, size: float) -> float:
         """Inclusion radius (length units) giving exactly ``volume_fraction`` at this size."""
+        assert self.volume_fraction is not None, "an inclusion study has one"
         unit = ball_volume(self.dim, 1.0)
         V = (size * self.diameter) ** self.dim
         return (self.volume_fraction * V / (self.n_inclusions(size) * unit)) ** (1.0 / self.dim)
+
+    def n_grains(self, size: float) -> int:
+        """Grains in a cell of edge ``size`` mean grain sizes: ``round(size^dim)``, ≥ 1."""
+        return max(1, round(size**self.dim))
+
+    def resolution(self, size: float) -> int:
+        """Voxels per edge of a polycrystal cell: ``round(size * voxels_per_grain)``, ≥ 1."""
+        return max(1, round(size * self.voxels_per_grain))
+
+    def n_units(self, size: float) -> int:
+        """Inclusions or grains of a cell of edge ``size``: the randomly arranged units."""
+        if self.microstructure == "inclusions":
+            return self.n_inclusions(size)
+        return self.n_grains(size)
