@@ -27,8 +27,10 @@ _ONLY = {
 
 @dataclass(frozen=True, kw_only=True)
 class SVETable(Table):
-    """``[sve]``: ensembles per size of random equal inclusions at a fixed volume fraction, or
-    of random periodic Voronoi polycrystals."""
+    """``[sve]``: ensembles of random SVEs per size.
+
+    Random equal inclusions at a fixed volume fraction, or random periodic Voronoi polycrystals.
+    """
 
     microstructure: Literal["inclusions", "polycrystal"] = option(
         "inclusions",

@@ -24,8 +24,9 @@ MICROSTRUCTURES: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True, kw_only=True)
 class SVEStudy:
-    """Settings of an SVE study: random equal inclusions at a fixed volume fraction, or random
-    periodic Voronoi polycrystals.
+    """Settings of an SVE study.
+
+    Random equal inclusions at a fixed volume fraction, or random periodic Voronoi polycrystals.
 
     Lengths are in units of ``diameter``, so the cell edge is ``size * diameter``.
     Inclusions: the number of inclusions of a cell is ``round(vf L^d / |ball(d/2)|)`` (at least
