@@ -233,6 +233,7 @@ def _run(args: argparse.Namespace, config: Any, output: OutputDir, comm: MPI.Com
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``fe2x`` command of ``argv``; its exit code, with user errors as one line."""
     args = _parser().parse_args(argv)
     from mpi4py import MPI
 

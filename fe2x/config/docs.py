@@ -39,9 +39,11 @@ __all__ = ["BLOCKS", "check_readme", "render", "update_readme"]
 
 
 def render_variants(registry: Registry, tag: str, column: str) -> str:
-    """One table of the keys of every variant of a tagged table, with the variants each
-    applies to (``all`` when every variant has it); a key that means different things in
-    different variants (e.g. a cell's ``path``) has one row per meaning."""
+    """One table of the keys of every variant of a tagged table, with the variants each applies to.
+
+    ``all`` marks a key that every variant has; a key that means different things in different
+    variants (e.g. a cell's ``path``) has one row per meaning.
+    """
     variants = {name: registry[name] for name in registry.names()}
     rows: dict[str, dict[tuple[str, str], list[str]]] = {}
     for name, cls in variants.items():

@@ -1,6 +1,8 @@
-"""Reading a job's TOML file: parse, validate against the declared tables, and resolve the
-materials into laws. Every error is one line naming the file (:class:`~fe2x.errors.ConfigError`);
-reading never imports DOLFINx or PETSc."""
+"""Reading a job's TOML file: parse, validate against the declared tables, build the laws.
+
+Every error is one line naming the file (:class:`~fe2x.errors.ConfigError`); reading never
+imports DOLFINx or PETSc.
+"""
 
 from __future__ import annotations
 
@@ -205,9 +207,11 @@ class RunConfig:
 
 
 def _results_digest(data: Mapping[str, Any], ignore: tuple[str, ...]) -> str:
-    """SHA-256 of a parsed config without the ``ignore`` tables: what decides the results, so
-    that a restart may change how the run is executed (ranks per RVE group, load balancing,
-    checkpoint frequency) but nothing it computes."""
+    """SHA-256 of a parsed config without the ``ignore`` tables: what decides the results.
+
+    A restart may so change how the run is executed (ranks per RVE group, load balancing,
+    checkpoint frequency) but nothing it computes.
+    """
     kept = {key: value for key, value in data.items() if key not in ignore}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -226,17 +230,19 @@ def with_resolution(
     cell_size: float | None = None,
     steps: int | None = None,
 ) -> RunConfig:
-    """A copy of ``config`` with another macro mesh size, RVE mesh size (of every
-    microstructure that has a meshed cell) and number of load steps: for mesh studies and quick
-    runs. ``None`` keeps the config's value. The digest changes with them, so that the
-    checkpoints of the two are not mistaken for each other."""
+    """A copy of ``config`` with another macro mesh size, RVE mesh size and number of load steps.
+
+    For mesh studies and quick runs; the RVE mesh size applies to every microstructure that has
+    a meshed cell, and ``None`` keeps the config's value. The digest changes with them, so that
+    the checkpoints of the two are not mistaken for each other.
+    """
     tables = config.tables
     macro = tables.macro if macro_size is None else replace(tables.macro, mesh_size=macro_size)
     micro = {}
     for name, m in tables.micro.items():
         cell = getattr(m, "cell", None)
         if cell_size is not None and cell is not None and hasattr(cell, "mesh_size"):
-            m = replace(m, cell=replace(cell, mesh_size=cell_size))
+            m = replace(m, cell=replace(cell, mesh_size=cell_size))  # type: ignore[call-arg]
         micro[name] = m
     loading = tables.loading if steps is None else replace(tables.loading, steps=steps)
     changes = json.dumps([macro_size, cell_size, steps])

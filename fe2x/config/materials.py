@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from fe2x.config.schema import REQUIRED, Context, Table, option
 from fe2x.errors import ConfigError, MaterialError
@@ -96,8 +97,11 @@ class ElasticTable(MaterialTable):
             ctx.fail(f"[{where}] missing {missing}: an elastic phase needs E and nu, or C_mandel")
 
     def build(self, name: str) -> IsotropicElastic | AnisotropicElastic:
+        """The isotropic law of E and nu, or the anisotropic one of C_mandel."""
         if self.C_mandel is not None:
-            return AnisotropicElastic(self.C_mandel, name=name)
+            # AnisotropicElastic converts (and checks) any array-like; its field holds the array.
+            return AnisotropicElastic(self.C_mandel, name=name)  # type: ignore[arg-type]
+        assert self.E is not None and self.nu is not None, "validate: E and nu, or C_mandel"
         return IsotropicElastic(self.E, self.nu, name=name)
 
 
@@ -118,7 +122,8 @@ class J2Table(MaterialTable):
     b: float = option(0.0, doc="Voce rate")
     H_kin: float = option(0.0, doc="linear kinematic (Prager) hardening modulus")
 
-    def build(self, name: str) -> J2Plasticity:
+    def build(self, name: str) -> ConstitutiveLaw:
+        """The small-strain J2 law of these constants (:class:`~fe2x.materials.j2.J2Plasticity`)."""
         return J2Plasticity(
             self.E, self.nu, self.sigma_y, self.hardening, self.H, self.Q, self.b, self.H_kin, name
         )
@@ -134,9 +139,11 @@ def _positive(v: float) -> bool:
 
 @dataclass(frozen=True, kw_only=True)
 class CrystalTable(MaterialTable):
-    """Crystal plasticity of cubic grains (:class:`~fe2x.materials.crystal.CrystalPlasticity`):
-    cubic elasticity rotated into each cell's ``orientation``, slip γ̇ = γ̇₀ |τ/ξ|ⁿ sign τ and
-    DAMASK's phenopowerlaw hardening; the defaults are DAMASK's copper (SI units)."""
+    """Crystal plasticity of cubic grains (:class:`~fe2x.materials.crystal.CrystalPlasticity`).
+
+    Cubic elasticity rotated into each cell's ``orientation``, slip γ̇ = γ̇₀ |τ/ξ|ⁿ sign τ and
+    DAMASK's phenopowerlaw hardening; the defaults are DAMASK's copper (SI units).
+    """
 
     TAG_VALUE: ClassVar[str] = "crystal"
     ELASTIC_PART_IN_LINEAR_JOBS: ClassVar[bool] = True
@@ -175,6 +182,7 @@ class CrystalTable(MaterialTable):
             )
 
     def build(self, name: str) -> CrystalPlasticity:
+        """The crystal law of these constants; each grain's orientation comes from the cell."""
         return CrystalPlasticity(
             self.C11,
             self.C12,
@@ -193,12 +201,15 @@ class CrystalTable(MaterialTable):
 
 @dataclass(frozen=True, kw_only=True)
 class FiniteJ2Table(J2Table):
-    """Finite-strain J2 plasticity: the J2 law in the Lagrangian logarithmic strain (Miehe,
-    Apel & Lambrecht 2002), with the same keys."""
+    """Finite-strain J2 plasticity: the J2 law in the Lagrangian logarithmic strain, same keys.
+
+    The formulation is that of Miehe, Apel & Lambrecht (2002).
+    """
 
     TAG_VALUE: ClassVar[str] = "finite_j2"
 
     def build(self, name: str) -> LogStrainPlasticity:
+        """The J2 law of these keys, lifted to finite strain by the logarithmic strain."""
         return LogStrainPlasticity(super().build(name), name)
 
 
@@ -206,7 +217,7 @@ class FiniteJ2Table(J2Table):
 class _HyperelasticTable(MaterialTable):
     """Keys of the isotropic hyperelastic laws: E and nu, or K and G (of the linearised law)."""
 
-    LAW: ClassVar[type] = NeoHookean
+    LAW: ClassVar[type[NeoHookean] | type[SaintVenantKirchhoff]] = NeoHookean
     E: float | None = option(None, doc="Young's modulus of the linearised law, E > 0")
     nu: float | None = option(None, doc="Poisson ratio of the linearised law, -1 < nu < 0.5")
     K: float | None = option(None, doc="bulk modulus (with G, instead of E and nu)")
@@ -219,8 +230,11 @@ class _HyperelasticTable(MaterialTable):
             ctx.fail(f"[{where}] give E and nu, or K and G (got {sorted(given) or 'neither'})")
 
     def build(self, name: str) -> ConstitutiveLaw:
+        """The law of ``LAW`` from K and G, or from E and nu."""
         if self.K is not None:
+            assert self.G is not None, "validate: K and G together"
             return self.LAW.from_bulk_shear(self.K, self.G, name)
+        assert self.E is not None and self.nu is not None, "validate: E and nu, or K and G"
         return self.LAW(self.E, self.nu, name)
 
 
@@ -229,7 +243,7 @@ class NeoHookeanTable(_HyperelasticTable):
     """Compressible Neo-Hookean (finite strain): S = λ ln J C⁻¹ + μ (I − C⁻¹)."""
 
     TAG_VALUE: ClassVar[str] = "neo_hookean"
-    LAW: ClassVar[type] = NeoHookean
+    LAW: ClassVar[type[NeoHookean] | type[SaintVenantKirchhoff]] = NeoHookean
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,7 +251,7 @@ class SaintVenantKirchhoffTable(_HyperelasticTable):
     """Saint Venant–Kirchhoff (finite strain): S = λ tr(E) I + 2 μ E."""
 
     TAG_VALUE: ClassVar[str] = "saint_venant_kirchhoff"
-    LAW: ClassVar[type] = SaintVenantKirchhoff
+    LAW: ClassVar[type[NeoHookean] | type[SaintVenantKirchhoff]] = SaintVenantKirchhoff
 
 
 #: Material models by the value of ``[materials.<phase>] model``.
@@ -257,9 +271,11 @@ MATERIAL_MODELS = Registry(
 def build_laws(
     ctx: Context, tables: Mapping[str, MaterialTable], where: str, linear_only: bool = False
 ) -> dict[str, ConstitutiveLaw]:
-    """The law of every phase; non-physical constants (and, for ``linear_only`` jobs, laws
-    that are not linear elastic, unless their model offers its elastic part) give one-line
-    ConfigErrors."""
+    """The law of every phase; errors are one-line ConfigErrors.
+
+    They are raised for non-physical constants and, for ``linear_only`` jobs, for laws that are
+    not linear elastic, unless their model offers its elastic part.
+    """
     laws = {}
     for name, table in tables.items():
         try:
@@ -275,8 +291,10 @@ def build_laws(
 
 
 def laws_kinematics(ctx: Context, laws: Mapping[str, ConstitutiveLaw], where: str) -> str:
-    """The one kinematics of the phases' laws (``"small"`` or ``"finite"``); phases that mix
-    them give a one-line ConfigError."""
+    """The one kinematics of the phases' laws (``"small"`` or ``"finite"``).
+
+    Phases that mix them give a one-line ConfigError.
+    """
     kinds = {name: law.kinematics for name, law in laws.items()}
     if len(set(kinds.values())) > 1:
         finite = [n for n, k in kinds.items() if k == "finite"]
@@ -309,7 +327,7 @@ def _thermal(
     tables: Mapping[str, MaterialTable],
     key: str,
     where: str,
-    convert: Callable[[object, str], np.ndarray],
+    convert: Callable[[npt.ArrayLike, str], np.ndarray],
 ) -> dict[str, np.ndarray]:
     """``convert(value, name)`` of key ``key`` of every phase that gives it; one-line errors."""
     values = {}
@@ -327,8 +345,10 @@ def _thermal(
 def build_conductivities(
     ctx: Context, tables: Mapping[str, MaterialTable], dim: int, where: str
 ) -> dict[str, np.ndarray]:
-    """The (dim, dim) conductivity of every phase that gives ``k`` (negative or non-SPD values
-    give one-line ConfigErrors)."""
+    """The (dim, dim) conductivity of every phase that gives ``k``.
+
+    Negative or non-SPD values give one-line ConfigErrors.
+    """
     return _thermal(ctx, tables, "k", where, lambda k, name: conductivity_tensor(k, dim, name))
 
 

@@ -1,5 +1,7 @@
-"""The tables of reduced-order RVEs: ``[sample]`` (``fe2x sample``), ``[reduce]``
-(``fe2x reduce``), their whole files, and the micro model ``[micro.<name>] model = "reduced"``.
+"""The tables of reduced-order RVEs: ``[sample]``, ``[reduce]``, their files, the reduced model.
+
+``[sample]`` is read by ``fe2x sample``, ``[reduce]`` by ``fe2x reduce``; the micro model is
+``[micro.<name>] model = "reduced"``.
 
 One file may serve both jobs: ``[cell]``, ``[materials]``, ``[rve]`` describe the RVE,
 ``[sample]`` the strain paths that train it and ``[reduce]`` the basis built from them.
@@ -129,8 +131,10 @@ class ReduceTable(Table):
 
 @dataclass(frozen=True, kw_only=True)
 class SampleFile(Table):
-    """A whole ``fe2x sample`` / ``fe2x reduce`` config: ``[cell]``, ``[materials]``, ``[rve]``,
-    ``[sample]``, ``[reduce]``."""
+    """A whole ``fe2x sample`` / ``fe2x reduce`` config.
+
+    Its tables are ``[cell]``, ``[materials]``, ``[rve]``, ``[sample]`` and ``[reduce]``.
+    """
 
     cell: CellTable = option(REQUIRED, doc="the microstructure", registry=CELL_TYPES, tag="type")
     materials: Mapping[str, MaterialTable] = option(
@@ -164,8 +168,10 @@ class SampleConfig:
 def read_sample_config(
     path: str | Path, job: Literal["sample", "reduce"], allow_petsc_scripts: bool = False
 ) -> SampleConfig:
-    """Read and validate the config of ``fe2x sample`` or ``fe2x reduce`` (which needs its
-    ``[sample]`` or ``[reduce]`` table)."""
+    """Read and validate the config of ``fe2x sample`` or ``fe2x reduce``.
+
+    Each job needs its own table, ``[sample]`` or ``[reduce]``.
+    """
     from fe2x.config.files import load_toml
     from fe2x.config.materials import check_phases
 
@@ -208,6 +214,7 @@ class ReducedMicro(RVEMicro):
     )
 
     def factory(self, ctx: Context, name: str, dim: int) -> MicroFactory:
+        """A builder of the reduced RVE on a communicator, from the cell, laws and basis file."""
         laws = build_laws(ctx, self.materials, f"micro.{name}.materials")
         cell, rve, basis = self.cell, self.rve, self.basis
         settings: dict[str, Any] = {

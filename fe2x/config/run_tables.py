@@ -1,6 +1,7 @@
-"""The tables of ``fe2x run``: the macro specimen (one variant per shape), its boundaries, the
-microstructures (one variant per micro model), loading, parallel layout, output, checkpoints
-and diagnostics.
+"""The tables of ``fe2x run``: specimen, boundaries, microstructures, and how the run goes.
+
+The macro specimen has one variant per shape and the microstructures one per micro model; the
+other tables are loading, parallel layout, output, checkpoints and diagnostics.
 
 A new micro model is one :class:`MicroTable` subclass (its keys and ``factory``) registered in
 :data:`MICRO_MODELS`; a new specimen shape one :class:`MacroTable` subclass in
@@ -23,6 +24,7 @@ from fe2x.config.materials import (
 from fe2x.config.microstructure import Microstructure
 from fe2x.config.rve_tables import RVETable
 from fe2x.config.schema import REQUIRED, Context, Table, option
+from fe2x.materials.elastic import AnisotropicElastic, IsotropicElastic
 from fe2x.registry import Registry
 
 if TYPE_CHECKING:
@@ -213,8 +215,10 @@ class BoundaryTable(Table):
             ctx.fail(f"[[boundary]] {self.name!r} prescribes nothing: give ux/uy/uz or traction")
 
     def check_dim(self, ctx: Context, dim: int) -> None:
-        """Components and traction fit a ``dim``-D specimen; a component is either
-        displacement- or traction-controlled, never both."""
+        """Components and traction fit a ``dim``-D specimen, each component controlled once.
+
+        A component is either displacement- or traction-controlled, never both.
+        """
         if dim == 2 and self.uz is not None:
             ctx.fail(f"[[boundary]] {self.name!r}: uz does not apply to a 2D specimen")
         if self.traction is not None:
@@ -247,8 +251,10 @@ class MicroTable(Table):
         raise NotImplementedError
 
     def kinematics(self, ctx: Context, name: str) -> str | None:
-        """``"small"`` or ``"finite"``, the strain measure its model answers in (None: known
-        only once built; the FE² engine then checks it)."""
+        """``"small"`` or ``"finite"``, the strain measure its model answers in.
+
+        None: known only once built; the FE² engine then checks it.
+        """
         return None
 
 
@@ -307,7 +313,9 @@ class ElasticMicro(MicroTable, ElasticTable):
         return "small"
 
     def factory(self, ctx: Context, name: str, dim: int) -> MicroFactory:
-        C = build_laws(ctx, {name: self}, "micro")[name].stiffness(dim)
+        law = build_laws(ctx, {name: self}, "micro")[name]
+        assert isinstance(law, IsotropicElastic | AnisotropicElastic), "ElasticTable.build's law"
+        C = law.stiffness(dim)
 
         def build(comm: MPI.Comm) -> Any:
             from fe2x.micro.material_point import ElasticPoint
@@ -428,10 +436,12 @@ class RunFile(Table):
     diagnostics: DiagnosticsTable = option(DiagnosticsTable(), doc="scale separation")
 
     def validate(self, ctx: Context, where: str) -> None:
-        """Cross-table rules: boundaries fit the specimen's dimension and are named once;
-        microstructures have regions when there are several, and claim a region once; RVE
-        cells have the specimen's dimension and micro models its kinematics; micro points have
-        its dimension."""
+        """Cross-table rules between the specimen, its boundaries and its microstructures.
+
+        Boundaries fit the specimen's dimension and are named once; microstructures have
+        regions when there are several, and claim a region once; RVE cells have the specimen's
+        dimension and micro models its kinematics; micro points have its dimension.
+        """
         dim = self.macro.dim
         if not self.boundary:
             ctx.fail("at least one [[boundary]] table is needed")

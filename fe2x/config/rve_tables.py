@@ -1,5 +1,8 @@
-"""The tables of the single-RVE jobs: ``[homogenize]``, ``[export]``, ``[rve]`` and ``[path]``,
-and the whole files of ``fe2x homogenize`` and ``fe2x rve-path``."""
+"""The tables of the single-RVE jobs and the whole files of ``fe2x homogenize`` and ``rve-path``.
+
+The tables are ``[homogenize]``, ``[export]``, ``[rve]`` and ``[path]``; the files those of
+``fe2x homogenize`` and ``fe2x rve-path``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -210,8 +213,10 @@ class RVETable(Table):
 
 
 class PathSettings(NamedTuple):
-    """A resolved ``[path]``: knot times, steps, per-component control (Mandel values, or for
-    finite strain F̄ and P̄ components row-major)."""
+    """A resolved ``[path]``: knot times, steps, per-component control.
+
+    The values are Mandel components, or for finite strain F̄ and P̄ components row-major.
+    """
 
     times: tuple[float, ...]
     steps: int
@@ -233,7 +238,7 @@ _PATH_KEYS = {"small": ("E", "S", _LABELS), "finite": ("F", "P", _FULL_LABELS)}
 Series = float | tuple[float, ...] | None
 
 
-def _component(kind: str, label: str) -> object:
+def _component(kind: str, label: str) -> Any:
     what = {
         "E": "strain component {} (tensor value)",
         "S": "stress component {} (tensor value)",
@@ -316,10 +321,12 @@ class PathTable(Table):
     def settings(
         self, ctx: Context, dim: int, kinematics: str = "small", where: str = "path"
     ) -> PathSettings:
-        """The path of a ``dim``-D cell whose materials have ``kinematics``: Mandel components
-        (shear values scaled by √2), or F̄ and P̄ (or Cauchy σ̄) row-major (absent F
-        components follow F̄ = I; every rotation must be fixed by a prescribed F component,
-        and a path fully in F must keep det F̄ > 0)."""
+        """The path of a ``dim``-D cell whose materials have ``kinematics``.
+
+        Its components are Mandel ones (shear values scaled by √2), or F̄ and P̄ (or Cauchy σ̄)
+        row-major: absent F components follow F̄ = I, every rotation must be fixed by a
+        prescribed F component, and a path fully in F must keep det F̄ > 0.
+        """
         strain, stress, by_dim = _PATH_KEYS[kinematics]
         labels = by_dim[dim]
         finite = kinematics == "finite"
@@ -397,8 +404,10 @@ class PathTable(Table):
         stress_controlled: list[bool],
         where: str,
     ) -> None:
-        """Every rotation fixed by a prescribed F component; det F̄ > 0 at every step of a
-        path prescribed in F alone."""
+        """Every rotation fixed by a prescribed F component, and det F̄ > 0 where F is all given.
+
+        The determinant is checked at every step of a path prescribed in F alone.
+        """
         from fe2x.micro.path import free_rotations
 
         free = free_rotations(np.asarray(stress_controlled))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,8 +16,9 @@ __all__ = ["path_csv", "path_labels", "path_summary", "plot_path"]
 
 
 def path_labels(dim: int, kinematics: str = "small") -> tuple[list[str], np.ndarray, str, str]:
-    """Component labels, the factor of each stored component over its tensor value, and the
-    names of strain and stress: Mandel E and S (small strain), or F and P row-major.
+    """Component labels, stored-over-tensor factor of each component, strain and stress names.
+
+    The components are Mandel E and S (small strain), or F and P row-major.
 
     >>> path_labels(2, "finite")[0], path_labels(2, "finite")[2:]
     (['11', '12', '21', '22'], ('F', 'P'))
@@ -33,9 +35,12 @@ def _diagnostic_names(result: PathResult) -> list[str]:
 
 def path_summary(
     result: PathResult, dim: int, stress_controlled: np.ndarray, kinematics: str = "small"
-) -> dict[str, object]:
-    """The JSON-ready record of a path: per step the strain and stress (Mandel; finite strain
-    F̄ and P̄ row-major), the tangent, iteration counts and the model's diagnostics."""
+) -> dict[str, Any]:
+    """The JSON-ready record of a path: per step its strain, stress, tangent and diagnostics.
+
+    Strain and stress are Mandel (finite strain: F̄ and P̄ row-major); iteration counts are kept
+    next to the model's diagnostics.
+    """
     labels, _, strain, stress = path_labels(dim, kinematics)
     return {
         "notation": "mandel" if kinematics == "small" else "row-major",
@@ -66,8 +71,10 @@ def path_summary(
 
 
 def path_csv(result: PathResult, dim: int, kinematics: str = "small") -> str:
-    """One row per step: step, t, strain and stress tensor components (E_ij, S_ij; finite
-    strain F_ij, P_ij), iteration counts and the model's diagnostics."""
+    """One row per step: step, t, strain and stress components, iterations and diagnostics.
+
+    The components are tensor ones, E_ij and S_ij (finite strain: F_ij and P_ij).
+    """
     labels, w, strain, stress = path_labels(dim, kinematics)
     diagnostics = _diagnostic_names(result)
     buffer = io.StringIO()

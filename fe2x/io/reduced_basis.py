@@ -1,5 +1,6 @@
-"""Reduced-basis files in HDF5: the POD basis, the empirical cubature and what they were built
-from, written atomically and refused when they do not fit.
+"""Reduced-basis files in HDF5: the POD basis, the empirical cubature and what they came from.
+
+They are written atomically and refused when they do not fit.
 
 File layout (format ``fe2x-reduced-basis``, version 1), readable with plain h5py:
 

@@ -61,7 +61,7 @@ def _point_microstructures(config: RunConfig, specimen: Any, problem: MacroProbl
     if any(n is None for n in names):
         missing = sorted({r for r, t in specimen.regions.items() if name_of_tag[t] is None})
         raise ConfigError(f"{config.path}: region(s) {missing} have no microstructure")
-    return [n for n in names for _ in range(nq)]
+    return [n for n in names if n is not None for _ in range(nq)]
 
 
 def _macro_problem(config: RunConfig, specimen: Any) -> MacroProblem:
@@ -95,8 +95,10 @@ GROUP_MIN_DOFS = {2: 50_000, 3: 10_000}
 
 
 def _describe_models(config: RunConfig, engine: FE2Engine) -> dict[str, Any]:
-    """What each micro model says of itself (dofs, volume fractions), logged (collective);
-    warns when a group of several ranks holds an RVE too small to gain from it."""
+    """What each micro model says of itself (dofs, volume fractions), logged (collective).
+
+    It warns when a group of several ranks holds an RVE too small to gain from it.
+    """
     described = {}
     comm = engine.layout.world
     size, dim = engine.layout.group_size, config.macro.dim
@@ -125,8 +127,11 @@ def _describe_models(config: RunConfig, engine: FE2Engine) -> dict[str, Any]:
 
 
 def _write_grains(engine: FE2Engine, out: Path) -> None:
-    """``<name>_grains.csv`` and ``<name>_pole_figures.png`` of each microstructure whose micro
-    fields hold grains, from the RVE of the first group (collective over that group)."""
+    """``<name>_grains.csv`` and ``<name>_pole_figures.png`` of each microstructure with grains.
+
+    Those are the microstructures whose micro fields hold grains; the files come from the RVE of
+    the first group (collective over that group).
+    """
     if engine.layout.group_index != 0:
         return
     for name, model in engine.pool.models.items():
@@ -142,9 +147,11 @@ def _run_summary(
     per_step: list,
     times: dict[str, float],
 ) -> dict:
-    """summary.json of an FE² run: outcome, layout, per-step records, counts, and ``times``
-    followed by the split of the work (collective; per-rank maxima, the critical path of each
-    part, except the sum of the micro solves)."""
+    """summary.json of an FE² run: outcome, layout, per-step records, counts and times.
+
+    ``times`` is followed by the split of the work (collective; per-rank maxima, the critical
+    path of each part, except the sum of the micro solves).
+    """
     comm, layout, problem, stats = engine.layout.world, engine.layout, engine.problem, engine.stats
     timings = problem.timings
 
@@ -260,8 +267,8 @@ def run_fe2(
     checkpointer = Checkpointer(config, engine, out, rows, stop, last, started)
     field_dir = out / ("fields" if first_step == 1 else f"fields_from_step{first_step}")
     history = HistoryWriter(config, engine, specimen, out, rows)
-    reduced: ReducedModelReport | None = ReducedModelReport(engine, out)
-    reduced = reduced if reduced.models else None
+    report = ReducedModelReport(engine, out)
+    reduced = report if report.models else None
     observers: list[StepObserver] = [
         history,
         diagnostician,
@@ -292,7 +299,7 @@ def run_fe2(
                 engine.step,
                 config.steps,
                 config.max_cutbacks,
-                before_step=engine.rebalance,
+                before_step=engine.rebalance,  # type: ignore[arg-type]  # its imbalance unused
                 after_step=after_step,
                 start=start,
                 increment=increment,

@@ -1,6 +1,7 @@
-"""What an FE² run does after each converged step, one small observer per job: the load
-history, the diagnostics, the macro and micro fields, the progress line and per-step record,
-and checkpoints (which also turn a stop signal into an orderly exit).
+"""What an FE² run does after each converged step, one small observer per job.
+
+The jobs are the load history, the diagnostics, the macro and micro fields, the progress line
+and per-step record, and checkpoints (which also turn a stop signal into an orderly exit).
 
 ``run_fe2`` calls every observer's :meth:`StepObserver.after_step` in order after each
 converged step (all collective), and :meth:`StepObserver.close` once when the run ends, also
@@ -96,8 +97,10 @@ class StepObserver(Protocol):
 
 
 class StopRequest:
-    """Within its block, SIGTERM and SIGUSR1 (Slurm's warning before the time limit) set
-    ``requested`` instead of killing the process; the handlers are restored on exit."""
+    """Within its block, SIGTERM and SIGUSR1 set ``requested`` instead of killing the process.
+
+    SIGUSR1 is Slurm's warning before the time limit; the handlers are restored on exit.
+    """
 
     SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
@@ -119,9 +122,11 @@ class StopRequest:
 
 
 class HistoryWriter:
-    """``history.csv`` after every step: step, load factor, Newton iterations, and per boundary
-    its prescribed displacements, tractions and reaction forces; the load–displacement plot
-    at the end."""
+    """``history.csv`` after every step, and the load–displacement plot at the end.
+
+    Each row holds step, load factor, Newton iterations, and per boundary its prescribed
+    displacements, tractions and reaction forces.
+    """
 
     def __init__(
         self,
@@ -162,8 +167,10 @@ class HistoryWriter:
         """Nothing to finish (the file is complete after every step)."""
 
     def plot(self) -> None:
-        """``load_displacement.png``: force against prescribed displacement of every boundary
-        pulled in some direction (collective)."""
+        """``load_displacement.png``: force against prescribed displacement (collective).
+
+        One curve per boundary pulled in some direction.
+        """
         curves = {}
         for spec in self.config.boundaries:
             pulled = [c for c, v in spec.displacement.items() if v != 0]
@@ -183,9 +190,11 @@ class HistoryWriter:
 
 
 class Diagnostician:
-    """Scale-separation indicator, loss of ellipticity and, where the micro models report it,
-    micro instability after each step; warns on rank 0 and keeps the step's summary in
-    :attr:`last`."""
+    """Scale separation, loss of ellipticity and micro instability, checked after each step.
+
+    Micro instability is checked where the micro models report it; warnings come from rank 0
+    and the step's summary is kept in :attr:`last`.
+    """
 
     def __init__(self, config: RunConfig, engine: FE2Engine, specimen: Any) -> None:
         self.config, self.engine, self.specimen = config, engine, specimen
@@ -301,8 +310,11 @@ class MicroFieldWriter:
 
 @dataclass
 class StepLog:
-    """The progress line of each step and its record for ``summary.json``, kept in
-    ``steps.json`` after every step, so that a restarted run's summary lists every step."""
+    """The progress line of each step and its record for ``summary.json``.
+
+    The records are kept in ``steps.json`` after every step, so that a restarted run's summary
+    lists every step.
+    """
 
     engine: FE2Engine
     diagnostician: Diagnostician
@@ -361,9 +373,11 @@ class StepLog:
 
 
 class Checkpointer:
-    """Checkpoints when the config asks (every n steps, every m minutes) and when a stop
-    signal arrived; after a signal it raises :class:`Interrupted`. It also remembers the last
-    converged step, for a checkpoint after an abandoned step."""
+    """Checkpoints when the config asks (every n steps, every m minutes) and on a stop signal.
+
+    After a signal it raises :class:`Interrupted`. It also remembers the last converged step,
+    for a checkpoint after an abandoned step.
+    """
 
     def __init__(
         self,

@@ -1,5 +1,7 @@
-"""The ``fe2x reduce`` job: a reduced basis and cubature built from training data, written to
-the basis file a run config names (:mod:`fe2x.micro.reduction`)."""
+"""The ``fe2x reduce`` job: a reduced basis and cubature built from training data.
+
+They are written to the basis file a run config names (:mod:`fe2x.micro.reduction`).
+"""
 
 from __future__ import annotations
 
@@ -26,8 +28,9 @@ BASIS_FILE = "basis.h5"
 
 
 def run_reduce(config: SampleConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
-    """Build the basis of ``[reduce]`` on rank 0 and write ``out/basis.h5`` and
-    ``out/reduce.json`` (what it captured, its cubature, the calibration); collective.
+    """Build the basis of ``[reduce]`` on rank 0, write ``out/basis.h5`` and ``out/reduce.json``.
+
+    The report says what the basis captured, its cubature and the calibration; collective.
 
     Nothing is written when anything fails (one-line Fe2xError on every rank).
     """
@@ -53,6 +56,7 @@ def _reduce(config: SampleConfig, out: Path) -> dict:
 
     t0 = time.perf_counter()
     settings = config.reduce
+    assert settings is not None, "run_reduce checked the [reduce] table"
     training = settings.training if settings.training is not None else out / TRAINING_DIRECTORY
     data = read_training_data(training)
     names = list(data.n_dofs)

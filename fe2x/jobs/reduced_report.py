@@ -1,5 +1,8 @@
-"""What the reduced RVEs of an FE² run did, step by step: evaluations, fallbacks to the full RVE
-by cause, and where they fell back (``summary.json`` and ``rom_fallbacks.csv``)."""
+"""What the reduced RVEs of an FE² run did, step by step: evaluations, fallbacks, and where.
+
+The fallbacks to the full RVE are counted by cause in ``summary.json``; where they fell back is
+in ``rom_fallbacks.csv``.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +25,13 @@ _CAUSES = ("range", "indicator", "newton")
 
 
 class ReducedModelReport:
-    """Step observer of the reduced RVEs: counts of the step's evaluations (all of them, the
-    cut-back attempts and macro Newton iterations included) and of its fallbacks by cause
-    (``range``: ‖E‖ beyond the training data, ``indicator``: the error estimate above the
-    tolerance, ``newton``: the reduced Newton failed), and the points whose final answer of the
-    step came from the full RVE, with their coordinates.
+    """Step observer of the reduced RVEs: evaluations, fallbacks by cause, and the points.
+
+    It counts the step's evaluations (all of them, the cut-back attempts and macro Newton
+    iterations included) and its fallbacks by cause (``range``: ‖E‖ beyond the training data,
+    ``indicator``: the error estimate above the tolerance, ``newton``: the reduced Newton
+    failed), and lists the points whose final answer of the step came from the full RVE, with
+    their coordinates.
 
     Args:
         engine: the FE² engine.
@@ -70,6 +75,7 @@ class ReducedModelReport:
         ]
         gathered = comm.gather(local, root=0)
         if comm.rank == 0:
+            assert gathered is not None, "the root gathers"
             self.rows += sorted((r for part in gathered for r in part), key=_row_key)
         text = "\n".join([self.header, *self.rows]) + "\n"
         write_on_root(comm, self.out / FALLBACK_FILE, lambda tmp: tmp.write_text(text))

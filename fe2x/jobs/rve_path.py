@@ -1,5 +1,7 @@
-"""The ``fe2x rve-path`` job: one nonlinear RVE along a macro loading path (small strain in
-(E, Σ), finite strain in (F̄, P̄))."""
+"""The ``fe2x rve-path`` job: one nonlinear RVE along a macro loading path.
+
+Small strain in (E, Σ), finite strain in (F̄, P̄).
+"""
 
 from __future__ import annotations
 
@@ -32,9 +34,11 @@ PATH_NAME = "rve"
 
 
 def _stress_scale(config: RVEPathConfig, start: np.ndarray) -> float:
-    """A stress for tolerances: the smallest yield stress of the laws that have one, else the
-    largest prescribed value (strains from ``start``, the undeformed value) times the stiffest
-    elastic modulus."""
+    """A stress for tolerances: the smallest yield stress of the laws, or a strain times modulus.
+
+    Without a law that has a yield stress, it is the largest prescribed value (strains from
+    ``start``, the undeformed value) times the stiffest elastic modulus.
+    """
     laws = [getattr(m, "small", m) for m in config.materials.values()]  # lifted laws' own
     yields = [m.sigma_y for m in laws if hasattr(m, "sigma_y")]
     if yields:

@@ -1,5 +1,6 @@
-"""The ``fe2x sample`` job: one RVE driven along designed macro strain paths, spread over groups
-of ranks, to make training data without a macro problem.
+"""The ``fe2x sample`` job: one RVE driven along designed macro strain paths, for training data.
+
+The paths are spread over groups of ranks, and no macro problem is needed.
 
 Path k goes through the knots of ``[sample] shape`` times A_k d_k: the unit direction d_k in
 Mandel strain space and the amplitude A_k ∈ [min_strain, max_strain] come from one point of a
@@ -29,7 +30,7 @@ from fe2x.io.results import write_json
 from fe2x.jobs.solver_options import check_solver_options
 from fe2x.jobs.training import TRAINING_DIRECTORY, PathRecorder, training_writer
 from fe2x.micro.nonlinear import NonlinearRVE
-from fe2x.micro.path import LoadPath, drive
+from fe2x.micro.path import LoadPath, PathStep, drive
 from fe2x.parallel.layout import split_groups
 
 __all__ = ["SAMPLE_NAME", "run_sample", "strain_design"]
@@ -65,8 +66,10 @@ def strain_design(
 
 
 def run_sample(config: SampleConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD) -> dict[str, Any]:
-    """Drive the configured RVE along the ``[sample]`` paths; write ``out/training/`` and
-    ``out/sample.json`` (the design and, per path, its group and the steps reached).
+    """Drive the configured RVE along the ``[sample]`` paths, write its training data and report.
+
+    They are ``out/training/`` and ``out/sample.json`` (the design and, per path, its group and
+    the steps reached).
 
     A path whose RVE fails is kept up to its last converged step and reported; an error on any
     group (e.g. a file that cannot be written) raises on every rank.
@@ -127,11 +130,15 @@ def run_sample(config: SampleConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD)
                     np.zeros(n, dtype=bool),
                     settings.steps,
                 )
+
+                def on_step(i: int, s: PathStep, k: int = k) -> None:
+                    recorder.record(k, i + 1, s.t, s)
+
                 result = drive(
                     rve,
                     path,
                     1.0,  # every component is strain-controlled: no stress tolerance needed
-                    on_step=lambda i, s, k=k: recorder.record(k, i + 1, s.t, s),
+                    on_step=on_step,
                 )
                 records.append(
                     {

@@ -1,6 +1,7 @@
-"""Training data from every run: the RVE answers of each converged step appended to the
-training-data files of :mod:`fe2x.io.training_data`, one file per RVE group (per rank of a
-distributed RVE).
+"""Training data from every run: the RVE answers of each converged step, appended to files.
+
+They are the training-data files of :mod:`fe2x.io.training_data`, one file per RVE group (per
+rank of a distributed RVE).
 
 What is written is the answer of every macro point at the *end* of each converged step (the
 last of its evaluations in that step), not every evaluation: these are the states the history
@@ -43,9 +44,11 @@ def training_writer(
     fluctuations: bool,
     append: bool = False,
 ) -> TrainingDataWriter:
-    """The training-data writer of one group rank for ``models`` (by microstructure name) of
-    Mandel size ``n_strain``: fluctuation rows from the models that have them (none if not
-    ``fluctuations``)."""
+    """The training-data writer of one group rank for ``models`` (by microstructure name).
+
+    The strain has Mandel size ``n_strain``; fluctuation rows come from the models that have
+    them (none if not ``fluctuations``).
+    """
     sizes, rows = {}, {}
     for name, model in models.items():
         if fluctuations and isinstance(model, FluctuationSnapshots):
@@ -66,8 +69,9 @@ def training_writer(
 
 
 class TrainingCapture:
-    """FE² step observer: every macro point's answer of each converged step to its group's
-    training-data file (``out/training/group<g>.h5``; parts per rank of distributed RVEs).
+    """FE² step observer: every macro point's answer of each converged step, to a training file.
+
+    The file is its group's (``out/training/group<g>.h5``; parts per rank of distributed RVEs).
 
     Args:
         engine: the FE² engine (its pool keeps each step's last answers from now on).
@@ -135,8 +139,9 @@ class TrainingCapture:
 
 
 class PathRecorder:
-    """Training data of one micro model driven along paths (``fe2x rve-path``, ``fe2x sample``):
-    each converged step of path ``point_id`` as one record (collective for distributed RVEs).
+    """Training data of one micro model driven along paths (``fe2x rve-path``, ``fe2x sample``).
+
+    Each converged step of path ``point_id`` is one record (collective for distributed RVEs).
 
     Args:
         writer: the group rank's writer (:func:`training_writer`).
@@ -153,8 +158,10 @@ class PathRecorder:
         self.diagnostics = getattr(model, "diagnostic_names", None) is not None
 
     def record(self, point_id: int, number: int, t: float, step: Any) -> None:
-        """Append step ``number`` (at time ``t``) of path ``point_id``; the model's committed
-        state is that step's (``step`` has E, Sigma and C)."""
+        """Append step ``number`` (at time ``t``) of path ``point_id``.
+
+        The model's committed state is that step's (``step`` has E, Sigma and C).
+        """
         model = self.model
         x = model.fluctuation(model.get_state()) if self.snapshots else None  # type: ignore[attr-defined]
         summaries = model.diagnostics() if self.diagnostics else None  # type: ignore[attr-defined]

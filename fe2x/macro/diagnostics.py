@@ -84,7 +84,7 @@ def _det(A: np.ndarray) -> np.ndarray:
 
 
 def acoustic_determinants(C4: np.ndarray, nu: np.ndarray) -> np.ndarray:
-    """det A(ν) for fourth-order tensors ``C4`` (m, d, d, d, d) and directions ``nu`` (k, d).
+    """Acoustic determinants det A(ν) of fourth-order ``C4`` (m, d, d, d, d) along ``nu`` (k, d).
 
     Returns (m, k): A_ik = ν_j C_ijkl ν_l for every point and every direction.
     """
@@ -92,7 +92,10 @@ def acoustic_determinants(C4: np.ndarray, nu: np.ndarray) -> np.ndarray:
 
 
 def _det_per_point(C4: np.ndarray, nu: np.ndarray) -> np.ndarray:
-    """det A(ν_m) for one direction per point: C4 (m, d, d, d, d), nu (m, d) -> (m,)."""
+    """Acoustic determinant det A(ν_m) with one direction per point.
+
+    C4 (m, d, d, d, d), nu (m, d) -> (m,).
+    """
     return _det(np.einsum("mj,mijkl,ml->mik", nu, C4, nu))
 
 
@@ -254,7 +257,10 @@ def strain_gradient_indicator(problem, rve_size: float) -> np.ndarray:
     M = dolfinx.fem.petsc.assemble_matrix(a)
     M.assemble()
     b = dolfinx.fem.petsc.assemble_vector(L)
-    b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+    b.ghostUpdate(  # petsc4py's stub types the members of InsertMode and ScatterMode as int
+        addv=PETSc.InsertMode.ADD,  # type: ignore[arg-type]
+        mode=PETSc.ScatterMode.REVERSE,  # type: ignore[arg-type]
+    )
     ksp = PETSc.KSP().create(mesh.comm)
     try:
         ksp.setOperators(M)

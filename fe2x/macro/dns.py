@@ -76,8 +76,10 @@ class PhaseLaw:
         self.end_time, self.load_factor, self._dt = float(end_time), 0.0, 0.0
 
     def __call__(self, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Stress ``(n_points, n)`` and tangent ``(n_points, n, n)`` at strains E (Mandel, or
-        F, P and ∂P/∂F)."""
+        """Stress ``(n_points, n)`` and tangent ``(n_points, n, n)`` at strains E.
+
+        They are Mandel, or F, P and ∂P/∂F.
+        """
         try:
             self.laws.evaluate(np.asarray(E, dtype=float), dt=self._dt)
         except SolverError as error:

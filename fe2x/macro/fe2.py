@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from mpi4py import MPI
 
@@ -31,7 +32,7 @@ import numpy as np
 from fe2x.errors import Fe2xError
 from fe2x.io.fields import write_micro_fields
 from fe2x.macro.problem import MacroProblem, StepResult
-from fe2x.micro.model import MicroModel
+from fe2x.micro.model import MicroModel, PortableState
 from fe2x.micro.pool import MicroPool
 from fe2x.parallel.assignment import assign_lpt, imbalance
 from fe2x.parallel.exchange import route, route_arrays
@@ -62,9 +63,12 @@ def _answer_dtype(n: int) -> np.dtype:
 
 
 class StepRecord:
-    """Every macro point's micro work in one step, by name: seconds, whether the shortcut
-    answered, Newton iterations, and the models' diagnostics. Each point is filled by the one
-    group leader that evaluated it (zeros elsewhere), so a sum over the ranks gathers it."""
+    """Every macro point's micro work in one step, by name.
+
+    It holds seconds, whether the shortcut answered, Newton iterations, and the models'
+    diagnostics. Each point is filled by the one group leader that evaluated it (zeros
+    elsewhere), so a sum over the ranks gathers it.
+    """
 
     def __init__(self, n_points: int, diagnostic_names: Sequence[str]) -> None:
         self.names = ("seconds", "shortcut", "iterations", *diagnostic_names)
@@ -85,8 +89,10 @@ class StepRecord:
 
 
 class StepAbandoned(Fe2xError):
-    """The step was abandoned because a stop was requested; the last converged state is
-    restored (macro displacement and every committed history)."""
+    """The step was abandoned because a stop was requested.
+
+    The last converged state is restored (macro displacement and every committed history).
+    """
 
 
 @dataclass
@@ -249,8 +255,10 @@ class FE2Engine:
         return back["Sigma"], back["C"], ok
 
     def _note_failures(self, ok: bool) -> None:
-        """Remember why the micro models failed in this evaluation, for the step's reason
-        (collective: one allreduce, and a gather only when something failed)."""
+        """Remember why the micro models failed in this evaluation, for the step's reason.
+
+        Collective: one allreduce, and a gather only when something failed.
+        """
         world = self.layout.world
         failed = world.allreduce(int(not ok), op=MPI.SUM)
         if not failed:
@@ -346,8 +354,10 @@ class FE2Engine:
         return point * self.layout.group_size + self.layout.group.rank
 
     def checkpoint_part(self) -> dict:
-        """This rank's share of a checkpoint: owned displacement nodes, held micro states, and
-        the layouts of the models whose states are stored partition-independently (collective).
+        """This rank's share of a checkpoint (collective).
+
+        It holds the owned displacement nodes, the held micro states, and the layouts of the
+        models whose states are stored partition-independently.
         """
         V = self.problem.V
         n_owned = V.dofmap.index_map.size_local
@@ -360,21 +370,25 @@ class FE2Engine:
             state = self.pool.committed[point]
             name = self.names[self.micro_index[np.searchsorted(self.ids, point)]]
             if state is not None and name in portable:
-                state = models[name].portable_state(state)
+                state = cast(PortableState, models[name]).portable_state(state)
             states[self._state_key(point)] = state
         return {
             "coordinates": V.tabulate_dof_coordinates()[:n_owned, :dim],
             "displacement": self.problem.u.x.array.reshape(-1, V.dofmap.index_map_bs)[:n_owned],
             "states": states,
             "layouts": {
-                f"{name}/{layout.group_index}/{layout.group.rank}": models[name].state_layout()
+                f"{name}/{layout.group_index}/{layout.group.rank}": cast(
+                    PortableState, models[name]
+                ).state_layout()
                 for name in sorted(portable)
             },
         }
 
     def restore(self, checkpoint) -> None:
-        """Continue from ``checkpoint`` (an :class:`fe2x.io.checkpoint.Checkpoint`), which may
-        come from another number of ranks or RVE group size."""
+        """Continue from ``checkpoint`` (an :class:`fe2x.io.checkpoint.Checkpoint`).
+
+        It may come from another number of ranks or RVE group size.
+        """
         from scipy.spatial import cKDTree
 
         from fe2x.io.checkpoint import CheckpointError, read_micro_states
@@ -448,8 +462,9 @@ class FE2Engine:
             if (name, group) not in importers:
                 layouts = [saved_layouts[f"{name}/{group}/{rank}"] for rank in range(g)]
                 try:
-                    importers[name, group] = model.state_importer(layouts)
+                    importers[name, group] = cast(PortableState, model).state_importer(layouts)
                 except Fe2xError as error:
                     raise CheckpointError(f"microstructure {name!r}: {error}") from None
-            states[point] = importers[name, group](pieces)
+            # A state saved by a group's first rank was saved by all its ranks (all or none).
+            states[point] = importers[name, group](pieces)  # type: ignore[arg-type]
         self.pool.committed = states

@@ -1,5 +1,6 @@
-"""The macro problem whose stress and tangent at each point come from outside: small strain, or
-finite strain in the total Lagrangian form.
+"""The macro problem whose stress and tangent at each point come from outside.
+
+It is small strain, or finite strain in the total Lagrangian form.
 
 Newton (PETSc SNES) on the displacement u solves R(u) = ∫ σ_q : ε(v) dx − λ Σ ∫ t·v ds = 0 with
 the Jacobian ∫ ε(du) : C_q : ε(v) dx, where σ_q and C_q (in quadrature spaces) are set by a
@@ -206,33 +207,33 @@ class MacroProblem:
         self._R = fem.form(residual)
         self._a = fem.form(ufl.inner(ufl.dot(self.C, measure(du)), eps_v) * dx)
 
-        self._dirichlet = []
+        self._dirichlet: list[tuple[DirichletSpec, fem.Constant]] = []
         self.bcs: list[fem.DirichletBC] = []
         fdim = dim - 1
-        for spec in dirichlet:
-            facets = facet_tags.find(spec.boundary_tag)
-            if spec.component is None:
+        for dspec in dirichlet:
+            facets = facet_tags.find(dspec.boundary_tag)
+            if dspec.component is None:
                 g = fem.Constant(mesh, np.zeros(dim, dtype=dolfinx.default_scalar_type))
                 dofs = fem.locate_dofs_topological(self.V, fdim, facets)
                 bc = fem.dirichletbc(g, dofs, self.V)
             else:
-                if spec.component not in range(dim):
+                if dspec.component not in range(dim):
                     raise Fe2xError(
-                        f"Dirichlet component {spec.component!r} on boundary "
-                        f"{spec.boundary_tag}: allowed None or 0..{dim - 1}"
+                        f"Dirichlet component {dspec.component!r} on boundary "
+                        f"{dspec.boundary_tag}: allowed None or 0..{dim - 1}"
                     )
                 g = fem.Constant(mesh, dolfinx.default_scalar_type(0.0))
-                Vi = self.V.sub(spec.component)
+                Vi = self.V.sub(dspec.component)
                 dofs = fem.locate_dofs_topological(Vi, fdim, facets)
                 bc = fem.dirichletbc(g, dofs, Vi)
-            self._dirichlet.append((spec, g))
+            self._dirichlet.append((dspec, g))
             self.bcs.append(bc)
 
         # PETSc objects.
         self._x = dolfinx.fem.petsc.create_vector(self.V)
         self._F = dolfinx.fem.petsc.create_vector(self.V)
         self._J = dolfinx.fem.petsc.create_matrix(self._a)
-        self._snes = PETSc.SNES().create(self.comm)
+        self._snes = PETSc.SNES().create(self.comm)  # type: ignore[arg-type]  # an mpi4py comm
         self._snes.setOptionsPrefix(petsc_options_prefix)
         self._snes.setFunction(weak_method(self._residual), self._F)
         self._snes.setJacobian(weak_method(self._jacobian), self._J)
@@ -296,12 +297,13 @@ class MacroProblem:
             )
 
     def _set_load(self, load_factor: float) -> None:
-        for spec, g in self._dirichlet:
-            g.value = load_factor * (
-                np.full(self.dim, spec.value) if spec.component is None else spec.value
+        # dolfinx types the setter of Constant.value with an unbound scalar TypeVar.
+        for dspec, g in self._dirichlet:
+            g.value = load_factor * (  # type: ignore[assignment]
+                np.full(self.dim, dspec.value) if dspec.component is None else dspec.value
             )
         for spec, t in self._tractions:
-            t.value = load_factor * np.asarray(spec.traction, dtype=float)
+            t.value = load_factor * np.asarray(spec.traction, dtype=float)  # type: ignore[assignment]
 
     # -- quadrature-point fields -----------------------------------------------------------
     def strains(self) -> np.ndarray:
@@ -340,6 +342,7 @@ class MacroProblem:
         self.u.x.scatter_forward()
         E = self.strains()
         t1 = time.perf_counter()
+        assert self._constitutive is not None, "SNES calls back only inside solve_step"
         stress, tangent, ok = self._constitutive(E)  # collective: every rank, every call
         self.timings["constitutive"] += time.perf_counter() - t1
         self._evaluations += 1
@@ -362,12 +365,15 @@ class MacroProblem:
     def _assemble_residual(self, F: PETSc.Vec, lifting_at: PETSc.Vec | None = None) -> None:
         with F.localForm() as F_local:
             F_local.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(F, self._R)
+        dolfinx.fem.petsc.assemble_vector(F, self._R)  # type: ignore[arg-type]  # (Vec, form)
         if lifting_at is not None:
             dolfinx.fem.petsc.apply_lifting(
                 F, [self._a], bcs=[self.bcs], x0=[lifting_at], alpha=-1.0
             )
-        F.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        F.ghostUpdate(  # petsc4py's stub types the members of InsertMode and ScatterMode as int
+            addv=PETSc.InsertMode.ADD,  # type: ignore[arg-type]
+            mode=PETSc.ScatterMode.REVERSE,  # type: ignore[arg-type]
+        )
 
     def _jacobian(self, snes: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
         """J = ∫ ε(du) : C_q : ε(v) with the tangents of the last residual evaluation."""
@@ -375,7 +381,8 @@ class MacroProblem:
         if self._x_evaluated is None or not np.array_equal(self._x_evaluated, x.array_r):
             logger.warning("macro Jacobian requested away from the last evaluated point")
         J.zeroEntries()
-        dolfinx.fem.petsc.assemble_matrix(J, self._a, bcs=self.bcs, diag=1.0)
+        # The (Mat, form) variant is registered on a singledispatch that mypy reads as (form, ...).
+        dolfinx.fem.petsc.assemble_matrix(J, self._a, bcs=self.bcs, diag=1.0)  # type: ignore[arg-type, misc]
         J.assemble()
         self.timings["jacobian"] += time.perf_counter() - t0
 
@@ -401,7 +408,7 @@ class MacroProblem:
         finally:
             self._constitutive = None
             self.timings["solve"] += time.perf_counter() - t0
-        reason = self._snes.getConvergedReason()
+        reason: int = self._snes.getConvergedReason()  # type: ignore[assignment]  # an int at run time
         iterations = self._snes.getIterationNumber()
         history = [float(r) for r in self._snes.getConvergenceHistory()[0][: iterations + 1]]
         converged = reason > 0
@@ -429,8 +436,9 @@ class MacroProblem:
 
     # -- post-processing and state ---------------------------------------------------------
     def reactions(self, boundary_tag: int) -> np.ndarray:
-        """Force ∫_Γ σ·n ds that the boundary Γ exerts on the body, ``(dim,)`` (finite strain:
-        the nominal force ∫_Γ P N dS).
+        """Force ∫_Γ σ·n ds that the boundary Γ exerts on the body, ``(dim,)``.
+
+        Finite strain: the nominal force ∫_Γ P N dS.
 
         Computed as the sum, over the owned dofs on Γ's facets, of the residual assembled
         without boundary conditions (internal minus external nodal forces), with the stress
