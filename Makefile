@@ -41,3 +41,4 @@ test-mpi: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check fe2x tests demos benchmarks
 	$(BIN)/ruff format --check fe2x tests demos benchmarks
+	$(BIN)/mypy fe2x

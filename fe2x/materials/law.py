@@ -82,8 +82,15 @@ class ConstitutiveLaw(Protocol):
             of the mesh (e.g. ``{"orientation": (3, 3)}``); empty for most laws.
     """
 
-    name: str
-    kinematics: str
+    @property
+    def name(self) -> str:
+        """Label used in messages (the phase name, when built from a config)."""
+        ...
+
+    @property
+    def kinematics(self) -> str:
+        """``"small"`` or ``"finite"`` (the strain measure, see the module notes)."""
+        ...
 
     @property
     def state_shapes(self) -> Mapping[str, tuple[int, ...]]:
