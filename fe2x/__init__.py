@@ -4,6 +4,10 @@
 # wheel, their shared libraries find libmpi only once mpi4py has loaded it.
 from mpi4py import MPI  # noqa: F401
 
+# h5py must be loaded before dolfinx.fem.petsc: after it, h5py's HDF5 finds no gzip filter
+# ('Compression filter "gzip" is unavailable' when meshio writes or reads a compressed XDMF).
+import h5py  # noqa: F401
+
 __version__ = "0.1.0"
 
 
