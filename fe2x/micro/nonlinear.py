@@ -1,13 +1,15 @@
 """The nonlinear RVE as a micro model: history, substepping, shortcut and portable state.
 
 :class:`NonlinearRVE` keeps the committed and trial history of one macro point (the laws'
-states and the fluctuation), solves an increment with :class:`~fe2x.micro.rve_problem.RVEProblem`
-(retrying in substeps when it fails), answers virgin points by the exact elastic shortcut
-(:mod:`fe2x.micro.elastic_shortcut`) and moves its state between partitions
-(:mod:`fe2x.micro.portable_state`). It implements the micro-model contract of
-:mod:`fe2x.micro.model` and its optional capabilities. With finite-strain laws its "E" is the
-macro deformation gradient F̄ (row-major), Σ is P̄ and C is dP̄/dF̄, and it reports the
-micro-instability diagnostic ``micro_stability`` (:mod:`fe2x.micro.stability`).
+states and the fluctuation; packed by :mod:`fe2x.micro.rve_state`), solves an increment with
+:class:`~fe2x.micro.rve_problem.RVEProblem` (retrying in substeps when it fails,
+:mod:`fe2x.micro.substepping`), answers virgin points by the exact elastic shortcut
+(:mod:`fe2x.micro.elastic_shortcut`), moves its state between partitions
+(:mod:`fe2x.micro.portable_state`) and shows it (:mod:`fe2x.micro.rve_outputs`). It
+implements the micro-model contract of :mod:`fe2x.micro.model` and its optional capabilities.
+With finite-strain laws its "E" is the macro deformation gradient F̄ (row-major), Σ is P̄ and C
+is dP̄/dF̄, and it reports the micro-instability diagnostic ``micro_stability``
+(:mod:`fe2x.micro.stability`).
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ from dolfinx import fem
 from fe2x.errors import Fe2xError
 from fe2x.fem.quadrature_laws import PhaseStates
 from fe2x.geometry import RVEMesh
-from fe2x.materials.law import ConstitutiveLaw, pack_state, unpack_state
-from fe2x.materials.mandel import mandel_to_tensor
-from fe2x.micro import portable_state
+from fe2x.materials.law import ConstitutiveLaw
+from fe2x.micro import portable_state, rve_outputs
 from fe2x.micro.cell_fields import committed_cell_fields
 from fe2x.micro.constraints import BoundaryCondition, boundary_condition
 from fe2x.micro.elastic_shortcut import ElasticLocalization
 from fe2x.micro.linear_solvers import ElasticFactorization
 from fe2x.micro.model import RVEResult
 from fe2x.micro.rve_problem import RVEProblem, kinematics_of
+from fe2x.micro.rve_state import packed_state, unpacked_state
 from fe2x.micro.snapshot_rows import canonical_rows
+from fe2x.micro.substepping import Increment, substepped_increment
 from fe2x.petsc_setup import unique_prefix
 
 __all__ = ["STABILITY", "NonlinearRVE"]
@@ -43,6 +46,20 @@ logger = logging.getLogger(__name__)
 
 #: Name of the micro-instability diagnostic: λ_min of the reduced Jacobian over its virgin value.
 STABILITY = "micro_stability"
+
+
+def _hill_mandel(Sigma: np.ndarray, mean_strain: np.ndarray, energy: float) -> float:
+    """The Hill–Mandel defect |⟨σ : ε⟩ − Σ : ⟨ε⟩| / (|Σ| |⟨ε⟩|)."""
+    denominator = max(np.linalg.norm(Sigma) * np.linalg.norm(mean_strain), 1e-300)
+    return float(abs(energy - Sigma @ mean_strain) / denominator)
+
+
+def _failed(n: int, step: Increment) -> RVEResult:
+    """The answer to an increment that failed: Σ and C NaN, with the attempts' account."""
+    nan = np.full(n, np.nan)
+    return RVEResult(
+        nan, np.full((n, n), np.nan), np.nan, False, step.reason, step.iterations, step.histories
+    )
 
 
 class NonlinearRVE:
@@ -211,13 +228,7 @@ class NonlinearRVE:
 
         With straight-sided elements a coarse mesh holds visibly less of a curved inclusion.
         """
-        weights = self.problem.rule.point_weights()
-        points = self.problem.points
-        local = np.array([weights[points[name]].sum() for name in self.cell.phases])
-        total = self.comm.allreduce(local, op=MPI.SUM)
-        return {
-            name: float(v / self.volume) for name, v in zip(self.cell.phases, total, strict=True)
-        }
+        return rve_outputs.volume_fractions(self.problem)
 
     def describe(self) -> dict[str, Any]:
         """What the run log and summary say of this model: dofs, volume fractions, kinematics.
@@ -247,48 +258,22 @@ class NonlinearRVE:
         dt = self._dt if dt is None else float(dt)
         n = self.n_strain
         E = np.asarray(E, dtype=float).reshape(n)
-        E_n = self._E_committed
-        committed = self.problem.laws.committed
-        identity = self.problem.identity
-        strain_scale = float(max(np.max(np.abs(E - identity)), np.max(np.abs(E_n - identity))))
-        iterations, histories = 0, []
-        reason, converged, n_sub = "not started", False, 1
-        for cut in range(self.max_cutbacks + 1):
-            n_sub, base = 2**cut, committed
-            if cut > 0:
-                self._x_committed.copy(self._x)
-                logger.info("RVE increment failed (%s); retrying in %d substeps", reason, n_sub)
-            for i in range(1, n_sub + 1):
-                outcome = self.problem.newton(
-                    self._x, E_n + (E - E_n) * (i / n_sub), base, dt / n_sub, strain_scale
-                )
-                converged, reason = outcome.converged, outcome.reason
-                iterations += outcome.iterations
-                histories.append(outcome.history)
-                if not converged:
-                    break
-                assert self.problem.laws.trial is not None, "set by the converged solve"
-                base = self.problem.laws.trial
-            if converged:
-                break
-        if not converged:
-            logger.warning("RVE increment to E = %s failed: %s", E.tolist(), reason)
+        step = substepped_increment(
+            self.problem, self._x, self._x_committed, self._E_committed, E, dt, self.max_cutbacks
+        )
+        if not step.converged:
+            logger.warning("RVE increment to E = %s failed: %s", E.tolist(), step.reason)
             self._trial, self._E_trial = None, None
             self._x_committed.copy(self._x)
-            nan = np.full(n, np.nan)
-            return RVEResult(
-                nan, np.full((n, n), np.nan), np.nan, False, reason, iterations, tuple(histories)
-            )
-        if n_sub > 1:
-            reason = f"converged in {n_sub} substeps"
-        self._trial, self._E_trial = base, E.copy()
+            return _failed(n, step)
+        reason = f"converged in {step.n_sub} substeps" if step.n_sub > 1 else step.reason
+        self._trial, self._E_trial = step.state, E.copy()
         Sigma, mean_strain, energy = self.problem.averages(self._x)
-        denominator = max(np.linalg.norm(Sigma) * np.linalg.norm(mean_strain), 1e-300)
-        hill_mandel = float(abs(energy - Sigma @ mean_strain) / denominator)
         C = self.problem.tangent()
         if self.problem.stability is not None:
             self._stability = (self._stability[0], self.problem.lowest_eigenvalue())
-        return RVEResult(Sigma, C, hill_mandel, True, reason, iterations, tuple(histories))
+        hill_mandel = _hill_mandel(Sigma, mean_strain, energy)
+        return RVEResult(Sigma, C, hill_mandel, True, reason, step.iterations, step.histories)
 
     def commit(self) -> None:
         """Make the last converged trial history (and fluctuation) the committed one."""
@@ -308,42 +293,14 @@ class NonlinearRVE:
         law state packed as ``(m, width)`` by :func:`~fe2x.materials.law.pack_state`, for the
         phases whose law has a state).
         """
-        laws = self.problem.laws
-        return {
-            "E": self._E_committed.copy(),
-            "x": self._x_committed.array_r.copy(),
-            "history": {
-                name: pack_state(laws.laws[name].state_shapes, state)
-                for name, state in laws.committed.items()
-                if laws.laws[name].state_shapes
-            },
-        }
+        return packed_state(self.problem.laws, self._E_committed, self._x_committed.array_r)
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Install a state made by :meth:`get_state` as the committed one (trial dropped)."""
-        x = np.asarray(state["x"], dtype=float)
-        if x.shape != (self._x.getLocalSize(),):
-            raise Fe2xError(
-                f"state has {x.shape[0]} fluctuation dofs on this rank; expected "
-                f"{self._x.getLocalSize()}"
-            )
         laws = self.problem.laws
-        committed: PhaseStates = {}
-        for name, law in laws.laws.items():
-            if not law.state_shapes:
-                committed[name] = {}
-                continue
-            packed = np.asarray(state["history"].get(name, np.zeros((0, 0))), dtype=float)
-            try:
-                if packed.shape[0] != laws.points[name].size:
-                    raise ValueError
-                committed[name] = unpack_state(law.state_shapes, packed)
-            except (ValueError, IndexError):
-                raise Fe2xError(
-                    f"state history of phase {name!r} does not match this RVE"
-                ) from None
+        committed, E, x = unpacked_state(laws, state, self._x.getLocalSize(), self.n_strain)
         laws.committed = committed
-        self._E_committed = np.asarray(state["E"], dtype=float).reshape(self.n_strain).copy()
+        self._E_committed = E
         self._x_committed.array[:] = x
         self._x_committed.copy(self._x)
         self._stability = (np.nan, np.nan)  # not part of the state: known after a solve
@@ -432,13 +389,7 @@ class NonlinearRVE:
         When computed, also :data:`STABILITY` of the last committed solve (NaN after
         :meth:`set_state` until the next one; 1 for the virgin cell).
         """
-        weights = self.problem.rule.point_weights()
-        names = self.problem.laws.output_names
-        fields = self.problem.laws.outputs()
-        local = np.array([float(weights @ fields[name]) for name in names])
-        total = np.empty_like(local)
-        self.comm.Allreduce(local, total, op=MPI.SUM)
-        values = {name: float(v) / self.volume for name, v in zip(names, total, strict=True)}
+        values = rve_outputs.output_averages(self.problem)
         if self.problem.stability is not None:
             values[STABILITY] = float(self._stability[0])
         return values
@@ -454,19 +405,7 @@ class NonlinearRVE:
         E₀ is the undeformed measure (Mandel: the strain tensor; finite strain: F̄ − I). A new
         function of the displacement space (e.g. to show the deformed or buckled cell).
         """
-        problem = self.problem
-        dim = self.dim
-        E = self._E_committed - problem.identity
-        H = E.reshape(dim, dim) if self.kinematics == "finite" else mandel_to_tensor(E, dim)
-        centre = np.asarray(self.cell.origin) + 0.5 * np.asarray(self.cell.lengths)
-        u = fem.Function(problem.V, name="u")
-        u.interpolate(lambda y: H @ (y[:dim] - centre[:, None]))
-        w = problem.P.createVecLeft()
-        problem.P.mult(self._x_committed, w)
-        u.x.petsc_vec.axpy(1.0, w)
-        w.destroy()
-        u.x.scatter_forward()
-        return u
+        return rve_outputs.micro_displacement(self.problem, self._x_committed, self._E_committed)
 
     def instability_mode(self) -> tuple[float, fem.Function]:
         """The lowest eigenpair of the reduced Jacobian of the last solve (collective).
@@ -474,20 +413,7 @@ class NonlinearRVE:
         :data:`STABILITY` and the fluctuation P x of its eigenvector, scaled to max |w| = 1 (the
         shape in which the cell buckles when the value reaches 0).
         """
-        problem = self.problem
-        x, w = problem.P.createVecRight(), problem.P.createVecLeft()
-        try:
-            value = problem.lowest_eigenvalue(x)
-            problem.P.mult(x, w)
-            mode = fem.Function(problem.V, name="instability_mode")
-            mode.x.petsc_vec.axpy(1.0, w)
-            mode.x.scatter_forward()
-        finally:
-            x.destroy()
-            w.destroy()
-        peak = self.comm.allreduce(float(np.abs(mode.x.array).max(initial=0.0)), op=MPI.MAX)
-        mode.x.array[:] /= max(peak, 1e-300)
-        return value, mode
+        return rve_outputs.instability_mode(self.problem)
 
     def micro_fields(self) -> dict[str, fem.Function]:
         """Cell-wise (DG0) fields of the committed state, for output (e.g. ParaView).

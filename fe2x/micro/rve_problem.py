@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from mpi4py import MPI
@@ -61,6 +61,7 @@ from fe2x.micro.linear_solvers import (
 )
 from fe2x.micro.rve_operators import rve_operators
 from fe2x.micro.stability import LowestEigenvalue
+from fe2x.micro.subc_constraint import MeanStrainConstraint, jacobian_operator
 from fe2x.micro.subc_rotations import RotationElimination
 from fe2x.petsc_setup import reason_name, weak_method
 
@@ -118,6 +119,36 @@ def _point_parameters(
     return parameters
 
 
+def _check_set_up(
+    bc: BoundaryCondition, stability: bool, degree: int, geometry_degree: int
+) -> None:
+    """An Fe2xError if the stability diagnostic meets a constrained space or the degree is low."""
+    if stability and bc.mean_strain_constraint:
+        raise Fe2xError(
+            f"the stability diagnostic is for PBC and KUBC; the {bc.name!r} fluctuation "
+            "space is constrained"
+        )
+    if degree < geometry_degree:
+        raise Fe2xError(
+            f"displacement degree {degree} is below the geometry order {geometry_degree}: "
+            "it cannot represent the affine macro field on curved cells; raise the degree "
+            "or use geometry_order = 1"
+        )
+
+
+def _jacobian_version_of(problem: RVEProblem) -> Callable[[], int]:
+    """A reader of the problem's Jacobian version that does not keep the problem alive."""
+    me = weakref.ref(problem)  # the PC contexts must not keep this problem alive
+
+    def jacobian_version() -> int:
+        problem = me()
+        if problem is None:
+            raise ReferenceError("an RVE problem's PC was called after it was freed")
+        return problem._jacobian_version
+
+    return jacobian_version
+
+
 class RVEProblem:
     """Newton on the reduced fluctuation of an RVE with a constitutive law per phase.
 
@@ -158,21 +189,11 @@ class RVEProblem:
         self.cell, mesh = cell, cell.mesh
         self.dim = dim = mesh.topology.dim
         self.kinematics = kinematics = kinematics_of(laws)
-        if stability and self.bc.mean_strain_constraint:
-            raise Fe2xError(
-                f"the stability diagnostic is for PBC and KUBC; the {self.bc.name!r} fluctuation "
-                "space is constrained"
-            )
+        geometry_degree = mesh.geometry.cmaps[0].degree
+        _check_set_up(self.bc, stability, degree, geometry_degree)
         self.n_strain = n = measure_size(dim, kinematics)
         #: The measure of the undeformed cell (0, or F = I row-major).
         self.identity = measure_identity(dim, kinematics)
-        geometry_degree = mesh.geometry.cmaps[0].degree
-        if degree < geometry_degree:
-            raise Fe2xError(
-                f"displacement degree {degree} is below the geometry order {geometry_degree}: "
-                "it cannot represent the affine macro field on curved cells; raise the degree "
-                "or use geometry_order = 1"
-            )
         self.V = fem.functionspace(mesh, ("Lagrange", degree, (dim,)))
         # Quadrature: the same degree as the linear RVE, so elastic answers coincide.
         self.rule = rule = QuadratureRule(
@@ -207,23 +228,11 @@ class RVEProblem:
         self._assemble_jacobian()
         C_el = self.laws.tangent
         self._f_ref = max(self.ops.force_norm(C_el[:, :, k]) for k in range(n))
-        self._g: list[PETSc.Vec] = []
+        self._constraint: MeanStrainConstraint | None = None
         self.schur: SchurComplement | None = None
-        if self.bc.mean_strain_constraint:  # rows of G = B_ε P: g_i = Pᵀ ∫ ε(v)_i dy
-            for i in range(n):
-                self._g.append(self.P.createVecRight())
-                self.ops.residual(np.broadcast_to(np.eye(n)[i], (rule.n_points, n)), self._g[-1])
-            if kinematics == "finite":  # the skew rows eliminate the rotations, sym ones stay
-                rows = self._g
-                self.rotations = RotationElimination(
-                    rows, dim, self.volume, self.weights, self.comm
-                )
-                self.rotations.update(self.laws.tangent, self.ops.residual)  # J's, assembled
-                self._g = self.rotations.sym_rows
-                for g in rows:
-                    g.destroy()
-            self._GGt_inv = np.linalg.inv(np.array([g.mDot(self._g) for g in self._g]))
-            self.schur = SchurComplement(self._g)
+        if self.bc.mean_strain_constraint:
+            self._constraint = MeanStrainConstraint(self)
+            self.rotations, self.schur = self._constraint.rotations, self._constraint.schur
         self.timings["constraints"] = time.perf_counter() - t0
         self.stability: LowestEigenvalue | None = None
         if stability:
@@ -246,24 +255,9 @@ class RVEProblem:
         self._snes = PETSc.SNES().create(self.comm)  # type: ignore[arg-type]  # mpi4py comm
         self._snes.setOptionsPrefix(prefix)
         self._snes.setFunction(weak_method(self._residual), self._f)
-        operator = self._J
-        if self.rotations is not None:  # J = J_p + U K Vᵀ for the line search's slope
-            operator = PETSc.Mat().createPython(
-                self._J.getSizes(),  # type: ignore[arg-type]  # the sizes it gave
-                comm=self.comm,  # type: ignore[arg-type]  # petsc4py takes mpi4py comms
-            )
-            operator.setPythonContext(_LowRankJacobian(self.rotations, self._J))
-            operator.setUp()
+        operator = jacobian_operator(self._J, self.rotations, self.comm)  # exact slope for bt
         self._snes.setJacobian(weak_method(self._jacobian), operator, self._J)
         self._snes.setConvergenceHistory(length=1000, reset=True)
-        me = weakref.ref(self)  # the PC contexts must not keep this problem alive
-
-        def jacobian_version() -> int:
-            problem = me()
-            if problem is None:
-                raise ReferenceError("an RVE problem's PC was called after it was freed")
-            return problem._jacobian_version
-
         self.solver = configure_newton(
             self._snes,
             self._J,
@@ -271,7 +265,7 @@ class RVEProblem:
             prefix,
             options,
             self.schur,
-            jacobian_version,
+            _jacobian_version_of(self),
             self.bc.name,
             elastic_factorization,
             self.rotations,
@@ -376,9 +370,8 @@ class RVEProblem:
         self.ops.residual(self.laws.stress, f)
         if self.rotations is not None:  # finite-strain SUBC: − Σ_m (W_m : ⟨P⟩) g_m
             self.rotations.correct_residual(self.laws.stress, f)
-        if self._g:  # SUBC: F = Pᵀ f − Gᵀ λ, λ = (G Gᵀ)⁻¹ G Pᵀ f
-            multipliers = self._GGt_inv @ np.asarray(f.mDot(self._g))
-            f.maxpy([-float(m) for m in multipliers], self._g)
+        if self._constraint is not None:  # SUBC: F = Pᵀ f − Gᵀ λ, λ = (G Gᵀ)⁻¹ G Pᵀ f
+            self._constraint.shed_multipliers(f)
         self._tick("residual", t0)
 
     def _jacobian(self, snes: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, Jp: PETSc.Mat) -> None:
@@ -520,14 +513,3 @@ class RVEProblem:
     def time_per_iteration(self) -> float:
         """Mean wall time of one Newton iteration so far (s)."""
         return self.newton_seconds / max(self.newton_iterations, 1)
-
-
-class _LowRankJacobian:
-    """PETSc python-matrix context: y = J x with J = J_p + U K Vᵀ (finite-strain SUBC)."""
-
-    def __init__(self, rotations: RotationElimination, J_p: PETSc.Mat) -> None:
-        self.rotations, self.J_p = rotations, J_p
-
-    def mult(self, A: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
-        """Apply y = J x."""
-        self.rotations.mult(self.J_p, x, y)
