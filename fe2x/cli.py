@@ -17,8 +17,11 @@ if TYPE_CHECKING:
 
 EPILOG = "Run under MPI with `mpiexec -n N fe2x ...`. Config keys are documented in the README."
 
+_Commands = argparse._SubParsersAction  # the subparsers of the ``fe2x`` parser
+
 
 def _parser() -> argparse.ArgumentParser:
+    """The ``fe2x`` argument parser: one subcommand per job."""
     parser = argparse.ArgumentParser(
         prog="fe2x",
         description="FE² and computational homogenization on FEniCSx (DOLFINx).",
@@ -26,6 +29,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fe2x {fe2x.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_homogenize(commands)
+    _add_rve_path(commands)
+    _add_run(commands)
+    _add_sve(commands)
+    _add_sample(commands)
+    _add_reduce(commands)
+    return parser
+
+
+def _add_homogenize(commands: _Commands) -> None:
+    """Add the ``homogenize`` command: effective linear properties of one RVE."""
     homogenize = commands.add_parser(
         "homogenize",
         help="effective linear properties of one RVE (stiffness, expansion, conductivity)",
@@ -48,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
         help="also write the effective material card for FORMAT: abaqus, calculix, ansys or "
         "lsdyna (repeatable; adds to [export] formats)",
     )
+
+
+def _add_rve_path(commands: _Commands) -> None:
+    """Add the ``rve-path`` command: one nonlinear RVE along a macro loading path."""
     rve_path = commands.add_parser(
         "rve-path",
         help="drive one nonlinear (J2) RVE along a macro loading path",
@@ -61,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     _add_common(rve_path, "TOML file with [cell], [materials], [rve], [path]")
+
+
+def _add_run(commands: _Commands) -> None:
+    """Add the ``run`` command: the FE² job."""
     run = commands.add_parser(
         "run",
         help="the FE² job: a macro specimen whose every quadrature point is an RVE",
@@ -82,6 +104,10 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="continue the run whose output (and checkpoint.h5) is in DIR; implies --out DIR",
     )
+
+
+def _add_sve(commands: _Commands) -> None:
+    """Add the ``sve`` command: statistics of random SVEs of growing size."""
     sve = commands.add_parser(
         "sve",
         help="statistics of random SVEs of growing size: scatter, its decay, BC bracketing",
@@ -95,6 +121,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     _add_common(sve, "TOML file with [sve] and [materials.matrix], [materials.inclusion]")
+
+
+def _add_sample(commands: _Commands) -> None:
+    """Add the ``sample`` command: training data from designed macro strain paths."""
     sample = commands.add_parser(
         "sample",
         help="training data: one nonlinear RVE driven along designed macro strain paths",
@@ -107,6 +137,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     _add_common(sample, "TOML file with [cell], [materials], [rve], [sample]")
+
+
+def _add_reduce(commands: _Commands) -> None:
+    """Add the ``reduce`` command: a reduced RVE from training data."""
     reduce = commands.add_parser(
         "reduce",
         help="a reduced RVE (POD basis, empirical cubature) from training data",
@@ -120,7 +154,6 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     _add_common(reduce, "TOML file with [cell], [materials], [rve], [reduce]")
-    return parser
 
 
 def _add_common(command: argparse.ArgumentParser, config_help: str) -> None:

@@ -191,6 +191,113 @@ def _run_summary(
     }
 
 
+def _preflight(config: RunConfig, out: Path, comm: MPI.Comm, restart: bool) -> None:
+    """Check the launch, the checkpoint to restart from and the RVE solver options (collective).
+
+    A fresh run then removes the checkpoints an earlier run left in ``out``.
+    """
+    check_launch(MPI.COMM_WORLD)  # the launcher's processes, whatever comm the run is given
+    if restart and not comm.bcast(checkpointing.has_checkpoint(out)):
+        raise CheckpointError(f"no checkpoint at {out / checkpointing.CHECKPOINT}")
+    rves = [
+        (f"micro.{n}.rve", f"fe2x_rve_{n}_", m.rve.petsc_options)
+        for n, m in config.micro.items()
+        if hasattr(m, "rve")
+    ]
+    check_solver_options(comm, config.path, rves)
+    if not restart:
+        checkpointing.clear(comm, out)
+
+
+def _engine(config: RunConfig, comm: MPI.Comm, stop: StopRequest) -> tuple[Any, FE2Engine, float]:
+    """The specimen, the FE² engine on it and the seconds its micro models took to set up."""
+    specimen = config.macro.build(comm)
+    problem = _macro_problem(config, specimen)
+    layout = split_groups(comm, config.group_size)
+    t0 = time.perf_counter()
+    engine = FE2Engine(
+        problem,
+        layout,
+        _point_microstructures(config, specimen, problem),
+        config.micro_factories(),
+        balance=config.balance,
+        shortcut=config.elastic_shortcut,
+        stop_requested=lambda: stop.requested,
+        end_time=config.end_time,
+    )
+    setup_seconds = time.perf_counter() - t0
+    logger.info(
+        "FE²: %d macro points, %d RVE group(s) of %d rank(s), microstructures %s",
+        engine.n_points,
+        layout.n_groups,
+        layout.group_size,
+        engine.names,
+    )
+    return specimen, engine, setup_seconds
+
+
+def _resume(
+    config: RunConfig, engine: FE2Engine, out: Path
+) -> tuple[list[list[float]], float, float | None, int]:
+    """History rows, load factor, next increment and first step number of a restarted run."""
+    checkpoint = checkpointing.restore(engine, out, config.digest)
+    rows = [[int(r[0]), *r[1:]] for r in checkpoint.history]
+    logger.info(
+        "restarting after step %d at load factor %.6g", checkpoint.step, checkpoint.load_factor
+    )
+    return rows, checkpoint.load_factor, checkpoint.increment, checkpoint.step + 1
+
+
+def _follow_load_steps(
+    config: RunConfig,
+    engine: FE2Engine,
+    observers: list[StepObserver],
+    checkpointer: Checkpointer,
+    stop: StopRequest,
+    out: Path,
+    start: float,
+    increment: float | None,
+    first_step: int,
+) -> SteppingResult:
+    """The adaptive load steps, each converged one handed to every observer, closed at the end.
+
+    A signal abandons the step in progress: the last converged step is checkpointed and
+    :class:`Interrupted` raised.
+    """
+    clock = [time.perf_counter()]
+
+    def after_step(number: int, step: StepResult, cutbacks: int, increment: float) -> None:
+        converged = ConvergedStep(number, step, cutbacks, increment, time.perf_counter() - clock[0])
+        for observer in observers:
+            observer.after_step(converged)
+        clock[0] = time.perf_counter()
+
+    # The handlers stay installed until the last checkpoint is written: a second signal
+    # during that write must not kill the run with 15 instead of 75.
+    with stop:
+        try:
+            return run_load_steps(
+                engine.step,
+                config.steps,
+                config.max_cutbacks,
+                before_step=engine.rebalance,  # type: ignore[arg-type]  # its imbalance unused
+                after_step=after_step,
+                start=start,
+                increment=increment,
+                first_step=first_step,
+            )
+        except StepAbandoned:
+            checkpointer.save_last()
+            number = checkpointer.last[0]
+            raise Interrupted(
+                f"stopped by a signal during step {number + 1}, which was abandoned; checkpoint "
+                f"of step {number} written, continue with `fe2x run CONFIG --restart {out}`"
+            ) from None
+        finally:
+            for observer in observers:
+                observer.close()
+
+
 def run_fe2(
     config: RunConfig,
     out: Path,
@@ -211,54 +318,16 @@ def run_fe2(
     :attr:`fe2x.io.output_dir.OutputDir.started`): checkpoint temporaries older than this were
     left by killed writers.
     """
-    check_launch(MPI.COMM_WORLD)  # the launcher's processes, whatever comm the run is given
-    if restart and not comm.bcast(checkpointing.has_checkpoint(out)):
-        raise CheckpointError(f"no checkpoint at {out / checkpointing.CHECKPOINT}")
-    rves = [
-        (f"micro.{n}.rve", f"fe2x_rve_{n}_", m.rve.petsc_options)
-        for n, m in config.micro.items()
-        if hasattr(m, "rve")
-    ]
-    check_solver_options(comm, config.path, rves)
-    if not restart:
-        checkpointing.clear(comm, out)
+    _preflight(config, out, comm, restart)
     t_start = time.perf_counter()
-    specimen = config.macro.build(comm)
-    problem = _macro_problem(config, specimen)
-    layout = split_groups(comm, config.group_size)
     stop = StopRequest()
-    t0 = time.perf_counter()
-    engine = FE2Engine(
-        problem,
-        layout,
-        _point_microstructures(config, specimen, problem),
-        config.micro_factories(),
-        balance=config.balance,
-        shortcut=config.elastic_shortcut,
-        stop_requested=lambda: stop.requested,
-        end_time=config.end_time,
-    )
-    setup_seconds = time.perf_counter() - t0
-    logger.info(
-        "FE²: %d macro points, %d RVE group(s) of %d rank(s), microstructures %s",
-        engine.n_points,
-        layout.n_groups,
-        layout.group_size,
-        engine.names,
-    )
+    specimen, engine, setup_seconds = _engine(config, comm, stop)
     models = _describe_models(config, engine)
     _write_grains(engine, out)
     rows: list[list[float]] = []
     start, increment, first_step = 0.0, None, 1
     if restart:
-        checkpoint = checkpointing.restore(engine, out, config.digest)
-        rows = [[int(r[0]), *r[1:]] for r in checkpoint.history]
-        start, increment, first_step = (
-            checkpoint.load_factor,
-            checkpoint.increment,
-            checkpoint.step + 1,
-        )
-        logger.info("restarting after step %d at load factor %.6g", checkpoint.step, start)
+        rows, start, increment, first_step = _resume(config, engine, out)
     diagnostician = Diagnostician(config, engine, specimen)
     log = StepLog(engine, diagnostician, out)
     if restart:
@@ -283,38 +352,9 @@ def run_fe2(
         log,
         checkpointer,
     ]
-    clock = [time.perf_counter()]
-
-    def after_step(number: int, step: StepResult, cutbacks: int, increment: float) -> None:
-        converged = ConvergedStep(number, step, cutbacks, increment, time.perf_counter() - clock[0])
-        for observer in observers:
-            observer.after_step(converged)
-        clock[0] = time.perf_counter()
-
-    # The handlers stay installed until the last checkpoint is written: a second signal
-    # during that write must not kill the run with 15 instead of 75.
-    with stop:
-        try:
-            result = run_load_steps(
-                engine.step,
-                config.steps,
-                config.max_cutbacks,
-                before_step=engine.rebalance,  # type: ignore[arg-type]  # its imbalance unused
-                after_step=after_step,
-                start=start,
-                increment=increment,
-                first_step=first_step,
-            )
-        except StepAbandoned:
-            checkpointer.save_last()
-            number = checkpointer.last[0]
-            raise Interrupted(
-                f"stopped by a signal during step {number + 1}, which was abandoned; checkpoint "
-                f"of step {number} written, continue with `fe2x run CONFIG --restart {out}`"
-            ) from None
-        finally:
-            for observer in observers:
-                observer.close()
+    result = _follow_load_steps(
+        config, engine, observers, checkpointer, stop, out, start, increment, first_step
+    )
     times = {"total": time.perf_counter() - t_start, "setup_micro": setup_seconds}
     summary = _run_summary(result, config, engine, models, log.records, times)
     if reduced is not None:
@@ -323,7 +363,7 @@ def run_fe2(
     write_json(comm, out / "summary.json", summary)
     # The RVEs' PETSc objects keep their own duplicate of the group communicator; freeing ours
     # keeps MPI's communicator ids from running out when a program runs many FE² jobs.
-    layout.free()
+    engine.layout.free()
     if not result.completed:
         raise SolverError(f"the FE² run stopped: {result.message} (results so far in {out})")
     return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from mpi4py import MPI
 
@@ -54,13 +55,8 @@ def _stress_scale(config: RVEPathConfig, start: np.ndarray) -> float:
     return float(max(values.max() * max(moduli, default=1.0), 1e-300))
 
 
-def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD) -> PathResult:
-    """Drive the configured RVE along its path; write path.json, path.csv and path.png.
-
-    A path that cannot be completed keeps its converged steps in the files and raises
-    SolverError afterwards (non-zero exit).
-    """
-    check_solver_options(comm, config.path, [("rve", "fe2x_rve_", config.rve.petsc_options)])
+def _nonlinear_rve(config: RVEPathConfig, comm: MPI.Comm) -> tuple[Any, NonlinearRVE]:
+    """The meshed cell and the nonlinear RVE on it, as the config asks (collective)."""
     t0 = time.perf_counter()
     cell = config.cell.build(comm)
     logger.info("meshed %s cell in %.2f s", config.cell.type, time.perf_counter() - t0)
@@ -81,8 +77,13 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         rve.kinematics,
     )
     warn_if_volume_lost(config.cell, rve.volume_fractions(), comm)
+    return cell, rve
+
+
+def _load_path(config: RVEPathConfig) -> LoadPath:
+    """The macro loading path of the config's ``[path]``."""
     load = config.load
-    path = LoadPath(
+    return LoadPath(
         np.asarray(load.times),
         np.asarray(load.values),
         np.asarray(load.stress_controlled),
@@ -90,6 +91,52 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         load.kinematics,
         np.asarray(load.cauchy) if load.cauchy else None,
     )
+
+
+def _recorder(
+    config: RVEPathConfig, rve: NonlinearRVE, out: Path, comm: MPI.Comm
+) -> PathRecorder | None:
+    """The recorder of the path's training data, if the config asks for it."""
+    if not config.output.training_data:
+        return None
+    fluctuations = config.output.training_fluctuations
+    writer = training_writer(
+        out / TRAINING_DIRECTORY,
+        rve.n_strain,
+        {PATH_NAME: rve},
+        rve.diagnostic_names,
+        0,
+        comm.rank,
+        comm.size,
+        fluctuations,
+    )
+    return PathRecorder(writer, rve, PATH_NAME, fluctuations)
+
+
+def _summary(
+    result: PathResult, config: RVEPathConfig, path: LoadPath, labels: list[str]
+) -> dict[str, Any]:
+    """The steps and control of path.json; finite strain adds σ̄ = P̄ F̄ᵀ / det F̄ to each step."""
+    dim, kinematics = config.cell.dim, config.load.kinematics
+    summary = path_summary(result, dim, path.stress_controlled, kinematics)
+    if kinematics == "finite":
+        cauchy = np.flatnonzero(config.load.cauchy)
+        summary["control"].update({labels[i]: "cauchy" for i in cauchy})
+        for record, step in zip(summary["steps"], result.steps, strict=True):
+            record["sigma"] = cauchy_stress(step.E, step.Sigma, step.C)[0].tolist()
+    return summary
+
+
+def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD) -> PathResult:
+    """Drive the configured RVE along its path; write path.json, path.csv and path.png.
+
+    A path that cannot be completed keeps its converged steps in the files and raises
+    SolverError afterwards (non-zero exit).
+    """
+    check_solver_options(comm, config.path, [("rve", "fe2x_rve_", config.rve.petsc_options)])
+    cell, rve = _nonlinear_rve(config, comm)
+    load = config.load
+    path = _load_path(config)
     dim, kinematics = config.cell.dim, load.kinematics
     labels, w, strain, stress = path_labels(dim, kinematics)  # progress shows tensor values
     driven = [
@@ -97,20 +144,7 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
         for i, s in enumerate(load.stress_controlled)
         if not s and np.any(np.asarray(load.values)[:, i] != path.start[i])
     ]
-    recorder = None
-    if config.output.training_data:
-        fluctuations = config.output.training_fluctuations
-        writer = training_writer(
-            out / TRAINING_DIRECTORY,
-            rve.n_strain,
-            {PATH_NAME: rve},
-            rve.diagnostic_names,
-            0,
-            comm.rank,
-            comm.size,
-            fluctuations,
-        )
-        recorder = PathRecorder(writer, rve, PATH_NAME, fluctuations)
+    recorder = _recorder(config, rve, out, comm)
     t_start = time.perf_counter()
     buckled: list[int] = []
 
@@ -152,11 +186,7 @@ def run_rve_path(config: RVEPathConfig, out: Path, comm: MPI.Comm = MPI.COMM_WOR
     finally:
         if recorder is not None:
             recorder.writer.close()
-    summary = path_summary(result, dim, path.stress_controlled, kinematics)
-    if kinematics == "finite":  # the Cauchy stress σ̄ = P̄ F̄ᵀ / det F̄ next to P̄
-        summary["control"].update({labels[i]: "cauchy" for i in np.flatnonzero(load.cauchy)})
-        for record, step in zip(summary["steps"], result.steps, strict=True):
-            record["sigma"] = cauchy_stress(step.E, step.Sigma, step.C)[0].tolist()
+    summary = _summary(result, config, path, labels)
     summary["micro_instability_step"] = buckled[0] if buckled else None
     summary["timings"] = {**rve.timings, "path": time.perf_counter() - t_start}
     summary["n_dofs"] = rve.n_dofs

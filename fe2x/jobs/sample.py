@@ -24,14 +24,14 @@ import numpy as np
 import scipy.special
 from scipy.stats import qmc
 
-from fe2x.config.rom_tables import PATH_SHAPES, SampleConfig
+from fe2x.config.rom_tables import PATH_SHAPES, SampleConfig, SampleTable
 from fe2x.errors import Fe2xError
 from fe2x.io.results import write_json
 from fe2x.jobs.solver_options import check_solver_options
 from fe2x.jobs.training import TRAINING_DIRECTORY, PathRecorder, training_writer
 from fe2x.micro.nonlinear import NonlinearRVE
 from fe2x.micro.path import LoadPath, PathStep, drive
-from fe2x.parallel.layout import split_groups
+from fe2x.parallel.layout import GroupLayout, split_groups
 
 __all__ = ["SAMPLE_NAME", "run_sample", "strain_design"]
 
@@ -65,6 +65,80 @@ def strain_design(
     return directions, min_strain + (max_strain - min_strain) * u[:, n]
 
 
+def _drive_group_paths(
+    config: SampleConfig,
+    settings: SampleTable,
+    out: Path,
+    layout: GroupLayout,
+    directions: np.ndarray,
+    amplitudes: np.ndarray,
+) -> tuple[list[dict[str, Any]], int, dict[str, float]]:
+    """Drive this group's paths (k mod n_groups = group index) into its training file.
+
+    Returns the record of each path, the RVE's dofs and the seconds of set-up and paths.
+    """
+    n = directions.shape[1]
+    knots = np.asarray(PATH_SHAPES[settings.shape])
+    times = np.arange(knots.size, dtype=float)
+    mine = [k for k in range(settings.paths) if k % layout.n_groups == layout.group_index]
+    records: list[dict[str, Any]] = []
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    rve = NonlinearRVE(
+        config.cell.build(layout.group),
+        config.materials,
+        bc=config.rve.bc,
+        degree=config.rve.degree,
+        petsc_options_prefix="fe2x_rve_sample_",
+        petsc_options=dict(config.rve.petsc_options),
+        linear_solver=config.rve.solver,
+    )
+    seconds["setup"] = time.perf_counter() - t0
+    writer = training_writer(
+        out / TRAINING_DIRECTORY,
+        n,
+        {SAMPLE_NAME: rve},
+        rve.diagnostic_names,
+        layout.group_index,
+        layout.group.rank,
+        layout.group_size,
+        settings.fluctuations,
+    )
+    recorder = PathRecorder(writer, rve, SAMPLE_NAME, settings.fluctuations)
+    initial = rve.get_state()
+    t0 = time.perf_counter()
+    with writer:
+        for k in mine:
+            rve.set_state(initial)
+            path = LoadPath(
+                times,
+                np.outer(knots, amplitudes[k] * directions[k]),
+                np.zeros(n, dtype=bool),
+                settings.steps,
+            )
+
+            def on_step(i: int, s: PathStep, k: int = k) -> None:
+                recorder.record(k, i + 1, s.t, s)
+
+            result = drive(
+                rve,
+                path,
+                1.0,  # every component is strain-controlled: no stress tolerance needed
+                on_step=on_step,
+            )
+            records.append(
+                {
+                    "path": k,
+                    "group": layout.group_index,
+                    "steps": len(result.steps),
+                    "completed": result.completed,
+                    "message": result.message,
+                }
+            )
+    seconds["paths"] = time.perf_counter() - t0
+    return records, rve.n_dofs, seconds
+
+
 def run_sample(config: SampleConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD) -> dict[str, Any]:
     """Drive the configured RVE along the ``[sample]`` paths, write its training data and report.
 
@@ -84,9 +158,6 @@ def run_sample(config: SampleConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD)
     directions, amplitudes = strain_design(
         settings.paths, n, settings.design, settings.seed, settings.min_strain, settings.max_strain
     )
-    knots = np.asarray(PATH_SHAPES[settings.shape])
-    times = np.arange(knots.size, dtype=float)
-    mine = [k for k in range(settings.paths) if k % layout.n_groups == layout.group_index]
     logger.info(
         "sampling %d %s paths over %d group(s) of %d rank(s)",
         settings.paths,
@@ -95,61 +166,12 @@ def run_sample(config: SampleConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD)
         layout.group_size,
     )
     records: list[dict[str, Any]] = []
-    error, n_dofs, seconds = None, 0, {}
+    seconds: dict[str, float] = {}
+    error, n_dofs = None, 0
     try:
-        t0 = time.perf_counter()
-        rve = NonlinearRVE(
-            config.cell.build(layout.group),
-            config.materials,
-            bc=config.rve.bc,
-            degree=config.rve.degree,
-            petsc_options_prefix="fe2x_rve_sample_",
-            petsc_options=dict(config.rve.petsc_options),
-            linear_solver=config.rve.solver,
+        records, n_dofs, seconds = _drive_group_paths(
+            config, settings, out, layout, directions, amplitudes
         )
-        n_dofs, seconds["setup"] = rve.n_dofs, time.perf_counter() - t0
-        writer = training_writer(
-            out / TRAINING_DIRECTORY,
-            n,
-            {SAMPLE_NAME: rve},
-            rve.diagnostic_names,
-            layout.group_index,
-            layout.group.rank,
-            layout.group_size,
-            settings.fluctuations,
-        )
-        recorder = PathRecorder(writer, rve, SAMPLE_NAME, settings.fluctuations)
-        initial = rve.get_state()
-        t0 = time.perf_counter()
-        with writer:
-            for k in mine:
-                rve.set_state(initial)
-                path = LoadPath(
-                    times,
-                    np.outer(knots, amplitudes[k] * directions[k]),
-                    np.zeros(n, dtype=bool),
-                    settings.steps,
-                )
-
-                def on_step(i: int, s: PathStep, k: int = k) -> None:
-                    recorder.record(k, i + 1, s.t, s)
-
-                result = drive(
-                    rve,
-                    path,
-                    1.0,  # every component is strain-controlled: no stress tolerance needed
-                    on_step=on_step,
-                )
-                records.append(
-                    {
-                        "path": k,
-                        "group": layout.group_index,
-                        "steps": len(result.steps),
-                        "completed": result.completed,
-                        "message": result.message,
-                    }
-                )
-        seconds["paths"] = time.perf_counter() - t0
     except Exception as e:  # reported collectively below, so no group is left waiting
         error = f"sampling on group {layout.group_index}: {type(e).__name__}: {e}"
     gathered = comm.allgather((records if layout.is_leader else [], error, seconds))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from mpi4py import MPI
 from petsc4py import PETSc
@@ -140,12 +140,7 @@ class MacroProblem:
         petsc_options: Mapping[str, object] | None = None,
         kinematics: str = "small",
     ) -> None:
-        if dim not in (2, 3) or dim != mesh.topology.dim:
-            raise Fe2xError(f"dim = {dim!r} must be 2 or 3 and equal the mesh dimension")
-        if facet_tags.dim != dim - 1:
-            raise Fe2xError(f"facet_tags have dimension {facet_tags.dim}; expected {dim - 1}")
-        if kinematics not in ("small", "finite"):
-            raise Fe2xError(f"kinematics = {kinematics!r} must be 'small' or 'finite'")
+        _check_arguments(mesh, facet_tags, dim, kinematics)
         self._mesh = mesh
         self.facet_tags = facet_tags
         self.dim = dim
@@ -170,81 +165,27 @@ class MacroProblem:
         self.sigma = fem.Function(fem.functionspace(mesh, Qe_sigma), name="Sigma")
         self.C = fem.Function(fem.functionspace(mesh, Qe_C), name="C")
 
-        # Owned macro points: point i = owned cell c, q-th point, i = c nq + q.
-        n_owned = mesh.topology.index_map(dim).size_local
-        self._cells = np.arange(n_owned, dtype=np.int32)
-        self.n_points = n_owned * nq
-        self._blocks = self.sigma.function_space.dofmap.list[:n_owned].reshape(-1)
-        original = np.asarray(mesh.topology.original_cell_index[:n_owned], dtype=np.int64)
-        self.point_ids = (original[:, None] * nq + np.arange(nq, dtype=np.int64)).reshape(-1)
-        x = ufl.SpatialCoordinate(mesh)
-        coordinates = fem.Expression(x, points).eval(mesh, self._cells)
-        self.point_coordinates = coordinates.reshape(self.n_points, -1)[:, :dim].copy()
-
-        # Forms, compiled once.
-        dx = ufl.Measure(
-            "dx",
-            domain=mesh,
-            metadata={"quadrature_degree": q_degree, "quadrature_scheme": "default"},
+        self._cells, self.point_ids, self.point_coordinates = _owned_points(mesh, points)
+        self.n_points = self._cells.size * nq
+        self._blocks = self.sigma.function_space.dofmap.list[: self._cells.size].reshape(-1)
+        self._strain, self._tractions, self._R, self._a = self._compile_forms(
+            tractions, q_degree, points
         )
-        ds = ufl.Measure("ds", domain=mesh, subdomain_data=facet_tags)
-        du, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
-
-        def measure(w):
-            return strain_measure(w, dim, kinematics)
-
-        eps_v = measure(v)
-        self._strain = fem.Expression(measure(self.u), points)
-        residual = ufl.inner(self.sigma, eps_v) * dx
-        self._tractions = [
-            (spec, fem.Constant(mesh, np.zeros(dim, dtype=dolfinx.default_scalar_type)))
-            for spec in tractions
-        ]
-        for spec, t in self._tractions:
-            if len(spec.traction) != dim:
-                raise Fe2xError(f"traction on boundary {spec.boundary_tag} needs {dim} entries")
-            residual -= ufl.inner(t, v) * ds(spec.boundary_tag)
-        self._R = fem.form(residual)
-        self._a = fem.form(ufl.inner(ufl.dot(self.C, measure(du)), eps_v) * dx)
-
-        self._dirichlet: list[tuple[DirichletSpec, fem.Constant]] = []
-        self.bcs: list[fem.DirichletBC] = []
-        fdim = dim - 1
-        for dspec in dirichlet:
-            facets = facet_tags.find(dspec.boundary_tag)
-            if dspec.component is None:
-                g = fem.Constant(mesh, np.zeros(dim, dtype=dolfinx.default_scalar_type))
-                dofs = fem.locate_dofs_topological(self.V, fdim, facets)
-                bc = fem.dirichletbc(g, dofs, self.V)
-            else:
-                if dspec.component not in range(dim):
-                    raise Fe2xError(
-                        f"Dirichlet component {dspec.component!r} on boundary "
-                        f"{dspec.boundary_tag}: allowed None or 0..{dim - 1}"
-                    )
-                g = fem.Constant(mesh, dolfinx.default_scalar_type(0.0))
-                Vi = self.V.sub(dspec.component)
-                dofs = fem.locate_dofs_topological(Vi, fdim, facets)
-                bc = fem.dirichletbc(g, dofs, Vi)
-            self._dirichlet.append((dspec, g))
-            self.bcs.append(bc)
+        self._dirichlet, self.bcs = _dirichlet_conditions(self.V, facet_tags, dirichlet)
 
         # PETSc objects.
         self._x = dolfinx.fem.petsc.create_vector(self.V)
         self._F = dolfinx.fem.petsc.create_vector(self.V)
         self._J = dolfinx.fem.petsc.create_matrix(self._a)
-        self._snes = PETSc.SNES().create(self.comm)  # type: ignore[arg-type]  # an mpi4py comm
-        self._snes.setOptionsPrefix(petsc_options_prefix)
-        self._snes.setFunction(weak_method(self._residual), self._F)
-        self._snes.setJacobian(weak_method(self._jacobian), self._J)
-        self._snes.setConvergenceHistory(length=1000, reset=True)
-        merged = merged_options(petsc_options_prefix, DEFAULT_OPTIONS, petsc_options)
-        self._user_atol = "snes_atol" in merged or PETSc.Options().hasName(
-            f"{petsc_options_prefix}snes_atol"
+        self._snes, self._user_atol = _newton_solver(
+            self.comm,
+            petsc_options_prefix,
+            petsc_options,
+            weak_method(self._residual),
+            self._F,
+            weak_method(self._jacobian),
+            self._J,
         )
-        with pushed({f"{petsc_options_prefix}{key}": v for key, v in merged.items()}):
-            self._snes.setFromOptions()
-            self._snes.getKSP().setFromOptions()
 
         self._constitutive: Constitutive | None = None
         self._evaluations = 0
@@ -284,6 +225,40 @@ class MacroProblem:
         return self._J
 
     # -- set-up helpers --------------------------------------------------------------------
+    def _compile_forms(
+        self, tractions: Sequence[TractionSpec], q_degree: int, points: np.ndarray
+    ) -> tuple[fem.Expression, list[tuple[TractionSpec, fem.Constant]], fem.Form, fem.Form]:
+        """The strain E(u) at the points, the traction constants t, and the forms R and a.
+
+        R = ∫ σ_q : E(v) dx − Σ ∫ t·v ds and a = ∫ E(du) : C_q : E(v) dx, compiled once.
+        """
+        mesh, dim, kinematics = self._mesh, self.dim, self.kinematics
+        dx = ufl.Measure(
+            "dx",
+            domain=mesh,
+            metadata={"quadrature_degree": q_degree, "quadrature_scheme": "default"},
+        )
+        ds = ufl.Measure("ds", domain=mesh, subdomain_data=self.facet_tags)
+        du, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+
+        def measure(w):
+            return strain_measure(w, dim, kinematics)
+
+        eps_v = measure(v)
+        strain = fem.Expression(measure(self.u), points)
+        residual = ufl.inner(self.sigma, eps_v) * dx
+        constants = [
+            (spec, fem.Constant(mesh, np.zeros(dim, dtype=dolfinx.default_scalar_type)))
+            for spec in tractions
+        ]
+        for spec, t in constants:
+            if len(spec.traction) != dim:
+                raise Fe2xError(f"traction on boundary {spec.boundary_tag} needs {dim} entries")
+            residual -= ufl.inner(t, v) * ds(spec.boundary_tag)
+        R = fem.form(residual)
+        a = fem.form(ufl.inner(ufl.dot(self.C, measure(du)), eps_v) * dx)
+        return strain, constants, R, a
+
     def _check_tags(self, tags: Sequence[int]) -> None:
         """Raise on every rank if a boundary tag marks no facet on any rank."""
         present = np.array([np.count_nonzero(self.facet_tags.values == t) for t in tags])
@@ -466,3 +441,86 @@ class MacroProblem:
         self.u.x.array[:] = state["u"]
         self.sigma.x.array[:] = state["sigma"]
         self.C.x.array[:] = state["C"]
+
+
+def _check_arguments(mesh: Mesh, facet_tags: MeshTags, dim: int, kinematics: str) -> None:
+    """Raise Fe2xError if ``dim``, the facet tags' dimension or ``kinematics`` is wrong."""
+    if dim not in (2, 3) or dim != mesh.topology.dim:
+        raise Fe2xError(f"dim = {dim!r} must be 2 or 3 and equal the mesh dimension")
+    if facet_tags.dim != dim - 1:
+        raise Fe2xError(f"facet_tags have dimension {facet_tags.dim}; expected {dim - 1}")
+    if kinematics not in ("small", "finite"):
+        raise Fe2xError(f"kinematics = {kinematics!r} must be 'small' or 'finite'")
+
+
+def _owned_points(mesh: Mesh, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The owned cells, and the id and coordinates of each of their quadrature ``points``.
+
+    Point i is the q-th point of owned cell c, i = c nq + q; its id is c₀ nq + q, with c₀ the
+    original (input) index of the cell.
+    """
+    dim, nq = mesh.topology.dim, points.shape[0]
+    n_owned = mesh.topology.index_map(dim).size_local
+    cells = np.arange(n_owned, dtype=np.int32)
+    original = np.asarray(mesh.topology.original_cell_index[:n_owned], dtype=np.int64)
+    point_ids = (original[:, None] * nq + np.arange(nq, dtype=np.int64)).reshape(-1)
+    x = ufl.SpatialCoordinate(mesh)
+    coordinates = fem.Expression(x, points).eval(mesh, cells)
+    return cells, point_ids, coordinates.reshape(n_owned * nq, -1)[:, :dim].copy()
+
+
+def _dirichlet_conditions(
+    V: fem.FunctionSpace, facet_tags: MeshTags, dirichlet: Sequence[DirichletSpec]
+) -> tuple[list[tuple[DirichletSpec, fem.Constant]], list[fem.DirichletBC]]:
+    """The constant g of each condition (its value times λ, set per step) and its BC u_i = g."""
+    mesh = V.mesh
+    dim = mesh.topology.dim
+    conditions: list[tuple[DirichletSpec, fem.Constant]] = []
+    bcs: list[fem.DirichletBC] = []
+    fdim = dim - 1
+    for dspec in dirichlet:
+        facets = facet_tags.find(dspec.boundary_tag)
+        if dspec.component is None:
+            g = fem.Constant(mesh, np.zeros(dim, dtype=dolfinx.default_scalar_type))
+            dofs = fem.locate_dofs_topological(V, fdim, facets)
+            bc = fem.dirichletbc(g, dofs, V)
+        else:
+            if dspec.component not in range(dim):
+                raise Fe2xError(
+                    f"Dirichlet component {dspec.component!r} on boundary "
+                    f"{dspec.boundary_tag}: allowed None or 0..{dim - 1}"
+                )
+            g = fem.Constant(mesh, dolfinx.default_scalar_type(0.0))
+            Vi = V.sub(dspec.component)
+            dofs = fem.locate_dofs_topological(Vi, fdim, facets)
+            bc = fem.dirichletbc(g, dofs, Vi)
+        conditions.append((dspec, g))
+        bcs.append(bc)
+    return conditions, bcs
+
+
+def _newton_solver(
+    comm: MPI.Comm,
+    prefix: str,
+    petsc_options: Mapping[str, object] | None,
+    residual: Callable[..., Any],
+    F: PETSc.Vec,
+    jacobian: Callable[..., Any],
+    J: PETSc.Mat,
+) -> tuple[PETSc.SNES, bool]:
+    """The macro SNES, and whether ``snes_atol`` is the user's.
+
+    Its options are :data:`DEFAULT_OPTIONS` overridden by ``petsc_options``, then by the options
+    database under ``prefix``.
+    """
+    snes = PETSc.SNES().create(comm)  # type: ignore[arg-type]  # an mpi4py comm
+    snes.setOptionsPrefix(prefix)
+    snes.setFunction(residual, F)
+    snes.setJacobian(jacobian, J)
+    snes.setConvergenceHistory(length=1000, reset=True)
+    merged = merged_options(prefix, DEFAULT_OPTIONS, petsc_options)
+    user_atol = "snes_atol" in merged or PETSc.Options().hasName(f"{prefix}snes_atol")
+    with pushed({f"{prefix}{key}": v for key, v in merged.items()}):
+        snes.setFromOptions()
+        snes.getKSP().setFromOptions()
+    return snes, user_atol
