@@ -47,8 +47,6 @@ update at all points and, per CG step, one elastic back-substitution and two spa
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -58,16 +56,17 @@ from typing import Any, NamedTuple
 from mpi4py import MPI
 
 import numpy as np
-import scipy.sparse
-import scipy.sparse.linalg
 
-from fe2x.errors import Fe2xError, SolverError
-from fe2x.fem.quadrature_laws import PhaseStates, QuadratureLaws
+from fe2x.errors import Fe2xError
+from fe2x.fem.quadrature_laws import QuadratureLaws
 from fe2x.io.reduced_basis import ReducedBasis, read_reduced_basis
-from fe2x.materials.law import pack_state, take_state, unpack_state
+from fe2x.materials.law import pack_state, unpack_state
 from fe2x.micro.model import RVEResult
 from fe2x.micro.nonlinear import NonlinearRVE
-from fe2x.micro.rve_problem import ATOL_REL, RVEProblem
+from fe2x.micro.reduced_equations import ReducedEquations
+from fe2x.micro.reduced_indicator import INDICATOR_STEPS, StressChangeIndicator
+from fe2x.micro.reduced_operators import energy_inner_product, mode_strains, stress_rms
+from fe2x.micro.reduced_provenance import check_provenance, rve_provenance
 
 __all__ = [
     "DIAGNOSTICS",
@@ -85,143 +84,8 @@ logger = logging.getLogger(__name__)
 #: error indicator η.
 DIAGNOSTICS = ("rom_fallback", "rom_indicator")
 
-#: Relative residual decrease at which the reduced Newton stops (as the full RVE's snes_rtol).
-RTOL = 1e-10
 #: Stresses below this times ⟨C_el⟩ ‖E‖ are round-off: the indicator's (and errors') floor.
 STRESS_FLOOR = 1e-8
-#: The indicator's conjugate gradients stop when the preconditioned residual has dropped by this
-#: factor, or after this many steps: with 1 step the estimate misses plastic errors up to
-#: 14-fold on the plate cell, with 3 fixed steps it ranks the errors of a 976-point cell with
-#: Spearman 0.86 (converged: 0.95), and with the relative stop it takes 1 step where the
-#: increment is elastic.
-INDICATOR_RTOL, INDICATOR_STEPS = 1e-2, 12
-
-
-# -- what a basis was built from ----------------------------------------------------------------
-def _digest(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()[:16]
-
-
-def _law_facts(law: object) -> dict[str, Any]:
-    """The public constants of a law, as JSON values."""
-    facts = {k: v for k, v in vars(law).items() if not k.startswith("_") and k != "name"}
-    return {"type": type(law).__name__, **json.loads(json.dumps(facts, default=str))}
-
-
-def rve_provenance(rve: NonlinearRVE) -> dict[str, Any]:
-    """What a reduced basis of ``rve`` depends on: discretisation, mesh, phases and laws.
-
-    The mesh digest covers the dof coordinates (relative to the cell), the prolongation's
-    pattern (boundary condition and numbering) and the quadrature weights; the phase digest
-    the phase of every quadrature point. One rank (the reduced RVE's layout).
-    """
-    p = rve.problem
-    if p.comm.size != 1:
-        raise Fe2xError("a reduced basis describes an RVE on one rank")
-    cell = p.cell
-    coordinates = p.V.tabulate_dof_coordinates()[:, : p.dim]
-    relative = np.round((coordinates - cell.origin) / cell.lengths, 8)
-    indptr, indices, _ = p.P.getValuesCSR()
-    weights = np.round(p.weights / p.volume, 12)
-    return {
-        "dim": p.dim,
-        "bc": p.bc.name,
-        "degree": int(p.V.ufl_element().embedded_superdegree),
-        "n_dofs": p.n_dofs,
-        "n_reduced": p.n_reduced,
-        "n_points": p.rule.n_points,
-        "lengths": [float(v) for v in cell.lengths],
-        "phases": {name: int(points.size) for name, points in p.points.items()},
-        "mesh_digest": _digest(relative, indptr, indices, weights),
-        "phase_digest": _digest(_phase_of_points(p)),
-        "laws": {name: _law_facts(law) for name, law in p.laws.laws.items()},
-    }
-
-
-def check_provenance(recorded: Mapping[str, Any], actual: Mapping[str, Any], source: str) -> None:
-    """Raise one line naming what differs if a basis for ``recorded`` is used on ``actual``.
-
-    A basis recorded for the RVE of ``recorded`` used on the RVE of ``actual``: another
-    discretisation, mesh, microstructure or law.
-    """
-    for key in ("dim", "bc", "degree", "n_dofs", "n_reduced", "n_points", "lengths"):
-        if recorded.get(key) != actual.get(key):
-            raise Fe2xError(
-                f"{source} was built for another RVE mesh or discretisation ({key} "
-                f"{recorded.get(key)!r} there, {actual.get(key)!r} here)"
-            )
-    if recorded.get("phases") != actual.get("phases") or recorded.get("phase_digest") != actual.get(
-        "phase_digest"
-    ):
-        raise Fe2xError(
-            f"{source} was built for another microstructure (phases {recorded.get('phases')} "
-            f"there, {actual.get('phases')} here, or laid out differently)"
-        )
-    if recorded.get("mesh_digest") != actual.get("mesh_digest"):
-        raise Fe2xError(f"{source} was built for another RVE mesh (same sizes, other nodes)")
-    laws, here = recorded.get("laws", {}), actual.get("laws", {})
-    for name in sorted(set(laws) | set(here)):
-        there, mine = laws.get(name), here.get(name)
-        if there != mine:
-            keys = sorted(
-                k
-                for k in set(there or {}) | set(mine or {})
-                if (there or {}).get(k) != (mine or {}).get(k)
-            )
-            detail = ", ".join(
-                f"{k} {(there or {}).get(k)!r} there, {(mine or {}).get(k)!r} here" for k in keys
-            )
-            raise Fe2xError(f"{source} was built for other laws (phase {name!r}: {detail})")
-
-
-def stress_rms(sigma: np.ndarray, weights: np.ndarray, volume: float) -> float:
-    """‖σ‖_rms = √⟨σ : σ⟩ of a Mandel stress field at the quadrature points.
-
-    The stress scale of relative errors of Σ (|Σ| for a uniform stress, and not zero where Σ
-    passes through 0).
-    """
-    return float(np.sqrt(weights @ np.einsum("pi,pi->p", sigma, sigma) / volume))
-
-
-def _phase_of_points(p: RVEProblem) -> np.ndarray:
-    """The index of each quadrature point's phase (in the order of ``p.points``)."""
-    phase = np.full(p.rule.n_points, -1, dtype=np.int64)
-    for k, points in enumerate(p.points.values()):
-        phase[points] = k
-    return phase
-
-
-# -- operators the offline and the online stage share ---------------------------------------
-def energy_inner_product(problem: RVEProblem) -> scipy.sparse.csr_matrix:
-    """M = Pᵀ K_el P, the reduced elastic stiffness (SPD for PBC and KUBC), on one rank."""
-    J = problem.ops.new_jacobian()
-    try:
-        problem.ops.jacobian(problem.laws.elastic_stiffness(), J)
-        indptr, indices, values = J.getValuesCSR()
-        M = scipy.sparse.csr_matrix((values, indices, indptr), shape=J.getSize())
-    finally:
-        J.destroy()
-    return M
-
-
-def mode_strains(
-    problem: RVEProblem, Phi: np.ndarray, points: np.ndarray | None = None
-) -> np.ndarray:
-    """ε(P Φ_j) at the quadrature points ``points`` (default all): ``(m, n, r)``."""
-    x = problem.P.createVecRight()
-    zero = np.zeros(problem.n_strain)
-    rows = slice(None) if points is None else points
-    try:
-        columns = []
-        for j in range(Phi.shape[1]):
-            x.array[:] = Phi[:, j]
-            columns.append(problem.strains(x, zero)[rows])
-    finally:
-        x.destroy()
-    return np.stack(columns, axis=2)
 
 
 class ReducedOutcome(NamedTuple):
@@ -234,6 +98,41 @@ class ReducedOutcome(NamedTuple):
     indicator: float
     fallback: str
     iterations: int
+
+
+def _indicator_tolerance(
+    rve: NonlinearRVE,
+    basis: ReducedBasis,
+    tolerance: float | None,
+    indicator_tolerance: float | None,
+    strain_range: float | None,
+    source: str,
+) -> float | None:
+    """The threshold on η, once the RVE, the basis and the tolerances are checked.
+
+    Arguments as for :class:`ReducedRVE`.
+    """
+    p = rve.problem
+    if p.comm.size != 1:
+        raise Fe2xError(
+            "a reduced RVE runs on one rank per RVE group: set [parallel] group_size = 1"
+        )
+    check_provenance(basis.provenance, rve_provenance(rve), source)
+    if p.bc.mean_strain_constraint:
+        raise Fe2xError(f"reduced RVEs support the periodic and kubc conditions, not {p.bc.name}")
+    for name, value in (("tolerance", tolerance), ("indicator_tolerance", indicator_tolerance)):
+        if value is not None and not value > 0:
+            raise Fe2xError(f"reduced RVE: {name} = {value!r} must be > 0")
+    if strain_range is not None and not strain_range > 0:
+        raise Fe2xError(f"reduced RVE: strain_range = {strain_range!r} must be > 0")
+    if indicator_tolerance is None and tolerance is not None:
+        if not np.isfinite(basis.effectivity) or basis.effectivity <= 0:
+            raise Fe2xError(
+                f"{source} has no calibrated effectivity: give indicator_tolerance instead "
+                "of tolerance"
+            )
+        indicator_tolerance = tolerance / basis.effectivity
+    return indicator_tolerance
 
 
 class ReducedRVE:
@@ -275,54 +174,19 @@ class ReducedRVE:
     ) -> None:
         t0 = time.perf_counter()
         p = rve.problem
-        if p.comm.size != 1:
-            raise Fe2xError(
-                "a reduced RVE runs on one rank per RVE group: set [parallel] group_size = 1"
-            )
-        check_provenance(basis.provenance, rve_provenance(rve), source)
-        if p.bc.mean_strain_constraint:
-            raise Fe2xError(
-                f"reduced RVEs support the periodic and kubc conditions, not {p.bc.name}"
-            )
-        for name, value in (("tolerance", tolerance), ("indicator_tolerance", indicator_tolerance)):
-            if value is not None and not value > 0:
-                raise Fe2xError(f"reduced RVE: {name} = {value!r} must be > 0")
-        if strain_range is not None and not strain_range > 0:
-            raise Fe2xError(f"reduced RVE: strain_range = {strain_range!r} must be > 0")
-        if indicator_tolerance is None and tolerance is not None:
-            if not np.isfinite(basis.effectivity) or basis.effectivity <= 0:
-                raise Fe2xError(
-                    f"{source} has no calibrated effectivity: give indicator_tolerance instead "
-                    "of tolerance"
-                )
-            indicator_tolerance = tolerance / basis.effectivity
+        indicator_tolerance = _indicator_tolerance(
+            rve, basis, tolerance, indicator_tolerance, strain_range, source
+        )
         self.rve, self.basis, self.source = rve, basis, source
         self.indicator_tolerance = indicator_tolerance
         self.strain_limit = None if strain_range is None else strain_range * basis.strain_bound
         self.max_iterations, self.max_cutbacks = int(max_iterations), int(max_cutbacks)
-        n, z = p.n_strain, basis.points
-        if z.max() >= p.rule.n_points:
-            raise Fe2xError(f"{source}: cubature point {int(z.max())} outside the RVE's points")
-        self.Phi = basis.Phi
-        r, m = self.Phi.shape[1], z.size
+        n = p.n_strain
+        self._equations = equations = ReducedEquations(p, basis, source)
+        self.Phi, self.BPhi, self.omega = equations.Phi, equations.BPhi, equations.omega
+        r, m = equations.n_modes, equations.n_points
         self.n_modes, self.n_points = r, m
-        self.omega = basis.weights
-        self.BPhi = np.ascontiguousarray(mode_strains(p, self.Phi, z))  # (m, n, r)
-        self._A = self.BPhi.reshape(m * n, r)
-        self._omega_n = np.repeat(self.omega, n)
-        # The laws at the cubature points, with their phases and per-point parameters.
-        phase = _phase_of_points(p)[z]
-        self._ecm_index: dict[str, np.ndarray] = {}
-        ecm_points: dict[str, np.ndarray] = {}
-        parameters: dict[str, dict[str, np.ndarray]] = {}
-        for k, (name, points) in enumerate(p.points.items()):
-            mine = np.flatnonzero(phase == k)
-            if mine.size == 0:
-                continue
-            within = np.searchsorted(points, z[mine])
-            self._ecm_index[name], ecm_points[name] = within, mine
-            parameters[name] = {key: v[within] for key, v in p.laws.parameters[name].items()}
-        self.ecm_laws = QuadratureLaws(p.laws.laws, ecm_points, p.dim, m, parameters)
+        self.ecm_laws = equations.ecm_laws
         # The full history is tracked by laws of their own (the full RVE's are its Newton's).
         self.full_laws = QuadratureLaws(
             p.laws.laws, p.points, p.dim, p.rule.n_points, p.laws.parameters
@@ -333,14 +197,7 @@ class ReducedRVE:
         self.indicator_steps = int(indicator_steps)
         M = energy_inner_product(p)
         self.MPhi = np.asarray(M @ self.Phi)
-        self._elastic = scipy.sparse.linalg.splu(M.tocsc())  # the indicator's preconditioner
-        self._x, self._R, self._z = (p.P.createVecRight() for _ in range(3))
-        self.ecm_laws.evaluate(np.zeros((m, n)))
-        C0 = self.ecm_laws.tangent
-        self._f_ref = max(
-            float(np.linalg.norm(self._A.T @ (self._omega_n * C0[:, :, k].reshape(-1))))
-            for k in range(n)
-        )
+        self._error_indicator = StressChangeIndicator(p, self.full_laws, M)
         self._initial = {
             "E": np.zeros(n),
             "q": np.zeros(r),
@@ -417,14 +274,19 @@ class ReducedRVE:
         if self.strain_limit is not None and not norm <= self.strain_limit:
             return self._fallback(E, "range", f"|E| = {norm:.3e} beyond the training range", np.nan)
         t0 = time.perf_counter()
-        reduced = self._reduced_increment(E, committed, dt)
+        reduced = self._equations.increment(
+            E, committed, dt, self.max_iterations, self.max_cutbacks
+        )
         t1 = time.perf_counter()
         self.timings["reduced"] += t1 - t0
         if reduced is None:
             return self._fallback(E, "newton", "the reduced Newton did not converge", np.nan)
         substeps, Sigma, C, hill_mandel, iterations, histories = reduced
-        history = self._lift(substeps, committed["history"])
-        indicator = np.nan if history is None else self._indicator(Sigma, self.stress_floor(E))
+        history = self._error_indicator.lift(self.Phi, substeps, committed["history"])
+        indicator = np.nan
+        if history is not None:
+            floor = self.stress_floor(E)
+            indicator = self._error_indicator.estimate(Sigma, floor, self.indicator_steps)
         self.timings["indicator"] += time.perf_counter() - t1
         if history is None:
             return self._fallback(E, "newton", "a law failed on the lifted solution", np.nan)
@@ -500,165 +362,6 @@ class ReducedRVE:
         self._trial = None
 
     # -- the reduced increment -------------------------------------------------------------
-    def _reduced_increment(
-        self, E: np.ndarray, committed: Mapping[str, Any], dt: float
-    ) -> tuple[list, np.ndarray, np.ndarray, float, int, tuple] | None:
-        """Newton on q from the committed state, in substeps if it fails; None if all fail.
-
-        Returns the substeps ``[(E_i, q_i, dt_i)]``, Σ, C, the Hill–Mandel residual, the
-        iterations and the residual histories.
-        """
-        E_n, q_n = committed["E"], committed["q"]
-        start = {
-            name: take_state(committed["history"][name], idx)
-            for name, idx in self._ecm_index.items()
-        }
-        scale = float(max(np.max(np.abs(E)), np.max(np.abs(E_n))))
-        iterations, histories = 0, []
-        for cut in range(self.max_cutbacks + 1):
-            n_sub, base, q = 2**cut, start, q_n
-            substeps = []
-            for i in range(1, n_sub + 1):
-                E_i = E_n + (E - E_n) * (i / n_sub)
-                converged, q, its, history = self._newton(q, E_i, base, dt / n_sub, scale)
-                iterations += its
-                histories.append(history)
-                if not converged:
-                    break
-                substeps.append((E_i, q, dt / n_sub))
-                assert self.ecm_laws.trial is not None, "set by the converged Newton"
-                base = self.ecm_laws.trial
-            else:
-                Sigma, C, hill_mandel = self._response(q, E)
-                return substeps, Sigma, C, hill_mandel, iterations, tuple(histories)
-        return None
-
-    def _newton(
-        self, q: np.ndarray, E: np.ndarray, base: PhaseStates, dt: float, scale: float
-    ) -> tuple[bool, np.ndarray, int, np.ndarray]:
-        """Newton on r(q) = Σ_k ω_k A_kᵀ σ_k(E + A_k q) = 0 from ``q``.
-
-        Returns (converged, q, iterations, ‖r‖ history). The laws' stress and tangent are left
-        at the last q.
-        """
-        m, n = self.n_points, self.n_strain
-        laws, A = self.ecm_laws, self._A
-        atol = ATOL_REL * self._f_ref * max(scale, 1e-300)
-        history: list[float] = []
-        r0 = np.inf
-        for iteration in range(self.max_iterations + 1):
-            try:
-                laws.evaluate(E + (A @ q).reshape(m, n), base, dt)
-            except SolverError:
-                return False, q, iteration, np.array(history)
-            residual = A.T @ (self._omega_n * laws.stress.reshape(-1))
-            norm = float(np.linalg.norm(residual))
-            history.append(norm)
-            if not np.isfinite(norm):
-                break
-            r0 = norm if iteration == 0 else r0
-            if norm <= atol or norm <= RTOL * r0:
-                return True, q, iteration, np.array(history)
-            if iteration == self.max_iterations:
-                break
-            J, _ = self._jacobian(laws.tangent)
-            try:
-                q = q - np.linalg.solve(J, residual)
-            except np.linalg.LinAlgError:
-                break
-        return False, q, self.max_iterations, np.array(history)
-
-    def _jacobian(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """J = Σ_k ω_k A_kᵀ C_k A_k, and ω_k C_k A_k ``(m, n, r)``."""
-        WC = self.omega[:, None, None] * C
-        CA = WC[:, :, 0, None] * self.BPhi[:, None, 0, :]
-        for j in range(1, self.n_strain):  # n small products: faster than a batched matmul
-            CA += WC[:, :, j, None] * self.BPhi[:, None, j, :]
-        return self._A.T @ CA.reshape(-1, self.n_modes), CA
-
-    def _response(self, q: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """Σ, the condensed tangent and the Hill–Mandel residual at the converged q.
-
-        The laws were last evaluated there.
-        """
-        laws, omega, V, n = self.ecm_laws, self.omega, self.volume, self.n_strain
-        sigma, C = laws.stress, laws.tangent
-        Sigma = omega @ sigma / V
-        J, CA = self._jacobian(C)
-        WC = omega[:, None, None] * C
-        G = self._A.T @ WC.reshape(-1, n)  # Σ_k ω_k A_kᵀ C_k, (r, n)
-        H = CA.sum(axis=0)  # Σ_k ω_k C_k A_k, (n, r)
-        tangent = (WC.sum(axis=0) - H @ np.linalg.solve(J, G)) / V
-        residual = self._A.T @ (self._omega_n * sigma.reshape(-1))
-        scale = float(np.linalg.norm(Sigma) * np.linalg.norm(E))
-        hill_mandel = abs(float(q @ residual)) / V / scale if scale > 0 else 0.0
-        return Sigma, tangent, hill_mandel
-
-    # -- error control ---------------------------------------------------------------------
-    def _lift(self, substeps: list, committed: PhaseStates) -> PhaseStates | None:
-        """The laws at all points updated along the substeps at u = E_i·y + P Φ q_i.
-
-        From the committed full history; returns the trial full history (None if a law
-        failed). The full residual R at the last substep is left in ``_R``.
-        """
-        p, laws, x = self.rve.problem, self.full_laws, self._x
-        base = committed
-        try:
-            for E_i, q_i, dt_i in substeps:
-                x.array[:] = self.Phi @ q_i
-                laws.evaluate(p.strains(x, E_i), base, dt_i)
-                assert laws.trial is not None, "set by the successful evaluate"
-                base = laws.trial
-        except SolverError:
-            return None
-        p.ops.residual(laws.stress, self._R)
-        return base
-
-    def _indicator(self, Sigma: np.ndarray, floor: float) -> float:
-        """The indicator η at the lifted solution of :meth:`_lift` (module notes).
-
-        η = ‖(Σ_h − Σ) + ⟨C_T ε(P δ)⟩‖ / max(‖σ‖_rms, floor) with δ from CG on J_T δ = −R.
-        """
-        p, laws, w, V = self.rve.problem, self.full_laws, self.rve.problem.weights, self.volume
-        sigma, C = laws.stress, laws.tangent
-        rms = max(stress_rms(sigma, w, V), floor)
-        if rms == 0.0:
-            return 0.0
-        zero = np.zeros(self.n_strain)
-        x, z = self._x, self._z
-
-        def strain(v: np.ndarray) -> np.ndarray:
-            x.array[:] = v
-            return p.strains(x, zero)
-
-        def tangent_times(v: np.ndarray) -> np.ndarray:
-            p.ops.residual(np.einsum("pij,pj->pi", C, strain(v)), z)
-            return z.array_r.copy()
-
-        precondition = self._elastic.solve
-
-        r = -self._R.array_r.copy()
-        delta = np.zeros_like(r)
-        y = precondition(r)
-        d, ry = y.copy(), float(r @ y)
-        stop = (INDICATOR_RTOL**2) * ry  # on the preconditioned residual norm squared
-        for k in range(self.indicator_steps):
-            if not ry > stop or not ry > 0.0:
-                break
-            Jd = tangent_times(d)
-            curvature = float(d @ Jd)
-            if not curvature > 0.0:
-                break
-            alpha = ry / curvature
-            delta += alpha * d
-            if k + 1 == self.indicator_steps:
-                break
-            r -= alpha * Jd
-            y = precondition(r)
-            ry, previous = float(r @ y), ry
-            d = y + (ry / previous) * d
-        change = (w @ sigma) / V - Sigma + w @ np.einsum("pij,pj->pi", C, strain(delta)) / V
-        return float(np.linalg.norm(change)) / rms
 
     def _fallback(self, E: np.ndarray, cause: str, why: str, indicator: float) -> RVEResult:
         """The full RVE's answer from the committed state (the trial state follows it)."""

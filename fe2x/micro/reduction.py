@@ -45,14 +45,11 @@ from fe2x.fem.quadrature_laws import QuadratureLaws
 from fe2x.io.reduced_basis import ReducedBasis
 from fe2x.io.training_data import TrainingData
 from fe2x.micro.nonlinear import NonlinearRVE
-from fe2x.micro.reduced import (
-    ReducedRVE,
-    energy_inner_product,
-    mode_strains,
-    rve_provenance,
-    stress_rms,
-)
-from fe2x.rom.ecm import empirical_cubature, integration_errors
+from fe2x.micro.reduced import ReducedRVE
+from fe2x.micro.reduced_operators import energy_inner_product, mode_strains, stress_rms
+from fe2x.micro.reduced_provenance import rve_provenance
+from fe2x.micro.rve_problem import RVEProblem
+from fe2x.rom.ecm import Cubature, empirical_cubature, integration_errors
 from fe2x.rom.pod import pod_basis
 
 __all__ = [
@@ -293,100 +290,26 @@ def build_reduced_basis(
     p = rve.problem
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    if p.bc.mean_strain_constraint:
-        raise Fe2xError(f"reduced RVEs support the periodic and kubc conditions, not {p.bc.name}")
-    if not cubature_tolerance > 0:
-        raise Fe2xError(f"cubature tolerance = {cubature_tolerance!r} must be > 0")
-    if energy_tolerance is not None and not 0 < energy_tolerance < 1:
-        raise Fe2xError(f"energy tolerance = {energy_tolerance!r} must be in (0, 1)")
-    if (modes is None) == (energy_tolerance is None):
-        raise Fe2xError("give the basis size by modes or by energy_tolerance, not both or neither")
-    if name not in data.fluctuations:
-        raise Fe2xError(
-            f"the training data have no microstructure {name!r}; they have {list(data.n_dofs)}"
-        )
-    if data.n_dofs[name] != p.n_reduced:
-        raise Fe2xError(
-            f"the training data of {name!r} have {data.n_dofs[name]} fluctuation dofs, this RVE "
-            f"{p.n_reduced}: they come from another RVE mesh"
-        )
+    _check_request(p, data, name, modes, energy_tolerance, cubature_tolerance)
     n = p.n_strain
     sequences = snapshot_sequences(data, name)
     used = np.concatenate(sequences) if sequences else np.zeros(0, dtype=np.int64)
     snapshots = data.fluctuations[name]
     position = {int(e): k for k, e in enumerate(snapshots.evaluation)}
     K = used.size
-    if modes is not None:
-        if modes != int(modes) or modes < n:
-            raise Fe2xError(f"modes = {modes!r} must be an integer >= the {n} elastic modes")
-        if modes - n > K:
-            raise Fe2xError(
-                f"the training data hold {K} fluctuation snapshots of {name!r}; modes = {modes} "
-                f"needs at least {modes - n}"
-            )
-    if K == 0:
-        raise Fe2xError(f"the training data hold no fluctuation snapshots of {name!r}")
+    _check_size(modes, n, K, name)
 
     # 1. The basis: elastic correctors, then POD of the rest in the energy inner product.
-    M = energy_inner_product(p)
     X = snapshot_fluctuations(rve, data, name)[[position[int(e)] for e in used]].T
-    Phi_el = elastic_modes(rve, M)
-    X_perp = X - Phi_el @ (Phi_el.T @ (M @ X))
-    extra = None if modes is None else int(modes) - n
-    if extra == 0:
-        Phi = Phi_el
-    else:
-        pod = pod_basis(X_perp, M, energy_tol=energy_tolerance, size=extra)
-        Phi_in = pod.Phi - Phi_el @ (Phi_el.T @ (M @ pod.Phi))
-        Phi = np.hstack([Phi_el, _orthonormal(Phi_in, M)])
-    MX = M @ X
-    total = float(np.einsum("ij,ij->", X, MX))
-    coefficients = Phi.T @ MX
-    energy = float(np.sum(coefficients**2) / total) if total > 0 else 1.0
+    Phi, energy = _modes(rve, X, modes, energy_tolerance)
     seconds["basis"] = time.perf_counter() - t0
 
     # 2-3. The replayed stresses and the integrands' span; the cubature.
     t0 = time.perf_counter()
-    weights = p.weights
-    BPhi = mode_strains(p, Phi)
-    span = _Span(np.sqrt(weights))
-    span.add(BPhi.reshape(p.rule.n_points, -1))
-    replay = _Replay(rve, data, name)
-    mismatch = 0.0
-    for record, _, sigma in replay:
-        Sigma = weights @ sigma / p.volume
-        recorded = data.Sigma[record]
-        scale = max(float(np.linalg.norm(recorded)), 1e-300)
-        mismatch = max(mismatch, float(np.linalg.norm(Sigma - recorded)) / scale)
-        span.add(_integrands(BPhi, sigma))
-    if mismatch > REPLAY_MISMATCH:
-        raise Fe2xError(
-            f"the training data of {name!r} do not belong to this RVE: the stress replayed from "
-            f"their fluctuations differs from the recorded one by {mismatch:.2e} (relative); "
-            "another microstructure, mesh or law?"
-        )
+    replay, BPhi, span, mismatch = _replayed_span(rve, data, name, Phi)
     seconds["replay"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    integrands, svd_tol = span.integrands(), cubature_tolerance
-    for _ in range(MAX_TIGHTENING + 1):
-        cubature = empirical_cubature(integrands, weights, cubature_tolerance, svd_tol=svd_tol)
-        worst = _worst_training_error(replay, BPhi, weights, cubature)
-        if worst <= cubature_tolerance:
-            break
-        logger.info(
-            "cubature of %d points integrates a training integrand to %.2e > %.2e: the span "
-            "is truncated less (svd_tol %.1e)",
-            cubature.points.size,
-            worst,
-            cubature_tolerance,
-            svd_tol / TIGHTENING,
-        )
-        svd_tol /= TIGHTENING
-    else:
-        raise Fe2xError(
-            f"the empirical cubature does not integrate the training integrands to "
-            f"{cubature_tolerance:g} (worst {worst:.2e} with {cubature.points.size} points)"
-        )
+    cubature, worst = _cubature(replay, BPhi, p.weights, span, cubature_tolerance)
     seconds["cubature"] = time.perf_counter() - t0
 
     # 4. Calibration of the indicator along the training sequences.
@@ -411,10 +334,7 @@ def build_reduced_basis(
         Phi, cubature.points, cubature.weights, rve_provenance(rve), n, strain_bound, np.nan, facts
     )
     indicator, error, deviation = _calibrate(rve, basis, data, sequences)
-    informative = error > ERROR_FLOOR
-    effectivity = 1.0
-    if informative.any():
-        effectivity = float(np.max(error[informative] / np.maximum(indicator[informative], 1e-300)))
+    effectivity = _effectivity(indicator, error)
     seconds["calibration"] = time.perf_counter() - t0
     facts.update(
         {
@@ -436,6 +356,147 @@ def build_reduced_basis(
         facts,
     )
     return Reduction(basis, energy, float(cubature.error), worst, indicator, error, seconds)
+
+
+def _check_request(
+    p: RVEProblem,
+    data: TrainingData,
+    name: str,
+    modes: int | None,
+    energy_tolerance: float | None,
+    cubature_tolerance: float,
+) -> None:
+    """Refuse a boundary condition, tolerances or training data a reduced basis cannot use."""
+    if p.bc.mean_strain_constraint:
+        raise Fe2xError(f"reduced RVEs support the periodic and kubc conditions, not {p.bc.name}")
+    if not cubature_tolerance > 0:
+        raise Fe2xError(f"cubature tolerance = {cubature_tolerance!r} must be > 0")
+    if energy_tolerance is not None and not 0 < energy_tolerance < 1:
+        raise Fe2xError(f"energy tolerance = {energy_tolerance!r} must be in (0, 1)")
+    if (modes is None) == (energy_tolerance is None):
+        raise Fe2xError("give the basis size by modes or by energy_tolerance, not both or neither")
+    if name not in data.fluctuations:
+        raise Fe2xError(
+            f"the training data have no microstructure {name!r}; they have {list(data.n_dofs)}"
+        )
+    if data.n_dofs[name] != p.n_reduced:
+        raise Fe2xError(
+            f"the training data of {name!r} have {data.n_dofs[name]} fluctuation dofs, this RVE "
+            f"{p.n_reduced}: they come from another RVE mesh"
+        )
+
+
+def _check_size(modes: int | None, n: int, K: int, name: str) -> None:
+    """Refuse a basis size ``modes`` that n elastic modes and K snapshots cannot give."""
+    if modes is not None:
+        if modes != int(modes) or modes < n:
+            raise Fe2xError(f"modes = {modes!r} must be an integer >= the {n} elastic modes")
+        if modes - n > K:
+            raise Fe2xError(
+                f"the training data hold {K} fluctuation snapshots of {name!r}; modes = {modes} "
+                f"needs at least {modes - n}"
+            )
+    if K == 0:
+        raise Fe2xError(f"the training data hold no fluctuation snapshots of {name!r}")
+
+
+def _modes(
+    rve: NonlinearRVE, X: np.ndarray, modes: int | None, energy_tolerance: float | None
+) -> tuple[np.ndarray, float]:
+    """Φ: the elastic modes, then the POD in M of the snapshots X's complement to them.
+
+    Returns Φ and the fraction of the snapshots' energy ‖X‖²_M it captures.
+    """
+    p = rve.problem
+    n = p.n_strain
+    M = energy_inner_product(p)
+    Phi_el = elastic_modes(rve, M)
+    X_perp = X - Phi_el @ (Phi_el.T @ (M @ X))
+    extra = None if modes is None else int(modes) - n
+    if extra == 0:
+        Phi = Phi_el
+    else:
+        pod = pod_basis(X_perp, M, energy_tol=energy_tolerance, size=extra)
+        Phi_in = pod.Phi - Phi_el @ (Phi_el.T @ (M @ pod.Phi))
+        Phi = np.hstack([Phi_el, _orthonormal(Phi_in, M)])
+    MX = M @ X
+    total = float(np.einsum("ij,ij->", X, MX))
+    coefficients = Phi.T @ MX
+    energy = float(np.sum(coefficients**2) / total) if total > 0 else 1.0
+    return Phi, energy
+
+
+def _replayed_span(
+    rve: NonlinearRVE, data: TrainingData, name: str, Phi: np.ndarray
+) -> tuple[_Replay, np.ndarray, _Span, float]:
+    """The span of the training integrands, by a replay that must reproduce the recorded Σ.
+
+    Returns the replay, the mode strains B Φ ``(n_points, n, r)``, the integrands' span and
+    the largest relative mismatch of replayed and recorded Σ.
+    """
+    p = rve.problem
+    weights = p.weights
+    BPhi = mode_strains(p, Phi)
+    span = _Span(np.sqrt(weights))
+    span.add(BPhi.reshape(p.rule.n_points, -1))
+    replay = _Replay(rve, data, name)
+    mismatch = 0.0
+    for record, _, sigma in replay:
+        Sigma = weights @ sigma / p.volume
+        recorded = data.Sigma[record]
+        scale = max(float(np.linalg.norm(recorded)), 1e-300)
+        mismatch = max(mismatch, float(np.linalg.norm(Sigma - recorded)) / scale)
+        span.add(_integrands(BPhi, sigma))
+    if mismatch > REPLAY_MISMATCH:
+        raise Fe2xError(
+            f"the training data of {name!r} do not belong to this RVE: the stress replayed from "
+            f"their fluctuations differs from the recorded one by {mismatch:.2e} (relative); "
+            "another microstructure, mesh or law?"
+        )
+    return replay, BPhi, span, mismatch
+
+
+def _cubature(
+    replay: _Replay,
+    BPhi: np.ndarray,
+    weights: np.ndarray,
+    span: _Span,
+    cubature_tolerance: float,
+) -> tuple[Cubature, float]:
+    """The empirical cubature of the span, truncated tighter until every training integrand fits.
+
+    Returns the cubature and the largest relative error of a training integrand.
+    """
+    integrands, svd_tol = span.integrands(), cubature_tolerance
+    for _ in range(MAX_TIGHTENING + 1):
+        cubature = empirical_cubature(integrands, weights, cubature_tolerance, svd_tol=svd_tol)
+        worst = _worst_training_error(replay, BPhi, weights, cubature)
+        if worst <= cubature_tolerance:
+            break
+        logger.info(
+            "cubature of %d points integrates a training integrand to %.2e > %.2e: the span "
+            "is truncated less (svd_tol %.1e)",
+            cubature.points.size,
+            worst,
+            cubature_tolerance,
+            svd_tol / TIGHTENING,
+        )
+        svd_tol /= TIGHTENING
+    else:
+        raise Fe2xError(
+            f"the empirical cubature does not integrate the training integrands to "
+            f"{cubature_tolerance:g} (worst {worst:.2e} with {cubature.points.size} points)"
+        )
+    return cubature, worst
+
+
+def _effectivity(indicator: np.ndarray, error: np.ndarray) -> float:
+    """κ = max_s e_s / η_s over the errors e_s above :data:`ERROR_FLOOR` (1 if none is)."""
+    informative = error > ERROR_FLOOR
+    effectivity = 1.0
+    if informative.any():
+        effectivity = float(np.max(error[informative] / np.maximum(indicator[informative], 1e-300)))
+    return effectivity
 
 
 def _calibrate(
