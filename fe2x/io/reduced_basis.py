@@ -5,7 +5,7 @@ They are written atomically and refused when they do not fit.
 File layout (format ``fe2x-reduced-basis``, version 1), readable with plain h5py:
 
 - root attributes: ``format``, ``format_version``; ``provenance`` (JSON: the RVE the basis was
-  built on, see :func:`fe2x.micro.reduced.rve_provenance`); ``report`` (JSON: POD energy,
+  built on, see :func:`fe2x.micro.reduced_provenance.rve_provenance`); ``report`` (JSON: POD energy,
   cubature error, training data, calibration); ``n_elastic`` (leading modes spanning the
   elastic correctors); ``strain_bound`` (largest Mandel norm ‖E‖ of the training strains);
   ``effectivity`` (κ: the relative stress error over the error indicator, largest over the
