@@ -280,6 +280,11 @@ def test_voxelized_disk_converges_to_the_conforming_cell():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    MPI.COMM_WORLD.size > 1,
+    reason="a serial convergence study (the longest test of the MPI pass); voxel cells and "
+    "their C_eff on 2 ranks are tested in test_voxels.py and by the 2D disk above",
+)
 def test_voxelized_sphere_converges_to_the_conforming_cell():
     """A sphere (volume fraction 0.2) in voxels, 12 to 32 per edge, Q1, against the curved P2
     inclusion cell: the error falls at roughly first order, not monotonically (the voxelized
