@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mpi4py import MPI
-from petsc4py import PETSc
 
 import dolfinx
 import dolfinx.fem.petsc
@@ -32,7 +31,12 @@ from fe2x.fem.quadrature import tag_of_cells
 from fe2x.geometry import RVEMesh
 from fe2x.materials.thermal import conductivity_tensor
 from fe2x.micro.constraints import BoundaryCondition, boundary_condition
-from fe2x.micro.correctors import ReducedSolver, unit_gradient_fields
+from fe2x.micro.correctors import (
+    ReducedSolver,
+    assemble_functional,
+    unit_gradient_fields,
+    unit_load_checks,
+)
 from fe2x.micro.solver import choose_solver
 
 __all__ = ["ConductionRVE", "UnitGradientResponse"]
@@ -139,8 +143,8 @@ class ConductionRVE:
         t0 = time.perf_counter()
         self.K = dolfinx.fem.petsc.assemble_matrix(self._a)
         self.K.assemble()
-        self.flux_functionals = [self._assemble_functional(L) for L in self._flux_forms]
-        self.gradient_functionals = [self._assemble_functional(L) for L in self._gradient_forms]
+        self.flux_functionals = [assemble_functional(L) for L in self._flux_forms]
+        self.gradient_functionals = [assemble_functional(L) for L in self._gradient_forms]
         self.unit_gradient_fields = unit_gradient_fields(self.V, cell)
         self.timings["assembly"] = time.perf_counter() - t0
 
@@ -172,14 +176,6 @@ class ConductionRVE:
     def volume_fractions(self) -> dict[str, float]:
         """Phase name -> volume fraction |Ω_phase| / |Ω|."""
         return {name: vol / self.volume for name, vol in self.phase_volumes.items()}
-
-    def _assemble_functional(self, L: fem.Form) -> PETSc.Vec:
-        b = dolfinx.fem.petsc.assemble_vector(L)
-        b.ghostUpdate(  # petsc4py's stub types the members of InsertMode and ScatterMode as int
-            addv=PETSc.InsertMode.ADD,  # type: ignore[arg-type]
-            mode=PETSc.ScatterMode.REVERSE,  # type: ignore[arg-type]
-        )
-        return b
 
     def mean_flux(self, theta: fem.Function) -> np.ndarray:
         """Q = ⟨q(θ)⟩ = −⟨k ∇θ⟩."""
@@ -230,22 +226,14 @@ class ConductionRVE:
         ) as reduced:
             temperatures = reduced.unit_load_fields(self.unit_gradient_fields, "theta")
         k_eff = np.column_stack([-self.mean_flux(theta) for theta in temperatures])
-        hill_mandel = np.array(
-            [
-                abs(k_eff[k, k] - self.dissipation(theta)) / abs(k_eff[k, k])
-                for k, theta in enumerate(temperatures)
-            ]
+        hill_mandel, mean_gradient_error, fluctuations = unit_load_checks(
+            k_eff,
+            temperatures,
+            self.unit_gradient_fields,
+            self.dissipation,
+            self.mean_gradient,
+            "theta_tilde",
         )
-        identity = np.eye(self.dim)
-        mean_gradient_error = max(
-            float(np.max(np.abs(self.mean_gradient(theta) - identity[:, k])))
-            for k, theta in enumerate(temperatures)
-        )
-        fluctuations = []
-        for k, theta in enumerate(temperatures):
-            t = fem.Function(self.V, name=f"theta_tilde_{k}")
-            t.x.array[:] = theta.x.array - self.unit_gradient_fields[k].x.array
-            fluctuations.append(t)
         return UnitGradientResponse(
             bc=bc.name,
             k_eff=k_eff,

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from petsc4py import PETSc
 
+import dolfinx.fem.petsc
 import numpy as np
 from dolfinx import fem
 
@@ -76,6 +77,52 @@ def unit_gradient_fields(V: fem.FunctionSpace, cell: RVEMesh) -> list[fem.Functi
     """θ_G,k = e_k·(y − y_c) for each unit macro temperature gradient e_k (a scalar space V)."""
     dim = V.mesh.topology.dim
     return _affine_fields(V, cell, list(np.eye(dim)[:, None, :]), "theta_G")
+
+
+def assemble_functional(L: fem.Form) -> PETSc.Vec:
+    """The vector of the linear form ``L``, ghost contributions added to their owners."""
+    b = dolfinx.fem.petsc.assemble_vector(L)
+    b.ghostUpdate(  # petsc4py's stub types the members of InsertMode and ScatterMode as int
+        addv=PETSc.InsertMode.ADD,  # type: ignore[arg-type]
+        mode=PETSc.ScatterMode.REVERSE,  # type: ignore[arg-type]
+    )
+    return b
+
+
+class UnitLoadChecks(NamedTuple):
+    """The checks of the responses u_k to unit macro loads e_k, and their fluctuations."""
+
+    hill_mandel_residual: np.ndarray  # |Y_kk − ⟨energy(u_k)⟩| / |Y_kk| per load case
+    mean_load_error: float  # max_k |⟨load(u_k)⟩ − e_k|
+    fluctuations: list[fem.Function]  # u_k − e_k·(y − y_c)
+
+
+def unit_load_checks(
+    effective: np.ndarray,
+    totals: Sequence[fem.Function],
+    unit_fields: Sequence[fem.Function],
+    energy: Callable[[fem.Function], float],
+    mean_load: Callable[[fem.Function], np.ndarray],
+    name: str,
+) -> UnitLoadChecks:
+    """Hill–Mandel residual, mean-load error and fluctuations ``<name>_<k>`` of unit responses.
+
+    ``effective`` holds the effective property column by column (C_eff or k_eff), ``totals``
+    the total fields u_k, ``unit_fields`` the affine fields of the unit loads.
+    """
+    hill_mandel = np.array(
+        [abs(effective[k, k] - energy(u)) / abs(effective[k, k]) for k, u in enumerate(totals)]
+    )
+    identity = np.eye(effective.shape[0])
+    mean_error = max(
+        float(np.max(np.abs(mean_load(u) - identity[:, k]))) for k, u in enumerate(totals)
+    )
+    fluctuations = []
+    for k, u in enumerate(totals):
+        w = fem.Function(u.function_space, name=f"{name}_{k}")
+        w.x.array[:] = u.x.array - unit_fields[k].x.array
+        fluctuations.append(w)
+    return UnitLoadChecks(hill_mandel, mean_error, fluctuations)
 
 
 class SchurComplement:

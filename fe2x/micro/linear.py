@@ -38,7 +38,12 @@ from fe2x.errors import Fe2xError
 from fe2x.fem.forms import mandel_strain, stiffness_quadrature_degree
 from fe2x.geometry import RVEMesh
 from fe2x.micro.constraints import BoundaryCondition, Prolongation, boundary_condition
-from fe2x.micro.correctors import ReducedSolver, unit_strain_fields
+from fe2x.micro.correctors import (
+    ReducedSolver,
+    assemble_functional,
+    unit_load_checks,
+    unit_strain_fields,
+)
 from fe2x.micro.solver import choose_solver, rigid_body_modes
 
 logger = logging.getLogger(__name__)
@@ -156,11 +161,11 @@ class LinearRVE:
         t0 = time.perf_counter()
         self.K = dolfinx.fem.petsc.assemble_matrix(self._a)
         self.K.assemble()
-        self.stress_functionals = [self._assemble_functional(L) for L in self._stress_forms]
-        self.strain_functionals = [self._assemble_functional(L) for L in self._strain_forms]
+        self.stress_functionals = [assemble_functional(L) for L in self._stress_forms]
+        self.strain_functionals = [assemble_functional(L) for L in self._strain_forms]
         self.eigenstress: PETSc.Vec | None = None
         if self._eigenstress_form is not None:
-            self.eigenstress = self._assemble_functional(self._eigenstress_form)
+            self.eigenstress = assemble_functional(self._eigenstress_form)
         self.unit_strain_fields = unit_strain_fields(self.V, self.cell)
         self.timings["assembly"] = time.perf_counter() - t0
 
@@ -274,15 +279,6 @@ class LinearRVE:
         """Each phase's volume fraction in the mesh (it may differ from the nominal one)."""
         return {name: vol / self.volume for name, vol in self.phase_volumes.items()}
 
-    def _assemble_functional(self, L: fem.Form) -> PETSc.Vec:
-        """The vector of the linear form ``L``, ghost contributions added to their owners."""
-        b = dolfinx.fem.petsc.assemble_vector(L)
-        b.ghostUpdate(  # petsc4py's stub types the members of InsertMode and ScatterMode as int
-            addv=PETSc.InsertMode.ADD,  # type: ignore[arg-type]
-            mode=PETSc.ScatterMode.REVERSE,  # type: ignore[arg-type]
-        )
-        return b
-
     def mean_stress(self, u: fem.Function) -> np.ndarray:
         """Σ = ⟨σ(u)⟩ as a Mandel vector."""
         return np.array([b.dot(u.x.petsc_vec) for b in self.stress_functionals]) / self.volume
@@ -354,22 +350,9 @@ class LinearRVE:
             reduced.prolongation.n_reduced,
         )
         C_eff = np.column_stack([self.mean_stress(u) for u in displacements])
-        hill_mandel = np.array(
-            [
-                abs(C_eff[k, k] - self.energy(u)) / abs(C_eff[k, k])
-                for k, u in enumerate(displacements)
-            ]
+        hill_mandel, mean_strain_error, fluctuations = unit_load_checks(
+            C_eff, displacements, self.unit_strain_fields, self.energy, self.mean_strain, "w"
         )
-        identity = np.eye(self.n_strain)
-        mean_strain_error = max(
-            float(np.max(np.abs(self.mean_strain(u) - identity[:, k])))
-            for k, u in enumerate(displacements)
-        )
-        fluctuations = []
-        for k, u in enumerate(displacements):
-            w = fem.Function(self.V, name=f"w_{k}")
-            w.x.array[:] = u.x.array - self.unit_strain_fields[k].x.array
-            fluctuations.append(w)
         response = UnitStrainResponse(
             bc=bc.name,
             C_eff=C_eff,
