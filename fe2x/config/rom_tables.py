@@ -227,18 +227,9 @@ class ReducedMicro(RVEMicro):
 
         def build(comm: MPI.Comm) -> Any:
             from fe2x.errors import ConfigError, Fe2xError
-            from fe2x.micro.nonlinear import NonlinearRVE
             from fe2x.micro.reduced import ReducedRVE
 
-            full = NonlinearRVE(
-                cell.build(comm),
-                laws,
-                bc=rve.bc,
-                degree=rve.degree,
-                petsc_options_prefix=f"fe2x_rve_{name}_",
-                petsc_options=dict(rve.petsc_options),
-                linear_solver=rve.solver,
-            )
+            full = rve.nonlinear_rve(cell.build(comm), laws, f"fe2x_rve_{name}_")
             try:
                 return ReducedRVE.from_file(full, basis, **settings)
             except Fe2xError as error:

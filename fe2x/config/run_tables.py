@@ -286,18 +286,8 @@ class RVEMicro(MicroTable, Microstructure):
         cell, rve = self.cell, self.rve
 
         def build(comm: MPI.Comm) -> Any:
-            from fe2x.micro.nonlinear import NonlinearRVE
 
-            return NonlinearRVE(
-                cell.build(comm),
-                laws,
-                bc=rve.bc,
-                degree=rve.degree,
-                petsc_options_prefix=f"fe2x_rve_{name}_",
-                petsc_options=dict(rve.petsc_options),
-                linear_solver=rve.solver,
-                stability=rve.stability_check,
-            )
+            return rve.nonlinear_rve(cell.build(comm), laws, f"fe2x_rve_{name}_")
 
         return build
 

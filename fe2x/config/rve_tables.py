@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -21,6 +21,11 @@ from fe2x.config.schema import REQUIRED, Context, Table, option
 from fe2x.io.material_cards import CARD_FORMATS
 from fe2x.materials.mandel import mandel_weights
 from fe2x.registry import BOUNDARY_CONDITIONS
+
+if TYPE_CHECKING:
+    from fe2x.geometry import RVEMesh
+    from fe2x.materials.law import ConstitutiveLaw
+    from fe2x.micro.nonlinear import NonlinearRVE
 
 __all__ = [
     "CARD_EXTENSIONS",
@@ -210,6 +215,23 @@ class RVETable(Table):
     def stability_check(self) -> bool | None:
         """The ``stability`` argument of the nonlinear RVE: None (by kinematics) or False."""
         return None if self.stability else False
+
+    def nonlinear_rve(
+        self, cell: RVEMesh, laws: Mapping[str, ConstitutiveLaw], prefix: str
+    ) -> NonlinearRVE:
+        """The nonlinear RVE of ``cell`` and ``laws`` with these settings (PETSc ``prefix``)."""
+        from fe2x.micro.nonlinear import NonlinearRVE
+
+        return NonlinearRVE(
+            cell,
+            laws,
+            bc=self.bc,
+            degree=self.degree,
+            petsc_options_prefix=prefix,
+            petsc_options=dict(self.petsc_options),
+            linear_solver=self.solver,
+            stability=self.stability_check,
+        )
 
 
 class PathSettings(NamedTuple):

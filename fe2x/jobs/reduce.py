@@ -51,7 +51,6 @@ def run_reduce(config: SampleConfig, out: Path, comm: MPI.Comm = MPI.COMM_WORLD)
 
 
 def _reduce(config: SampleConfig, out: Path) -> dict:
-    from fe2x.micro.nonlinear import NonlinearRVE
     from fe2x.micro.reduction import build_reduced_basis
 
     t0 = time.perf_counter()
@@ -75,14 +74,8 @@ def _reduce(config: SampleConfig, out: Path) -> dict:
         )
     seconds = {"read": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    rve = NonlinearRVE(
-        config.cell.build(MPI.COMM_SELF),
-        config.materials,
-        bc=config.rve.bc,
-        degree=config.rve.degree,
-        petsc_options_prefix="fe2x_rve_reduce_",
-        petsc_options=dict(config.rve.petsc_options),
-        linear_solver=config.rve.solver,
+    rve = config.rve.nonlinear_rve(
+        config.cell.build(MPI.COMM_SELF), config.materials, "fe2x_rve_reduce_"
     )
     seconds["rve"] = time.perf_counter() - t0
     reduction = build_reduced_basis(

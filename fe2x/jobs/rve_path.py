@@ -60,16 +60,7 @@ def _nonlinear_rve(config: RVEPathConfig, comm: MPI.Comm) -> tuple[Any, Nonlinea
     t0 = time.perf_counter()
     cell = config.cell.build(comm)
     logger.info("meshed %s cell in %.2f s", config.cell.type, time.perf_counter() - t0)
-    rve = NonlinearRVE(
-        cell,
-        config.materials,
-        bc=config.rve.bc,
-        degree=config.rve.degree,
-        petsc_options_prefix="fe2x_rve_",
-        petsc_options=dict(config.rve.petsc_options),
-        linear_solver=config.rve.solver,
-        stability=config.rve.stability_check,
-    )
+    rve = config.rve.nonlinear_rve(cell, config.materials, "fe2x_rve_")
     logger.info(
         "nonlinear RVE set up: %d dofs on %d rank(s), %s strain",
         rve.n_dofs,

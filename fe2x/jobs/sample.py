@@ -29,7 +29,6 @@ from fe2x.errors import Fe2xError
 from fe2x.io.results import write_json
 from fe2x.jobs.solver_options import check_solver_options
 from fe2x.jobs.training import TRAINING_DIRECTORY, PathRecorder, training_writer
-from fe2x.micro.nonlinear import NonlinearRVE
 from fe2x.micro.path import LoadPath, PathStep, drive
 from fe2x.parallel.layout import GroupLayout, split_groups
 
@@ -84,14 +83,8 @@ def _drive_group_paths(
     records: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    rve = NonlinearRVE(
-        config.cell.build(layout.group),
-        config.materials,
-        bc=config.rve.bc,
-        degree=config.rve.degree,
-        petsc_options_prefix="fe2x_rve_sample_",
-        petsc_options=dict(config.rve.petsc_options),
-        linear_solver=config.rve.solver,
+    rve = config.rve.nonlinear_rve(
+        config.cell.build(layout.group), config.materials, "fe2x_rve_sample_"
     )
     seconds["setup"] = time.perf_counter() - t0
     writer = training_writer(
