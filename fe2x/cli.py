@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -266,12 +267,15 @@ def _run(args: argparse.Namespace, config: Any, output: OutputDir, comm: MPI.Com
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``fe2x`` command of ``argv``; its exit code, with user errors as one line."""
+    """Run the ``fe2x`` command of ``argv``; its exit code, with user errors as one line.
+
+    Under MPI every rank leaves through a :class:`~fe2x.parallel.watchdog.Watchdog`: an error
+    raised on some ranks only aborts the job instead of leaving the others waiting.
+    """
     args = _parser().parse_args(argv)
     from mpi4py import MPI
 
-    from fe2x.errors import Fe2xError, GeometryError, MaterialError
-    from fe2x.io.vtx import end_if_abandoned
+    from fe2x.parallel.watchdog import Watchdog
 
     comm = MPI.COMM_WORLD
     # Warnings are about collective decisions: rank 0 says them once; the others only errors.
@@ -279,6 +283,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.quiet and comm.rank == 0:
         level = logging.WARNING
     logging.basicConfig(level=level, format="fe2x: %(message)s", stream=sys.stderr)
+    watchdog = Watchdog(comm)
+    try:
+        code, why = _main(args, comm)
+    except Exception as error:  # a bug: its traceback, from the ranks that met it
+        traceback.print_exc()
+        code, why = 1, f"{type(error).__name__}: {error}"
+    return watchdog.leave(code, why)
+
+
+def _main(args: argparse.Namespace, comm: MPI.Comm) -> tuple[int, str]:
+    """The command of ``args`` on ``comm``: its exit code and why it failed ("" if it did not).
+
+    Rank 0 prints a user error as one line (every rank meets it: the ranks agree on them).
+    """
+    from fe2x.errors import Fe2xError, GeometryError, MaterialError
+    from fe2x.io.vtx import end_if_abandoned
+
     try:
         from fe2x.io.output_dir import prepare_output_dir
 
@@ -295,20 +316,20 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(error, Interrupted):
             if comm.rank == 0:
                 print(f"fe2x: {error}", file=sys.stderr)
-            return REQUEUE_STATUS
+            return REQUEUE_STATUS, str(error)
         message = str(error)
         if isinstance(error, GeometryError | MaterialError) and str(args.config) not in message:
             message = f"{args.config}: {message}"  # which file the geometry or material is from
         if comm.rank == 0:
             print(f"fe2x: error: {message}", file=sys.stderr)
         end_if_abandoned(2)
-        return 2
+        return 2, message
     except OSError as error:
         if comm.rank == 0:
             print(f"fe2x: error: {error}", file=sys.stderr)
         end_if_abandoned(1)
-        return 1
-    return 0
+        return 1, str(error)
+    return 0, ""
 
 
 if __name__ == "__main__":

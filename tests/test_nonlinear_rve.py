@@ -220,6 +220,10 @@ def test_state_round_trip_and_failure(cell):
     with pytest.raises(Fe2xError, match="nothing to commit"):
         stubborn.commit()
 
+    wrong = dict(saved, E=np.zeros(rve.n_strain + 1))
+    with pytest.raises(Fe2xError, match="macro strain components"):
+        rve.set_state(wrong)
+
 
 @pytest.mark.parametrize("bc", ["periodic", "subc"])
 def test_a_solved_rve_is_freed(cell, bc):

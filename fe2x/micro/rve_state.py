@@ -53,5 +53,7 @@ def unpacked_state(
             committed[name] = unpack_state(law.state_shapes, packed)
         except (ValueError, IndexError):
             raise Fe2xError(f"state history of phase {name!r} does not match this RVE") from None
-    E = np.asarray(state["E"], dtype=float).reshape(n_strain).copy()
-    return committed, E, x
+    E = np.asarray(state["E"], dtype=float)
+    if E.size != n_strain:
+        raise Fe2xError(f"state has {E.size} macro strain components; expected {n_strain}")
+    return committed, E.reshape(n_strain).copy(), x
