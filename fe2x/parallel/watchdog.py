@@ -2,11 +2,12 @@
 
 fe2x agrees on every user error it can foresee (each rank raises the same one), but an error
 raised on some ranks only (a bug, a fault of one node's file system) would leave the other ranks
-blocked in their next collective call for ever. A rank that stops therefore enters a
-non-blocking barrier on a communicator of its own (the run's could match it against the
-collective call the other ranks are in): if every rank arrives within the grace time the run
-ends normally with its exit code; otherwise the ranks that did not arrive are stuck, and the job
-is aborted (``MPI_Abort``), which mpiexec and Slurm turn into a failed job instead of a hung one.
+blocked in their next collective call for ever. A rank that stops with an error therefore
+enters a non-blocking barrier on a communicator of its own (the run's could match it against
+the collective call the other ranks are in): if every rank arrives within the grace time the
+run ends normally with its exit code; otherwise the ranks that did not arrive are stuck, and
+the job is aborted (``MPI_Abort``), which mpiexec and Slurm turn into a failed job instead of a
+hung one. A rank that finished waits for the others as long as they work.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ class Watchdog:
             return code
         grace = GRACE_SECONDS if grace is None else grace
         request = comm.Ibarrier()
+        if code == 0:  # a rank that finished waits as long as the others work (rank 0 writes)
+            request.Wait()
+            comm.Free()
+            return code
         deadline = time.monotonic() + grace
         while not request.Test():
             if time.monotonic() > deadline:
