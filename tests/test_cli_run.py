@@ -87,6 +87,10 @@ BAD = {
         + '[micro.steel]\nmodel = "elastic"\nE = 2.0e11\nnu = 0.3\nregions = ["body"]\n',
         r"unknown region",
     ),
+    "displacement beyond small strain": (
+        GOOD.replace("ux = 0.002", "ux = 1e30"),
+        r"'right' ux = 1e\+30 exceeds the specimen's size \(2\), far beyond small strain",
+    ),
     "bad group size": (GOOD + "[parallel]\ngroup_size = 0\n", r"group_size = 0"),
     "negative yield": (
         GOOD.replace(

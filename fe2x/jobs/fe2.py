@@ -9,6 +9,8 @@ from typing import Any
 
 from mpi4py import MPI
 
+import numpy as np
+
 from fe2x.config import RunConfig, as_dict
 from fe2x.errors import ConfigError, SolverError
 from fe2x.fem.quadrature import tag_of_cells
@@ -74,6 +76,8 @@ def _macro_problem(config: RunConfig, specimen: Any) -> MacroProblem:
                 f"it has {list(specimen.boundaries)}"
             )
         tag = specimen.boundaries[spec.name]
+        if config.macro.kinematics == "small":
+            _check_small_displacement(config, spec.name, spec.displacement, specimen.mesh)
         dirichlet += [DirichletSpec(tag, c, v) for c, v in spec.displacement.items()]
         if spec.traction is not None:
             tractions.append(TractionSpec(tag, spec.traction))
@@ -86,6 +90,27 @@ def _macro_problem(config: RunConfig, specimen: Any) -> MacroProblem:
         tractions=tractions,
         kinematics=config.macro.kinematics,
     )
+
+
+def _check_small_displacement(
+    config: RunConfig, name: str, displacement: dict[int, float], mesh: Any
+) -> None:
+    """Refuse a small-strain run whose prescribed displacement exceeds the specimen's size.
+
+    Such a load means strains of order one or more, where small-strain kinematics is no longer
+    a model of anything (collective: the specimen's extent over all ranks).
+    """
+    x = mesh.geometry.x
+    low = mesh.comm.allreduce(x.min(axis=0, initial=np.inf), op=MPI.MIN)
+    high = mesh.comm.allreduce(x.max(axis=0, initial=-np.inf), op=MPI.MAX)
+    extent = float(np.max(high - low))
+    for component, value in displacement.items():
+        if abs(value) > extent:
+            raise ConfigError(
+                f"{config.path}: [[boundary]] {name!r} u{'xyz'[component]} = {value:g} exceeds "
+                f"the specimen's size ({extent:g}), far beyond small strain; prescribe less or "
+                f'set [macro] kinematics = "finite"'
+            )
 
 
 #: A group of several ranks shares one RVE's solves; below these sizes (dofs, by dimension) it
