@@ -355,46 +355,73 @@ def _tangent_kernel(F, S, dS, A):  # pragma: no cover (compiled; the tests check
 
 
 @numba.njit(cache=True, nogil=True)
-def _jacobi_eigen(A, V):  # pragma: no cover (compiled; the tests check its results)
-    """Diagonalise the symmetric 3×3 ``A`` in place by cyclic Jacobi rotations.
+def _negligible(apq, app, aqq):  # pragma: no cover (compiled; the tests check its results)
+    """Rutishauser's test: a hundred times ``apq`` changes neither ``app`` nor ``aqq``."""
+    g = 100.0 * abs(apq)
+    return abs(app) + g == abs(app) and abs(aqq) + g == abs(aqq)
 
-    On return ``A`` is diagonal (the eigenvalues) and ``V`` holds the orthonormal eigenvectors
-    as columns, ``A_in = V A_out Vᵀ``. An off-diagonal entry is dropped once a hundred times it
-    changes neither diagonal entry it couples (Rutishauser's test). Returns False if
-    ``_MAX_SWEEPS`` sweeps did not diagonalise ``A``.
+
+@numba.njit(cache=True, nogil=True)
+def _rotation(app, aqq, apq):  # pragma: no cover (compiled; the tests check its results)
+    """``t = tan φ``, ``s = sin φ`` and ``τ = s / (1 + cos φ)`` of the rotation zeroing ``apq``.
+
+    ``t`` is the smaller root of ``t² + 2 θ t − 1 = 0``, ``θ = cot 2φ = (aqq − app) / (2 apq)``.
     """
-    for i in range(3):
-        for j in range(3):
-            V[i, j] = 1.0 if i == j else 0.0
+    h = aqq - app
+    t = 2.0 * apq / (abs(h) + math.sqrt(h * h + 4.0 * apq * apq))
+    if h < 0.0:
+        t = -t
+    c = 1.0 / math.sqrt(t * t + 1.0)
+    s = t * c
+    return t, s, s / (1.0 + c)
+
+
+@numba.njit(cache=True, nogil=True)
+def _jacobi_eigen(A, V):  # pragma: no cover (compiled; the tests check its results)
+    """Eigenvalues ``(λ₀, λ₁, λ₂, converged)`` of the symmetric 3×3 ``A`` by cyclic Jacobi.
+
+    Fills ``V`` with the orthonormal eigenvectors as columns, ``A = V diag(λ) Vᵀ``. Each
+    rotation zeroes one off-diagonal entry (``x' = x − s (y + τ x)``, ``y' = y + s (x − τ y)``);
+    an entry is dropped once :func:`_negligible`. ``converged`` is False if ``_MAX_SWEEPS``
+    sweeps did not diagonalise ``A``.
+    """
+    a00, a11, a22, a01, a02, a12 = A[0, 0], A[1, 1], A[2, 2], A[0, 1], A[0, 2], A[1, 2]
+    v00 = v11 = v22 = 1.0
+    v01 = v02 = v10 = v12 = v20 = v21 = 0.0
     for _ in range(_MAX_SWEEPS):
-        if A[0, 1] == 0.0 and A[0, 2] == 0.0 and A[1, 2] == 0.0:
-            return True
-        for p, q, r in ((0, 1, 2), (0, 2, 1), (1, 2, 0)):
-            apq = A[p, q]
-            g = 100.0 * abs(apq)
-            if abs(A[p, p]) + g == abs(A[p, p]) and abs(A[q, q]) + g == abs(A[q, q]):
-                A[p, q] = A[q, p] = 0.0
-                continue
-            # the rotation by φ that zeroes A[p, q]: t = tan φ, the smaller root of
-            # t² + 2 θ t − 1 = 0, θ = cot 2φ = (A_qq − A_pp) / (2 A_pq)
-            theta = 0.5 * (A[q, q] - A[p, p]) / apq
-            t = 1.0 / (abs(theta) + math.sqrt(theta * theta + 1.0))
-            if theta < 0.0:
-                t = -t
-            c = 1.0 / math.sqrt(t * t + 1.0)
-            s = t * c
-            tau = s / (1.0 + c)
-            A[p, p] -= t * apq
-            A[q, q] += t * apq
-            A[p, q] = A[q, p] = 0.0
-            arp, arq = A[r, p], A[r, q]
-            A[r, p] = A[p, r] = arp - s * (arq + tau * arp)
-            A[r, q] = A[q, r] = arq + s * (arp - tau * arq)
-            for k in range(3):
-                vkp, vkq = V[k, p], V[k, q]
-                V[k, p] = vkp - s * (vkq + tau * vkp)
-                V[k, q] = vkq + s * (vkp - tau * vkq)
-    return A[0, 1] == 0.0 and A[0, 2] == 0.0 and A[1, 2] == 0.0
+        if a01 == 0.0 and a02 == 0.0 and a12 == 0.0:
+            break
+        if _negligible(a01, a00, a11):  # (p, q) = (0, 1)
+            a01 = 0.0
+        else:
+            t, s, tau = _rotation(a00, a11, a01)
+            a00, a11, a01 = a00 - t * a01, a11 + t * a01, 0.0
+            a02, a12 = a02 - s * (a12 + tau * a02), a12 + s * (a02 - tau * a12)
+            v00, v01 = v00 - s * (v01 + tau * v00), v01 + s * (v00 - tau * v01)
+            v10, v11 = v10 - s * (v11 + tau * v10), v11 + s * (v10 - tau * v11)
+            v20, v21 = v20 - s * (v21 + tau * v20), v21 + s * (v20 - tau * v21)
+        if _negligible(a02, a00, a22):  # (0, 2)
+            a02 = 0.0
+        else:
+            t, s, tau = _rotation(a00, a22, a02)
+            a00, a22, a02 = a00 - t * a02, a22 + t * a02, 0.0
+            a01, a12 = a01 - s * (a12 + tau * a01), a12 + s * (a01 - tau * a12)
+            v00, v02 = v00 - s * (v02 + tau * v00), v02 + s * (v00 - tau * v02)
+            v10, v12 = v10 - s * (v12 + tau * v10), v12 + s * (v10 - tau * v12)
+            v20, v22 = v20 - s * (v22 + tau * v20), v22 + s * (v20 - tau * v22)
+        if _negligible(a12, a11, a22):  # (1, 2)
+            a12 = 0.0
+        else:
+            t, s, tau = _rotation(a11, a22, a12)
+            a11, a22, a12 = a11 - t * a12, a22 + t * a12, 0.0
+            a01, a02 = a01 - s * (a02 + tau * a01), a02 + s * (a01 - tau * a02)
+            v01, v02 = v01 - s * (v02 + tau * v01), v02 + s * (v01 - tau * v02)
+            v11, v12 = v11 - s * (v12 + tau * v11), v12 + s * (v11 - tau * v12)
+            v21, v22 = v21 - s * (v22 + tau * v21), v22 + s * (v21 - tau * v22)
+    V[0, 0], V[0, 1], V[0, 2] = v00, v01, v02
+    V[1, 0], V[1, 1], V[1, 2] = v10, v11, v12
+    V[2, 0], V[2, 1], V[2, 2] = v20, v21, v22
+    return a00, a11, a22, a01 == 0.0 and a02 == 0.0 and a12 == 0.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -428,12 +455,13 @@ def _log_strain_kernel(F, e, N, c, d1, d2):  # pragma: no cover (compiled; tests
                     value += 0.5 * H[m, i] * H[m, j]
                 A[i, j] = A[j, i] = value
         V = N[k]
-        if not _jacobi_eigen(A, V):
+        l0, l1, l2, converged = _jacobi_eigen(A, V)
+        if not converged:
             failed += 1
             continue
-        for a in range(3):
-            c[k, a] = 1.0 + 2.0 * A[a, a]
-            half_log[a] = 0.5 * math.log1p(2.0 * A[a, a])
+        for a, lam in enumerate((l0, l1, l2)):
+            c[k, a] = 1.0 + 2.0 * lam
+            half_log[a] = 0.5 * math.log1p(2.0 * lam)
         for m in range(6):
             i, j = _MANDEL_I[m], _MANDEL_J[m]
             value = 0.0
@@ -451,15 +479,31 @@ def _log_strain_kernel(F, e, N, c, d1, d2):  # pragma: no cover (compiled; tests
 
 
 @numba.njit(cache=True, nogil=True)
+def _product6(A, B, C):  # pragma: no cover (compiled; the tests check its results)
+    """``C = A B`` of 6×6 matrices (``C`` distinct from both), a row of ``C`` in registers."""
+    for r in range(6):
+        c0 = c1 = c2 = c3 = c4 = c5 = 0.0
+        for s in range(6):
+            a = A[r, s]
+            c0 += a * B[s, 0]
+            c1 += a * B[s, 1]
+            c2 += a * B[s, 2]
+            c3 += a * B[s, 3]
+            c4 += a * B[s, 4]
+            c5 += a * B[s, 5]
+        C[r, 0], C[r, 1], C[r, 2], C[r, 3], C[r, 4], C[r, 5] = c0, c1, c2, c3, c4, c5
+
+
+@numba.njit(cache=True, nogil=True)
 def _pk2_point(N, d1, d2, T, D, S, dS, W, w):  # pragma: no cover (compiled; tests check it)
     """``S`` ``(3, 3)`` and ``ℂ`` ``(9, 9)`` of one point (:func:`log_stress_to_pk2`).
 
     With ``Q`` the orthogonal Mandel matrix of the eigenbasis,
     ``Q[(i,j), (a,b)] = w_ij w_ab (N_ia N_jb + N_ib N_ja) / 2``, and ``W₁ = diag(d1)`` in
     Mandel order: ``Ŝ = W₁ Qᵀ T`` and ``Ĉ = W₁ Qᵀ D Q W₁ + T̂ : d2`` in the eigenbasis, then
-    ``S = Q Ŝ``, ``ℂ = Q Ĉ Qᵀ``. ``W`` ``(3, 6, 6)`` and ``w`` ``(4, 6)`` are scratch.
+    ``S = Q Ŝ``, ``ℂ = Q Ĉ Qᵀ``. ``W`` ``(4, 6, 6)`` and ``w`` ``(4, 6)`` are scratch.
     """
-    Q, X, C_hat = W[0], W[1], W[2]
+    Q, Qt, X, C_hat = W[0], W[1], W[2], W[3]
     w1, T_hat, S_hat, S_m = w[0], w[1], w[2], w[3]
     for r in range(6):
         i, j = _MANDEL_I[r], _MANDEL_J[r]
@@ -467,26 +511,16 @@ def _pk2_point(N, d1, d2, T, D, S, dS, W, w):  # pragma: no cover (compiled; tes
         for m in range(6):
             a, b = _MANDEL_I[m], _MANDEL_J[m]
             weight = 0.5 * _MANDEL_W[r] * _MANDEL_W[m]
-            Q[r, m] = weight * (N[i, a] * N[j, b] + N[i, b] * N[j, a])
+            Q[r, m] = Qt[m, r] = weight * (N[i, a] * N[j, b] + N[i, b] * N[j, a])
     # T̂ = Qᵀ T, Ŝ = W₁ T̂, X = Qᵀ D Q (through C_hat = D Q)
     for m in range(6):
         value = 0.0
         for r in range(6):
-            value += Q[r, m] * T[r]
+            value += Qt[m, r] * T[r]
         T_hat[m] = value
         S_hat[m] = w1[m] * value
-    for r in range(6):
-        for m in range(6):
-            value = 0.0
-            for s in range(6):
-                value += D[r, s] * Q[s, m]
-            C_hat[r, m] = value
-    for r in range(6):
-        for m in range(6):
-            value = 0.0
-            for s in range(6):
-                value += Q[s, r] * C_hat[s, m]
-            X[r, m] = value
+    _product6(D, Q, C_hat)
+    _product6(Qt, C_hat, X)
     # T̂ : d²e, minor symmetric: L_pqrs = ½ (δ_qr T̂_ps d2_pqs + δ_pr T̂_qs d2_qps
     #   + δ_qs T̂_pr d2_pqr + δ_ps T̂_qr d2_qpr), with T̂_ab = T̂[(a,b)] / w_ab
     for r in range(6):
@@ -504,22 +538,15 @@ def _pk2_point(N, d1, d2, T, D, S, dS, W, w):  # pragma: no cover (compiled; tes
                 L += T_hat[_MANDEL_OF[q, u]] / _MANDEL_W[_MANDEL_OF[q, u]] * d2[q, p, u]
             C_hat[r, m] = w1[r] * X[r, m] * w1[m] + 0.5 * _MANDEL_W[r] * _MANDEL_W[m] * L
     # back to the Cartesian basis: S = Q Ŝ, ℂ = Q Ĉ Qᵀ (through X = Ĉ Qᵀ)
-    for r in range(6):
-        for m in range(6):
-            value = 0.0
-            for s in range(6):
-                value += C_hat[r, s] * Q[m, s]
-            X[r, m] = value
+    _product6(C_hat, Qt, X)
+    _product6(Q, X, C_hat)
     for r in range(6):
         value = 0.0
         for s in range(6):
             value += Q[r, s] * S_hat[s]
         S_m[r] = value / _MANDEL_W[r]
         for m in range(6):
-            value = 0.0
-            for s in range(6):
-                value += Q[r, s] * X[s, m]
-            C_hat[r, m] = value / (_MANDEL_W[r] * _MANDEL_W[m])
+            C_hat[r, m] /= _MANDEL_W[r] * _MANDEL_W[m]
     for I in range(3):
         for J in range(3):
             r = _MANDEL_OF[I, J]
@@ -532,7 +559,7 @@ def _pk2_point(N, d1, d2, T, D, S, dS, W, w):  # pragma: no cover (compiled; tes
 @numba.njit(cache=True, nogil=True)
 def _log_stress_kernel(N, d1, d2, T, D, S, dS):  # pragma: no cover (compiled; tests check it)
     """:func:`log_stress_to_pk2` point by point, filling ``S`` and ``dS``."""
-    W, w = np.empty((3, 6, 6)), np.empty((4, 6))
+    W, w = np.empty((4, 6, 6)), np.empty((4, 6))
     for k in range(N.shape[0]):
         _pk2_point(N[k], d1[k], d2[k], T[k], D[k], S[k], dS[k], W, w)
 
@@ -540,7 +567,7 @@ def _log_stress_kernel(N, d1, d2, T, D, S, dS):  # pragma: no cover (compiled; t
 @numba.njit(cache=True, nogil=True)
 def _log_piola_kernel(F, N, d1, d2, T, D, P, A):  # pragma: no cover (compiled; tests check it)
     """:func:`log_stress_to_piola` point by point, filling ``P`` and ``A``."""
-    W, w = np.empty((3, 6, 6)), np.empty((4, 6))
+    W, w = np.empty((4, 6, 6)), np.empty((4, 6))
     S, dS, X = np.empty((3, 3)), np.empty((9, 9)), np.empty((3, 3, 3, 3))
     for k in range(N.shape[0]):
         _pk2_point(N[k], d1[k], d2[k], T[k], D[k], S, dS, W, w)
