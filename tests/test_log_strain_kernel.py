@@ -299,6 +299,8 @@ def test_bad_deformation_gradients_raise():
     F[2, 0, 1] = np.inf
     with pytest.raises(SolverError, match=r"not finite at 1 point\(s\)"):
         log_strain(F)
+    with pytest.raises(ValueError, match=r"expected \(n, 3, 3\) deformation gradients"):
+        log_strain(np.zeros((2, 9)))
     strain = log_strain(np.tile(I3, (2, 1, 1)))
     with pytest.raises(ValueError, match=r"expected Mandel T \(2, 6\) and dT/de \(2, 6, 6\)"):
         log_stress_to_pk2(strain, np.zeros((2, 3, 3)), np.zeros((2, 6, 6)))

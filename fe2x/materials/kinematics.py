@@ -6,6 +6,8 @@ points is ``(n, 3, 3)`` here and ``(n, 9)`` at a law's boundary, row-major 11, 1
 Piola–Kirchhoff tangent is ``A[3i+J, 3k+L] = ∂P_iJ/∂F_kL``, never symmetrised. Lagrangian
 tangents ``∂S/∂E`` are minor symmetric in both index pairs (derivatives of a symmetric tensor
 with respect to the symmetric ``E``), as are the small-strain stiffnesses they meet at F = I.
+The Hencky strain, its derivatives and the push-forward to ``(P, A)`` are compiled point loops
+(numba); their public functions take and return batches.
 """
 
 from __future__ import annotations
@@ -256,6 +258,8 @@ def log_strain(F: np.ndarray, who: str = "log_strain") -> LogStrain:
             ``who``); the caller then cuts the step back.
     """
     F = np.asarray(F, dtype=float)
+    if F.ndim != 3 or F.shape[1:] != (3, 3):
+        raise ValueError(f"expected (n, 3, 3) deformation gradients, got shape {F.shape}")
     n = F.shape[0]
     e, N, c = np.empty((n, 6)), np.empty((n, 3, 3)), np.empty((n, 3))
     d1, d2 = np.empty((n, 3, 3)), np.empty((n, 3, 3, 3))
