@@ -14,15 +14,17 @@ the fastest run kept (a shared machine). Prints a table and writes
 
     .venv/bin/python benchmarks/finite_rve.py [--steps 4] [--repeat 3] [--out PATH]
 
-Measured here (2 cores shared, load ~6; ms per Newton iteration, small J2 / Neo-Hookean /
-finite J2): 2D 322 dofs 0.77 / 0.92 / 6.5; 2D 2,136 dofs 8.3 / 9.1 / 43; 3D 522 dofs
-4.2 / 4.3 / 14: a hyperelastic finite-strain iteration costs 1.0-1.2x a small-strain one (the
+Measured here (2 cores shared, load ~4; ms per Newton iteration, small J2 / Neo-Hookean /
+finite J2): 2D 322 dofs 0.81 / 0.92 / 1.43; 2D 2,136 dofs 6.3 / 6.4 / 9.5; 3D 522 dofs
+2.7 / 3.1 / 4.3: a hyperelastic finite-strain iteration costs 1.0-1.2x a small-strain one (the
 operators carry 4/3 or 9/6 components; the Neo-Hookean kernel is compiled), the log-strain J2
-3.4-8.5x, all of it in that law's numpy pre- and post-processing (eigen-decomposition,
-divided differences, 9x9 basis changes: 17 us per point against 0.08 for the compiled
-small-strain return mapping). The tangent's 4 (2D) or 9 (3D) corrector solves cost 2.2-4x one
-refactorization + solve of the same Jacobian; the stability eigen-solve 1.3 ms (322 dofs) to
-16 ms (2,136 dofs), about two Newton iterations.
+1.5-1.8x (6.2 / 6.2 / 3.2x with the former numpy kinematics, run side by side in the same
+session). The difference is that law's compiled pre- and post-processing, 1.4 us per point
+(Jacobi eigen-decomposition, Hencky strain and divided differences 0.75; S, dS/dE, P and A
+0.7) against 0.15 for the small-strain return mapping, plus the fixed cost of four kernel
+calls per phase. The tangent's 4 (2D) or 9 (3D) corrector solves cost 1.9-3.1x one
+refactorization + solve of the same Jacobian; the stability eigen-solve 1.4 ms (322 dofs) to
+11 ms (2,136 dofs), about one or two Newton iterations.
 """
 
 from __future__ import annotations

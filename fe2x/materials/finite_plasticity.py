@@ -38,15 +38,7 @@ from typing import ClassVar
 import numpy as np
 
 from fe2x.errors import MaterialError
-from fe2x.materials.kinematics import (
-    checked_deformation,
-    flatten,
-    log_strain,
-    log_stress_to_pk2,
-    piola_from_pk2,
-    tangent_from_pk2,
-    unflatten,
-)
+from fe2x.materials.kinematics import flatten, log_strain, log_stress_to_piola, unflatten
 from fe2x.materials.law import (
     ConstitutiveLaw,
     ElasticStiffness,
@@ -55,7 +47,6 @@ from fe2x.materials.law import (
     State,
     check_law,
 )
-from fe2x.materials.mandel import mandel_to_tensor, mandel_to_tensor4, tensor_to_mandel
 
 __all__ = ["LogStrainPlasticity"]
 
@@ -130,11 +121,7 @@ class LogStrainPlasticity:
     ) -> LawResponse:
         """``P (n, 9)``, ``A (n, 9, 9)`` and the trial state at ``F = strain (n, 9)``."""
         F = unflatten(strain)
-        n = F.shape[0]
-        checked_deformation(F, f"LogStrainPlasticity {self.name!r}")
-        e = log_strain(F)
-        T, dT_de, new_state = self.small.update(tensor_to_mandel(e.e), state, dt, parameters)
-        S, dS_dE = log_stress_to_pk2(
-            e, mandel_to_tensor(T, 3), mandel_to_tensor4(dT_de, 3).reshape(n, 9, 9)
-        )
-        return LawResponse(flatten(piola_from_pk2(F, S)), tangent_from_pk2(F, S, dS_dE), new_state)
+        e = log_strain(F, f"LogStrainPlasticity {self.name!r}")
+        T, dT_de, new_state = self.small.update(e.e, state, dt, parameters)
+        P, A = log_stress_to_piola(F, e, T, dT_de)
+        return LawResponse(flatten(P), A, new_state)

@@ -6,12 +6,16 @@ points is ``(n, 3, 3)`` here and ``(n, 9)`` at a law's boundary, row-major 11, 1
 Piola–Kirchhoff tangent is ``A[3i+J, 3k+L] = ∂P_iJ/∂F_kL``, never symmetrised. Lagrangian
 tangents ``∂S/∂E`` are minor symmetric in both index pairs (derivatives of a symmetric tensor
 with respect to the symmetric ``E``), as are the small-strain stiffnesses they meet at F = I.
+The Hencky strain, its derivatives and the push-forward to ``(P, A)`` are compiled point loops
+(numba); their public functions take and return batches.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 from fe2x.errors import SolverError
@@ -27,6 +31,7 @@ __all__ = [
     "log_divided_difference",
     "log_second_divided_difference",
     "log_strain",
+    "log_stress_to_piola",
     "log_stress_to_pk2",
     "piola_from_kirchhoff",
     "piola_from_pk2",
@@ -37,22 +42,6 @@ __all__ = [
 
 PLANE_STRAIN_ENTRIES = (0, 1, 3, 4)
 """Entries 11, 12, 21, 22 of a row-major 3×3 tensor: the 2D (n, 4) row-major tensor."""
-
-#: Relative spread (max − min) / mean of the arguments below which the divided differences of
-#: the logarithm switch to their Taylor series (relative error below 1e-12 either side).
-_SERIES_SPREAD = 1e-3
-
-#: The 10 index triples a <= b <= c (the second divided differences are symmetric), and the
-#: triple of each of the 27 (a, b, c) in row-major order.
-_TRIPLES = np.array([(a, b, c) for a in range(3) for b in range(a, 3) for c in range(b, 3)]).T
-_TRIPLE_OF = np.array(
-    [
-        [tuple(t) for t in _TRIPLES.T].index(tuple(sorted((a, b, c))))
-        for a in range(3)
-        for b in range(3)
-        for c in range(3)
-    ]
-)
 
 
 def flatten(T: np.ndarray) -> np.ndarray:
@@ -119,13 +108,9 @@ def tangent_from_pk2(F: np.ndarray, S: np.ndarray, dS_dE: np.ndarray) -> np.ndar
         S: second Piola–Kirchhoff stresses ``(n, 3, 3)``, symmetric.
         dS_dE: ``ℂ[3I+J, 3K+L] = ∂S_IJ/∂E_KL`` ``(n, 9, 9)``.
     """
-    n = F.shape[0]
-    # X[I, J, L, k] = ℂ_IJLN F_kN, then F_iI X[I, J, L, k] -> (i, J, L, k)
-    X = np.ascontiguousarray(dS_dE).reshape(n, 27, 3) @ np.swapaxes(F, 1, 2)
-    A = (F @ X.reshape(n, 3, 27)).reshape(n, 3, 3, 3, 3).transpose(0, 1, 2, 4, 3)
-    A = A.reshape(n, 9, 9)
-    for i in range(3):
-        A[:, 3 * i : 3 * i + 3, 3 * i : 3 * i + 3] += S
+    F = np.asarray(F, dtype=float)
+    A = np.empty((F.shape[0], 9, 9))
+    _tangent_kernel(F, np.asarray(S, dtype=float), np.asarray(dS_dE, dtype=float), A)
     return A
 
 
@@ -167,28 +152,47 @@ def reduce_plane_strain(P: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.nd
 
 # -- the Lagrangian logarithmic (Hencky) strain --------------------------------------------
 
+#: |z| below which g(z) = artanh(z)/z is its series 1 + z²/3 + z⁴/5 (error z⁶/7 < 2e-25).
+_Z_SERIES = 1e-4
 
-def log_divided_difference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+#: Relative spread (max − min) / mean of the arguments below which the second divided
+#: difference of the logarithm is its Taylor series (relative error below 1e-12 either side).
+_SERIES_SPREAD = 1e-3
+
+#: Jacobi sweeps after which the eigen-decomposition gives up (a 3×3 needs at most 6 or so).
+_MAX_SWEEPS = 30
+
+#: Row, column and weight (1 or √2) of each 3D Mandel component, and the component of each
+#: (row, column).
+_MANDEL_I = np.array([0, 1, 2, 1, 0, 0])
+_MANDEL_J = np.array([0, 1, 2, 2, 2, 1])
+_MANDEL_W = np.array([1.0, 1.0, 1.0, math.sqrt(2.0), math.sqrt(2.0), math.sqrt(2.0)])
+_MANDEL_OF = np.array([[0, 5, 4], [5, 1, 3], [4, 3, 2]])
+
+
+@numba.vectorize(["float64(float64, float64)"], cache=True)
+def log_divided_difference(x, y):  # pragma: no cover (compiled; the tests check its results)
     """First divided difference of ``f = ½ ln`` for positive arrays, without cancellation.
 
     ``f[x, y] = ½ (ln x − ln y) / (x − y)``, ``f[x, x] = 1 / (2 x)``.
 
     Uses ``ln(x / y) = 2 artanh(z)``, ``z = (x − y) / (x + y)``: ``f[x, y] = g(z) / (x + y)``,
-    ``g(z) = artanh(z) / z = 1 + z²/3 + z⁴/5 + ...``.
+    ``g(z) = artanh(z) / z = 1 + z²/3 + z⁴/5 + ...``. A compiled ufunc: it broadcasts over
+    arrays, and the compiled kernels call it on scalars.
 
     >>> float(log_divided_difference(np.array(2.0), np.array(2.0)))
     0.25
     """
     s = x + y
     z = (x - y) / s
-    z2 = z * z
-    small = np.abs(z) < 1e-4
-    safe = np.where(small, 0.5, z)
-    g = np.where(small, 1.0 + z2 / 3.0 + z2 * z2 / 5.0, np.arctanh(safe) / safe)
-    return g / s
+    if abs(z) < _Z_SERIES:
+        z2 = z * z
+        return (1.0 + z2 / 3.0 + z2 * z2 / 5.0) / s
+    return math.atanh(z) / z / s
 
 
-def log_second_divided_difference(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+def log_second_divided_difference(x, y, w):  # pragma: no cover (compiled; tests check it)
     """Second divided difference ``f[x, y, w]`` of ``f = ½ ln`` for positive arrays.
 
     It is symmetric in its arguments and defined for coincident ones too
@@ -196,23 +200,25 @@ def log_second_divided_difference(x: np.ndarray, y: np.ndarray, w: np.ndarray) -
 
     Spread arguments: ``(f[lo, mid] − f[mid, hi]) / (lo − hi)``. Clustered arguments (relative
     spread below 1e-3): ``Σ_k f⁽²⁺ᵏ⁾(m)/(2+k)! h_k(d)``, ``m`` their mean, ``d`` the deviations
-    from it, ``h_k`` the complete homogeneous symmetric polynomials, to ``k = 4``.
+    from it, ``h_k`` the complete homogeneous symmetric polynomials, to ``k = 4``. A compiled
+    ufunc, as :func:`log_divided_difference`.
+
+    >>> float(log_second_divided_difference(np.array(0.5), np.array(0.5), np.array(0.5)))
+    -1.0
     """
-    lo = np.minimum(np.minimum(x, y), w)
-    hi = np.maximum(np.maximum(x, y), w)
-    mid = x + y + w - lo - hi
+    lo, hi = min(x, y, w), max(x, y, w)
+    mid = max(min(x, y), min(max(x, y), w))
     m = (x + y + w) / 3.0
-    spread = (hi - lo) / m
-    series = spread < _SERIES_SPREAD
-    gap = np.where(series, 1.0, lo - hi)
-    exact = (log_divided_difference(lo, mid) - log_divided_difference(mid, hi)) / gap
+    if (hi - lo) / m >= _SERIES_SPREAD:
+        return (log_divided_difference(lo, mid) - log_divided_difference(mid, hi)) / (lo - hi)
     # f^(2+k)(m) / (2+k)! = (-1)^(k+1) / (2 (k+2) m^(k+2)); h1 = 0 since Σ d = 0
-    d = np.stack([x - m, y - m, w - m])
-    p2, p3, p4 = (d**2).sum(axis=0), (d**3).sum(axis=0), (d**4).sum(axis=0)
+    dx, dy, dw = x - m, y - m, w - m
+    p2 = dx * dx + dy * dy + dw * dw
+    p3 = dx * dx * dx + dy * dy * dy + dw * dw * dw
+    p4 = dx**4 + dy**4 + dw**4
     h2, h3, h4 = p2 / 2.0, p3 / 3.0, (p2 * p2 + 2.0 * p4) / 8.0
     u = 1.0 / m
-    taylor = -(u**2) / 4.0 * (1.0 + u * u * (h2 / 2.0 - 0.4 * u * h3 + u * u * h4 / 3.0))
-    return np.where(series, taylor, exact)
+    return -(u * u) / 4.0 * (1.0 + u * u * (h2 / 2.0 - 0.4 * u * h3 + u * u * h4 / 3.0))
 
 
 class LogStrain(NamedTuple):
@@ -225,9 +231,9 @@ class LogStrain(NamedTuple):
     ``d²e_ab[dE, dE'] = Σ_c d2_acb (dE_ac dE'_cb + dE'_ac dE_cb)``.
 
     Attributes:
-        e: Hencky strain ``(n, 3, 3)``.
-        N: eigenvectors of ``C`` as columns ``(n, 3, 3)``.
-        c: eigenvalues of ``C`` ``(n, 3)``.
+        e: Hencky strain, Mandel ``(n, 6)``.
+        N: orthonormal eigenvectors of ``C`` as columns ``(n, 3, 3)``.
+        c: eigenvalues of ``C`` ``(n, 3)``, in the order of the columns of ``N``.
         d1: ``2 f[c_a, c_b]`` ``(n, 3, 3)``, ``f = ½ ln``.
         d2: ``4 f[c_a, c_b, c_c]`` ``(n, 3, 3, 3)``.
     """
@@ -239,27 +245,28 @@ class LogStrain(NamedTuple):
     d2: np.ndarray
 
 
-def log_strain(F: np.ndarray) -> LogStrain:
-    """Hencky strain ``e = ½ ln(Fᵀ F)`` of ``(n, 3, 3)`` deformation gradients (``det F ≠ 0``).
+def log_strain(F: np.ndarray, who: str = "log_strain") -> LogStrain:
+    """Hencky strain ``e = ½ ln(Fᵀ F)`` of ``(n, 3, 3)`` deformation gradients (``det F > 0``).
 
-    It comes with its first and second derivative coefficients (:class:`LogStrain`).
+    It comes with its first and second derivative coefficients (:class:`LogStrain`). ``C`` is
+    diagonalised as ``E = (H + Hᵀ + Hᵀ H)/2``, ``H = F − I``, by cyclic Jacobi rotations:
+    orthonormal eigenvectors for equal eigenvalues too, and ``½ ln c_a = ½ log1p(2 E_a)``
+    without cancellation near ``F = I``.
+
+    Raises:
+        SolverError: ``F`` is not finite or ``det F <= 0`` at some point (the message names
+            ``who``); the caller then cuts the step back.
     """
-    c, N = np.linalg.eigh(np.swapaxes(F, 1, 2) @ F)
-    e = (N * (0.5 * np.log(c))[:, None, :]) @ np.swapaxes(N, 1, 2)
-    n = c.shape[0]
-    d1 = 2.0 * log_divided_difference(c[:, :, None], c[:, None, :])
-    a, b, m = _TRIPLES
-    d2 = 4.0 * log_second_divided_difference(c[:, a], c[:, b], c[:, m])[:, _TRIPLE_OF]
-    return LogStrain(e, N, c, d1, d2.reshape(n, 3, 3, 3))
-
-
-def _basis_change(N: np.ndarray) -> np.ndarray:
-    """The basis change ``R[3i+j, 3a+b] = N_ia N_jb`` ``(n, 9, 9)`` to the eigenbasis ``{N_a}``.
-
-    A fourth-order tensor ``X`` in the basis ``{N_a}`` is ``Rᵀ X R``.
-    """
-    n = N.shape[0]
-    return (N[:, :, None, :, None] * N[:, None, :, None, :]).reshape(n, 9, 9)
+    F = np.asarray(F, dtype=float)
+    if F.ndim != 3 or F.shape[1:] != (3, 3):
+        raise ValueError(f"expected (n, 3, 3) deformation gradients, got shape {F.shape}")
+    n = F.shape[0]
+    e, N, c = np.empty((n, 6)), np.empty((n, 3, 3)), np.empty((n, 3))
+    d1, d2 = np.empty((n, 3, 3)), np.empty((n, 3, 3, 3))
+    if _log_strain_kernel(F, e, N, c, d1, d2):
+        checked_deformation(F, who)  # raises, saying what is wrong
+        raise SolverError(f"{who}: the Jacobi eigen-solver did not converge")  # pragma: no cover
+    return LogStrain(e, N, c, d1, d2)
 
 
 def log_stress_to_pk2(
@@ -272,27 +279,306 @@ def log_stress_to_pk2(
 
     Args:
         strain: the Hencky strain of the deformation gradients (:func:`log_strain`).
-        T: stresses conjugate to ``e`` ``(n, 3, 3)``, symmetric.
-        dT_de: ``∂T/∂e`` ``(n, 9, 9)``, minor symmetric.
+        T: stresses conjugate to ``e``, Mandel ``(n, 6)``.
+        dT_de: ``∂T/∂e``, Mandel ``(n, 6, 6)``.
 
     Returns:
-        ``S`` ``(n, 3, 3)`` and ``∂S/∂E`` ``(n, 9, 9)`` (minor symmetric).
+        ``S`` ``(n, 3, 3)`` and ``ℂ[3I+J, 3K+L] = ∂S_IJ/∂E_KL`` ``(n, 9, 9)`` (minor symmetric).
     """
+    T, dT_de = _checked_log_stress(strain, T, dT_de)
     n = T.shape[0]
-    N, d1, d2 = strain.N, strain.d1, strain.d2
-    R = _basis_change(N)
-    T_hat = np.swapaxes(N, 1, 2) @ T @ N
-    S = N @ (d1 * T_hat) @ np.swapaxes(N, 1, 2)
-    w = d1.reshape(n, 9)
-    D_hat = w[:, :, None] * (np.swapaxes(R, 1, 2) @ dT_de @ R) * w[:, None, :]
-    # T : d²e = Σ_abj V_ajb (dE_aj dE'_jb + dE'_aj dE_jb), V_ajb = T_ab d2_ajb symmetric in
-    # (a, b); its minor-symmetric form puts V/2 at (a,j,j,b), (j,a,j,b), (a,j,b,j), (j,a,b,j)
-    L = np.zeros((n, 3, 3, 3, 3))
-    for j in range(3):
-        V = 0.5 * T_hat * d2[:, :, j, :]
-        L[:, :, j, j, :] += V
-        L[:, j, :, j, :] += V
-        L[:, :, j, :, j] += V
-        L[:, j, :, :, j] += V
-    C_hat = D_hat + L.reshape(n, 9, 9)
-    return S, R @ C_hat @ np.swapaxes(R, 1, 2)
+    S, dS_dE = np.empty((n, 3, 3)), np.empty((n, 9, 9))
+    _log_stress_kernel(strain.N, strain.d1, strain.d2, T, dT_de, S, dS_dE)
+    return S, dS_dE
+
+
+def log_stress_to_piola(
+    F: np.ndarray, strain: LogStrain, T: np.ndarray, dT_de: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``P = F S`` ``(n, 3, 3)`` and ``A = ∂P/∂F`` ``(n, 9, 9)`` of a law ``T(e)``.
+
+    :func:`log_stress_to_pk2` followed by :func:`tangent_from_pk2`, in one compiled pass.
+
+    Args:
+        F: deformation gradients ``(n, 3, 3)``.
+        strain: their Hencky strain (:func:`log_strain`).
+        T: stresses conjugate to ``e``, Mandel ``(n, 6)``.
+        dT_de: ``∂T/∂e``, Mandel ``(n, 6, 6)``.
+    """
+    T, dT_de = _checked_log_stress(strain, T, dT_de)
+    n = T.shape[0]
+    P, A = np.empty((n, 3, 3)), np.empty((n, 9, 9))
+    _log_piola_kernel(np.asarray(F, dtype=float), strain.N, strain.d1, strain.d2, T, dT_de, P, A)
+    return P, A
+
+
+def _checked_log_stress(
+    strain: LogStrain, T: np.ndarray, dT_de: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``T`` and ``∂T/∂e`` as float arrays, or a ValueError if their shapes do not fit."""
+    n = strain.N.shape[0]
+    T, dT_de = np.asarray(T, dtype=float), np.asarray(dT_de, dtype=float)
+    if T.shape != (n, 6) or dT_de.shape != (n, 6, 6):
+        raise ValueError(
+            f"expected Mandel T ({n}, 6) and dT/de ({n}, 6, 6), got {T.shape} and {dT_de.shape}"
+        )
+    return T, dT_de
+
+
+# -- compiled point kernels ----------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _tangent_point(F, S, dS, A, X):  # pragma: no cover (compiled; the tests check its results)
+    """``A_iJkL = δ_ik S_JL + F_iI ℂ_IJLN F_kN`` of one point; ``X`` ``(3, 3, 3, 3)`` is scratch."""
+    # X[I, J, L, k] = ℂ_IJLN F_kN, then A_iJkL = δ_ik S_JL + F_iI X[I, J, L, k]
+    for I in range(3):
+        for J in range(3):
+            for L in range(3):
+                for k in range(3):
+                    value = 0.0
+                    for N in range(3):
+                        value += dS[3 * I + J, 3 * L + N] * F[k, N]
+                    X[I, J, L, k] = value
+    for i in range(3):
+        for J in range(3):
+            for k in range(3):
+                for L in range(3):
+                    value = S[J, L] if i == k else 0.0
+                    for I in range(3):
+                        value += F[i, I] * X[I, J, L, k]
+                    A[3 * i + J, 3 * k + L] = value
+
+
+@numba.njit(cache=True, nogil=True)
+def _tangent_kernel(F, S, dS, A):  # pragma: no cover (compiled; the tests check its results)
+    """:func:`tangent_from_pk2` point by point, filling ``A``."""
+    X = np.empty((3, 3, 3, 3))
+    for k in range(F.shape[0]):
+        _tangent_point(F[k], S[k], dS[k], A[k], X)
+
+
+@numba.njit(cache=True, nogil=True)
+def _negligible(apq, app, aqq):  # pragma: no cover (compiled; the tests check its results)
+    """Rutishauser's test: a hundred times ``apq`` changes neither ``app`` nor ``aqq``."""
+    g = 100.0 * abs(apq)
+    return abs(app) + g == abs(app) and abs(aqq) + g == abs(aqq)
+
+
+@numba.njit(cache=True, nogil=True)
+def _rotation(app, aqq, apq):  # pragma: no cover (compiled; the tests check its results)
+    """``t = tan φ``, ``s = sin φ`` and ``τ = s / (1 + cos φ)`` of the rotation zeroing ``apq``.
+
+    ``t`` is the smaller root of ``t² + 2 θ t − 1 = 0``, ``θ = cot 2φ = (aqq − app) / (2 apq)``.
+    """
+    h = aqq - app
+    t = 2.0 * apq / (abs(h) + math.sqrt(h * h + 4.0 * apq * apq))
+    if h < 0.0:
+        t = -t
+    c = 1.0 / math.sqrt(t * t + 1.0)
+    s = t * c
+    return t, s, s / (1.0 + c)
+
+
+@numba.njit(cache=True, nogil=True)
+def _jacobi_eigen(A, V):  # pragma: no cover (compiled; the tests check its results)
+    """Eigenvalues ``(λ₀, λ₁, λ₂, converged)`` of the symmetric 3×3 ``A`` by cyclic Jacobi.
+
+    Fills ``V`` with the orthonormal eigenvectors as columns, ``A = V diag(λ) Vᵀ``. Each
+    rotation zeroes one off-diagonal entry (``x' = x − s (y + τ x)``, ``y' = y + s (x − τ y)``);
+    an entry is dropped once :func:`_negligible`. ``converged`` is False if ``_MAX_SWEEPS``
+    sweeps did not diagonalise ``A``.
+    """
+    a00, a11, a22, a01, a02, a12 = A[0, 0], A[1, 1], A[2, 2], A[0, 1], A[0, 2], A[1, 2]
+    v00 = v11 = v22 = 1.0
+    v01 = v02 = v10 = v12 = v20 = v21 = 0.0
+    for _ in range(_MAX_SWEEPS):
+        if a01 == 0.0 and a02 == 0.0 and a12 == 0.0:
+            break
+        if _negligible(a01, a00, a11):  # (p, q) = (0, 1)
+            a01 = 0.0
+        else:
+            t, s, tau = _rotation(a00, a11, a01)
+            a00, a11, a01 = a00 - t * a01, a11 + t * a01, 0.0
+            a02, a12 = a02 - s * (a12 + tau * a02), a12 + s * (a02 - tau * a12)
+            v00, v01 = v00 - s * (v01 + tau * v00), v01 + s * (v00 - tau * v01)
+            v10, v11 = v10 - s * (v11 + tau * v10), v11 + s * (v10 - tau * v11)
+            v20, v21 = v20 - s * (v21 + tau * v20), v21 + s * (v20 - tau * v21)
+        if _negligible(a02, a00, a22):  # (0, 2)
+            a02 = 0.0
+        else:
+            t, s, tau = _rotation(a00, a22, a02)
+            a00, a22, a02 = a00 - t * a02, a22 + t * a02, 0.0
+            a01, a12 = a01 - s * (a12 + tau * a01), a12 + s * (a01 - tau * a12)
+            v00, v02 = v00 - s * (v02 + tau * v00), v02 + s * (v00 - tau * v02)
+            v10, v12 = v10 - s * (v12 + tau * v10), v12 + s * (v10 - tau * v12)
+            v20, v22 = v20 - s * (v22 + tau * v20), v22 + s * (v20 - tau * v22)
+        if _negligible(a12, a11, a22):  # (1, 2)
+            a12 = 0.0
+        else:
+            t, s, tau = _rotation(a11, a22, a12)
+            a11, a22, a12 = a11 - t * a12, a22 + t * a12, 0.0
+            a01, a02 = a01 - s * (a02 + tau * a01), a02 + s * (a01 - tau * a02)
+            v01, v02 = v01 - s * (v02 + tau * v01), v02 + s * (v01 - tau * v02)
+            v11, v12 = v11 - s * (v12 + tau * v11), v12 + s * (v11 - tau * v12)
+            v21, v22 = v21 - s * (v22 + tau * v21), v22 + s * (v21 - tau * v22)
+    V[0, 0], V[0, 1], V[0, 2] = v00, v01, v02
+    V[1, 0], V[1, 1], V[1, 2] = v10, v11, v12
+    V[2, 0], V[2, 1], V[2, 2] = v20, v21, v22
+    return a00, a11, a22, a01 == 0.0 and a02 == 0.0 and a12 == 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _log_strain_kernel(F, e, N, c, d1, d2):  # pragma: no cover (compiled; tests check it)
+    """:func:`log_strain` point by point, filling ``e, N, c, d1, d2``.
+
+    Returns the number of points where ``F`` is not finite, ``det F <= 0`` or the Jacobi
+    rotations did not converge (their outputs are left unset).
+    """
+    A = np.empty((3, 3))
+    H = np.empty((3, 3))
+    half_log = np.empty(3)
+    failed = 0
+    for k in range(F.shape[0]):
+        f = F[k]
+        J = (
+            f[0, 0] * (f[1, 1] * f[2, 2] - f[1, 2] * f[2, 1])
+            - f[0, 1] * (f[1, 0] * f[2, 2] - f[1, 2] * f[2, 0])
+            + f[0, 2] * (f[1, 0] * f[2, 1] - f[1, 1] * f[2, 0])
+        )
+        if not (J > 0.0 and math.isfinite(J)):  # a non-finite entry makes J non-finite
+            failed += 1
+            continue
+        for i in range(3):
+            for j in range(3):
+                H[i, j] = f[i, j] - 1.0 if i == j else f[i, j]
+        for i in range(3):
+            for j in range(i, 3):
+                value = 0.5 * (H[i, j] + H[j, i])
+                for m in range(3):
+                    value += 0.5 * H[m, i] * H[m, j]
+                A[i, j] = A[j, i] = value
+        V = N[k]
+        l0, l1, l2, converged = _jacobi_eigen(A, V)
+        if not converged:
+            failed += 1
+            continue
+        for a, lam in enumerate((l0, l1, l2)):
+            c[k, a] = 1.0 + 2.0 * lam
+            half_log[a] = 0.5 * math.log1p(2.0 * lam)
+        for m in range(6):
+            i, j = _MANDEL_I[m], _MANDEL_J[m]
+            value = 0.0
+            for a in range(3):
+                value += half_log[a] * V[i, a] * V[j, a]
+            e[k, m] = _MANDEL_W[m] * value
+        for a in range(3):
+            for b in range(a, 3):
+                d1[k, a, b] = d1[k, b, a] = 2.0 * log_divided_difference(c[k, a], c[k, b])
+                for m in range(b, 3):
+                    value = 4.0 * log_second_divided_difference(c[k, a], c[k, b], c[k, m])
+                    d2[k, a, b, m] = d2[k, a, m, b] = d2[k, b, a, m] = value
+                    d2[k, b, m, a] = d2[k, m, a, b] = d2[k, m, b, a] = value
+    return failed
+
+
+@numba.njit(cache=True, nogil=True)
+def _product6(A, B, C):  # pragma: no cover (compiled; the tests check its results)
+    """``C = A B`` of 6×6 matrices (``C`` distinct from both), a row of ``C`` in registers."""
+    for r in range(6):
+        c0 = c1 = c2 = c3 = c4 = c5 = 0.0
+        for s in range(6):
+            a = A[r, s]
+            c0 += a * B[s, 0]
+            c1 += a * B[s, 1]
+            c2 += a * B[s, 2]
+            c3 += a * B[s, 3]
+            c4 += a * B[s, 4]
+            c5 += a * B[s, 5]
+        C[r, 0], C[r, 1], C[r, 2], C[r, 3], C[r, 4], C[r, 5] = c0, c1, c2, c3, c4, c5
+
+
+@numba.njit(cache=True, nogil=True)
+def _pk2_point(N, d1, d2, T, D, S, dS, W, w):  # pragma: no cover (compiled; tests check it)
+    """``S`` ``(3, 3)`` and ``ℂ`` ``(9, 9)`` of one point (:func:`log_stress_to_pk2`).
+
+    With ``Q`` the orthogonal Mandel matrix of the eigenbasis,
+    ``Q[(i,j), (a,b)] = w_ij w_ab (N_ia N_jb + N_ib N_ja) / 2``, and ``W₁ = diag(d1)`` in
+    Mandel order: ``Ŝ = W₁ Qᵀ T`` and ``Ĉ = W₁ Qᵀ D Q W₁ + T̂ : d2`` in the eigenbasis, then
+    ``S = Q Ŝ``, ``ℂ = Q Ĉ Qᵀ``. ``W`` ``(4, 6, 6)`` and ``w`` ``(4, 6)`` are scratch.
+    """
+    Q, Qt, X, C_hat = W[0], W[1], W[2], W[3]
+    w1, T_hat, S_hat, S_m = w[0], w[1], w[2], w[3]
+    for r in range(6):
+        i, j = _MANDEL_I[r], _MANDEL_J[r]
+        w1[r] = d1[i, j]
+        for m in range(6):
+            a, b = _MANDEL_I[m], _MANDEL_J[m]
+            weight = 0.5 * _MANDEL_W[r] * _MANDEL_W[m]
+            Q[r, m] = Qt[m, r] = weight * (N[i, a] * N[j, b] + N[i, b] * N[j, a])
+    # T̂ = Qᵀ T, Ŝ = W₁ T̂, X = Qᵀ D Q (through C_hat = D Q)
+    for m in range(6):
+        value = 0.0
+        for r in range(6):
+            value += Qt[m, r] * T[r]
+        T_hat[m] = value
+        S_hat[m] = w1[m] * value
+    _product6(D, Q, C_hat)
+    _product6(Qt, C_hat, X)
+    # T̂ : d²e, minor symmetric: L_pqrs = ½ (δ_qr T̂_ps d2_pqs + δ_pr T̂_qs d2_qps
+    #   + δ_qs T̂_pr d2_pqr + δ_ps T̂_qr d2_qpr), with T̂_ab = T̂[(a,b)] / w_ab
+    for r in range(6):
+        p, q = _MANDEL_I[r], _MANDEL_J[r]
+        for m in range(6):
+            u, v = _MANDEL_I[m], _MANDEL_J[m]
+            L = 0.0
+            if q == u:
+                L += T_hat[_MANDEL_OF[p, v]] / _MANDEL_W[_MANDEL_OF[p, v]] * d2[p, q, v]
+            if p == u:
+                L += T_hat[_MANDEL_OF[q, v]] / _MANDEL_W[_MANDEL_OF[q, v]] * d2[q, p, v]
+            if q == v:
+                L += T_hat[_MANDEL_OF[p, u]] / _MANDEL_W[_MANDEL_OF[p, u]] * d2[p, q, u]
+            if p == v:
+                L += T_hat[_MANDEL_OF[q, u]] / _MANDEL_W[_MANDEL_OF[q, u]] * d2[q, p, u]
+            C_hat[r, m] = w1[r] * X[r, m] * w1[m] + 0.5 * _MANDEL_W[r] * _MANDEL_W[m] * L
+    # back to the Cartesian basis: S = Q Ŝ, ℂ = Q Ĉ Qᵀ (through X = Ĉ Qᵀ)
+    _product6(C_hat, Qt, X)
+    _product6(Q, X, C_hat)
+    for r in range(6):
+        value = 0.0
+        for s in range(6):
+            value += Q[r, s] * S_hat[s]
+        S_m[r] = value / _MANDEL_W[r]
+        for m in range(6):
+            C_hat[r, m] /= _MANDEL_W[r] * _MANDEL_W[m]
+    for I in range(3):
+        for J in range(3):
+            r = _MANDEL_OF[I, J]
+            S[I, J] = S_m[r]
+            for K in range(3):
+                for M in range(3):
+                    dS[3 * I + J, 3 * K + M] = C_hat[r, _MANDEL_OF[K, M]]
+
+
+@numba.njit(cache=True, nogil=True)
+def _log_stress_kernel(N, d1, d2, T, D, S, dS):  # pragma: no cover (compiled; tests check it)
+    """:func:`log_stress_to_pk2` point by point, filling ``S`` and ``dS``."""
+    W, w = np.empty((4, 6, 6)), np.empty((4, 6))
+    for k in range(N.shape[0]):
+        _pk2_point(N[k], d1[k], d2[k], T[k], D[k], S[k], dS[k], W, w)
+
+
+@numba.njit(cache=True, nogil=True)
+def _log_piola_kernel(F, N, d1, d2, T, D, P, A):  # pragma: no cover (compiled; tests check it)
+    """:func:`log_stress_to_piola` point by point, filling ``P`` and ``A``."""
+    W, w = np.empty((4, 6, 6)), np.empty((4, 6))
+    S, dS, X = np.empty((3, 3)), np.empty((9, 9)), np.empty((3, 3, 3, 3))
+    for k in range(N.shape[0]):
+        _pk2_point(N[k], d1[k], d2[k], T[k], D[k], S, dS, W, w)
+        for i in range(3):
+            for J in range(3):
+                value = 0.0
+                for I in range(3):
+                    value += F[k, i, I] * S[I, J]
+                P[k, i, J] = value
+        _tangent_point(F[k], S, dS, A[k], X)
