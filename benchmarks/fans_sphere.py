@@ -4,17 +4,20 @@ finite stretch.
 The cell of FANS's finite-strain example: voxel centres within 0.4 L of the cell centre are the
 inclusion (8,744 of 32,768 voxels), compressible Neo-Hookean phases in FANS's form
 S = λ ln J C⁻¹ + μ (I − C⁻¹) with matrix K = 62.5, G = 28.8462 and inclusion K = 222.222,
-G = 166.667. F̄33 goes from 1.1 to 2.0 in steps of 0.1 with P̄11 = P̄22 = 0 and the other
+G = 166.667. F̄33 goes from 1 to 2 (FANS: in steps of 0.1) with P̄11 = P̄22 = 0 and the other
 components of F̄ fixed at the identity; FANS reports F̄11 = F̄22 = 0.832542244829 and
 P̄33 = 74.757449712464 at F̄33 = 2. fe2x solves the same voxels as Q1 hexahedra (one per voxel,
 2×2×2 Gauss points, periodic fluctuation) with `fe2x rve-path`'s mixed control, and prints its
 numbers and the relative differences. ``--n`` coarsens the image (the same sphere on n³ voxels)
 for a quick look; only n = 32 is the FANS case.
 
-    .venv/bin/python benchmarks/fans_sphere.py [--n 32] [--steps 10]
+    .venv/bin/python benchmarks/fans_sphere.py [--n 32] [--steps 5]
+    mpiexec -n 2 .venv/bin/python benchmarks/fans_sphere.py
 
-A 32³ cell has 107k dofs: with the default solver (CG preconditioned by one elastic LU) a run
-takes tens of minutes on one core, too slow for the test suite.
+A 32³ cell has 107,811 dofs, each Newton iteration one MUMPS factorization: measured on
+2026-12-02 on 2 ranks, 5 steps, 2,819 s, F̄11 = F̄22 = 0.832542316870 (relative difference to
+FANS 8.7e-8) and P̄33 = 74.757472326555 (3.0e-7). The hyperelastic end point does not depend
+on the path, so the number of steps only has to let every step converge.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def uniaxial_path(steps: int) -> LoadPath:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=32, help="voxels per edge (32: the FANS case)")
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/fans_sphere.json"))
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
