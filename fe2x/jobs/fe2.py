@@ -101,8 +101,9 @@ def _check_small_displacement(
     a model of anything (collective: the specimen's extent over all ranks).
     """
     x = mesh.geometry.x
-    low = mesh.comm.allreduce(x.min(axis=0, initial=np.inf), op=MPI.MIN)
-    high = mesh.comm.allreduce(x.max(axis=0, initial=-np.inf), op=MPI.MAX)
+    low, high = x.min(axis=0, initial=np.inf), x.max(axis=0, initial=-np.inf)
+    mesh.comm.Allreduce(MPI.IN_PLACE, low, op=MPI.MIN)
+    mesh.comm.Allreduce(MPI.IN_PLACE, high, op=MPI.MAX)
     extent = float(np.max(high - low))
     for component, value in displacement.items():
         if abs(value) > extent:
