@@ -87,6 +87,9 @@ DIAGNOSTICS = ("rom_fallback", "rom_indicator")
 #: Stresses below this times ⟨C_el⟩ ‖E‖ are round-off: the indicator's (and errors') floor.
 STRESS_FLOOR = 1e-8
 
+#: The keys of an uncertified state's substeps (E_i, q_i, dt_i) from its base history.
+SUBSTEPS = ("E_steps", "q_steps", "dt_steps")
+
 
 class ReducedOutcome(NamedTuple):
     """What the last evaluation did: indicator, fallback, reduced Newton iterations.
@@ -209,11 +212,16 @@ class ReducedRVE:
         self._committed: dict[str, Any] = self._initial
         self._trial: dict[str, Any] | None = None
         self._dt = 0.0
-        self.last = ReducedOutcome(np.nan, "", 0)
-        #: Counts of evaluations: all, answered reduced, and fallbacks by cause.
-        self.counts = {"evaluations": 0, "reduced": 0, "range": 0, "indicator": 0, "newton": 0}
-        self.timings = {"setup": time.perf_counter() - t0, "reduced": 0.0, "indicator": 0.0}
-        self.timings["fallback"] = 0.0
+        self._last = ReducedOutcome(np.nan, "", 0)
+        self._pending: dict[str, Any] | None = None  # the last answer, if its η is not known
+        #: Counts of evaluations (all, answered reduced, by the full RVE by cause: "range",
+        #: "newton", "indicator" for the points rejected at certification) and of the
+        #: certifications (passed, rejected).
+        self.counts = dict.fromkeys(
+            ("evaluations", "reduced", "range", "indicator", "newton", "certified", "rejected"), 0
+        )
+        self.timings = dict.fromkeys(("reduced", "certify", "fallback"), 0.0)
+        self.timings["setup"] = time.perf_counter() - t0
         logger.debug(
             "ReducedRVE: %d modes, %d cubature points (of %d), η tolerance %s",
             r,
@@ -262,52 +270,116 @@ class ReducedRVE:
         self._dt = float(dt)
 
     def solve(self, E: Any) -> RVEResult:
-        """Σ and dΣ/dE at macro strain ``E`` from the committed state.
+        """Σ and dΣ/dE at macro strain ``E`` from the committed state, by the reduced Newton.
 
-        The reduced answer if it passes the checks, else the full RVE's (see the module notes).
+        O(cubature points): the trial state records how to lift the answer and is complete
+        once certified (:meth:`certify`). The full RVE answers beyond the training range and
+        where the reduced Newton fails (see the module notes).
         """
         n = self.n_strain
         E = np.asarray(E, dtype=float).reshape(n)
         self.counts["evaluations"] += 1
-        committed, dt = self._committed, self._dt
+        committed = self._committed
         norm = float(np.linalg.norm(E))
         if self.strain_limit is not None and not norm <= self.strain_limit:
             return self._fallback(E, "range", f"|E| = {norm:.3e} beyond the training range", np.nan)
         t0 = time.perf_counter()
+        start = committed.get("cubature")
+        if start is None:  # a full history: the initial state, or a full RVE's answer
+            start = self._equations.start(committed["history"])
         reduced = self._equations.increment(
-            E, committed, dt, self.max_iterations, self.max_cutbacks
+            E,
+            committed["E"],
+            committed["q"],
+            start,
+            self._dt,
+            self.max_iterations,
+            self.max_cutbacks,
         )
-        t1 = time.perf_counter()
-        self.timings["reduced"] += t1 - t0
+        self.timings["reduced"] += time.perf_counter() - t0
         if reduced is None:
             return self._fallback(E, "newton", "the reduced Newton did not converge", np.nan)
-        substeps, Sigma, C, hill_mandel, iterations, histories = reduced
-        history = self._error_indicator.lift(self.Phi, substeps, committed["history"])
-        indicator = np.nan
-        if history is not None:
-            floor = self.stress_floor(E)
-            indicator = self._error_indicator.estimate(Sigma, floor, self.indicator_steps)
-        self.timings["indicator"] += time.perf_counter() - t1
-        if history is None:
-            return self._fallback(E, "newton", "a law failed on the lifted solution", np.nan)
-        tol = self.indicator_tolerance
-        if tol is not None and not indicator <= tol:
-            return self._fallback(
-                E, "indicator", f"indicator {indicator:.2e} > {tol:.2e}", indicator
+        steps: tuple[np.ndarray, ...] = (reduced.E_steps, reduced.q_steps, reduced.dt_steps)
+        if "base" in committed:  # committed uncertified: lifted later along both increments
+            base = committed["base"]
+            steps = tuple(
+                np.concatenate([committed[k], v]) for k, v in zip(SUBSTEPS, steps, strict=True)
             )
-        q = substeps[-1][1]
+        else:
+            base = committed["history"]
         self._trial = {
             "E": E.copy(),
-            "q": q,
-            "x": self.Phi @ q,
-            "history": history,
-            "indicator": np.asarray(indicator),
+            "q": reduced.q_steps[-1],
+            "Sigma": reduced.Sigma,
+            "floor": np.asarray(self.stress_floor(E)),
+            **dict(zip(SUBSTEPS, steps, strict=True)),
+            "base": base,
+            "cubature": reduced.cubature,
+            "indicator": np.asarray(np.nan),
             "fallback": np.zeros(()),
         }
+        self._pending = self._trial
         self.counts["reduced"] += 1
-        self.last = ReducedOutcome(indicator, "", iterations)
-        reason = "reduced" if len(substeps) == 1 else f"reduced in {len(substeps)} substeps"
-        return RVEResult(Sigma, C, hill_mandel, True, reason, iterations, histories)
+        self._last = ReducedOutcome(np.nan, "", reduced.iterations)
+        k = reduced.dt_steps.size
+        reason = "reduced" if k == 1 else f"reduced in {k} substeps"
+        return RVEResult(
+            reduced.Sigma,
+            reduced.C,
+            reduced.hill_mandel,
+            True,
+            reason,
+            reduced.iterations,
+            reduced.histories,
+        )
+
+    def certify(self, state: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """Lift a trial state to all points and compare its indicator η with the tolerance.
+
+        Returns (η ≤ tolerance, the lifted state with its full history and η); a state that
+        holds a full history already (a full RVE's answer, or lifted) passes as it is. A law
+        failing on the lifted solution rejects it with η = NaN.
+        """
+        if "base" not in state:
+            return True, dict(state)
+        t0 = time.perf_counter()
+        lifted, indicator = self._lift(state)
+        self.timings["certify"] += time.perf_counter() - t0
+        tol = self.indicator_tolerance
+        ok = lifted is not None and (tol is None or indicator <= tol)
+        self.counts["certified" if ok else "rejected"] += 1
+        if lifted is None:
+            return False, dict(state)
+        return ok, lifted
+
+    def solve_full(self, E: Any, rejected: Mapping[str, Any]) -> RVEResult:
+        """The full RVE's Σ and dΣ/dE at ``E`` from the committed state (a rejected point).
+
+        ``rejected`` is the trial state :meth:`certify` refused; its η is kept as the answer's
+        ``rom_indicator``.
+        """
+        E = np.asarray(E, dtype=float).reshape(self.n_strain)
+        self.counts["evaluations"] += 1
+        indicator = float(rejected["indicator"])
+        why = (
+            f"rejected at certification: indicator {indicator:.2e} > {self.indicator_tolerance:.2e}"
+            if np.isfinite(indicator) and self.indicator_tolerance is not None
+            else "rejected at certification: a law failed on the lifted solution"
+        )
+        return self._fallback(E, "indicator", why, indicator)
+
+    @property
+    def last(self) -> ReducedOutcome:
+        """What the last evaluation did (its η is computed here, once, by lifting it)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            lifted, indicator = self._lift(pending)
+            self._last = self._last._replace(indicator=indicator)
+            if lifted is not None and self._committed is pending:
+                self._committed = lifted
+            if lifted is not None and self._trial is pending:
+                self._trial = lifted
+        return self._last
 
     def stress_floor(self, E: np.ndarray) -> float:
         """The stress scale below which stresses of an increment to ``E`` are round-off.
@@ -327,22 +399,50 @@ class ReducedRVE:
     def get_state(self) -> dict[str, Any]:
         """The committed state; its arrays are never modified in place.
 
-        ``E``, ``q``, the fluctuation ``x`` (Φ q, or the full RVE's after a fallback),
-        ``history`` (phase -> its points' law state, all points), and the last evaluation's
-        ``indicator`` and ``fallback``.
+        Certified (or a full RVE's): ``E``, ``q``, the fluctuation ``x`` (Φ q, or the full
+        RVE's), ``history`` (phase -> its points' law state, all points), ``cubature`` (the
+        reduced Newton's law state at the cubature points; absent after a full RVE's answer),
+        the evaluation's ``indicator`` and ``fallback``. Uncertified (a reduced answer before
+        :meth:`certify`): ``E``, ``q``, ``Sigma``, the indicator's stress ``floor``, the
+        substeps ``E_steps``, ``q_steps``, ``dt_steps`` from the full history ``base``,
+        ``cubature``, ``indicator`` (NaN) and ``fallback``.
         """
         return dict(self._committed)
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Install a state made by :meth:`get_state` as the committed one (trial dropped)."""
-        x = np.asarray(state["x"], dtype=float)
         q = np.asarray(state["q"], dtype=float)
-        if x.shape != (self.Phi.shape[0],) or q.shape != (self.n_modes,):
+        if q.shape != (self.n_modes,):
             raise Fe2xError(
-                f"state with {x.shape} fluctuation dofs and {q.shape} modes does not fit this "
-                f"reduced RVE ({self.Phi.shape[0]}, {self.n_modes})"
+                f"state with {q.shape} modes does not fit this reduced RVE ({self.n_modes})"
+            )
+        if "base" in state:
+            self._check_history(state["base"])
+            self._committed = dict(state)
+            self._trial = None
+            return
+        x = np.asarray(state["x"], dtype=float)
+        if x.shape != (self.Phi.shape[0],):
+            raise Fe2xError(
+                f"state with {x.shape} fluctuation dofs does not fit this reduced RVE "
+                f"({self.Phi.shape[0]})"
             )
         history = state["history"]
+        self._check_history(history)
+        self._committed = {
+            "E": np.asarray(state["E"], dtype=float).reshape(self.n_strain),
+            "q": q,
+            "x": x,
+            "history": {name: dict(history.get(name, {})) for name in self.full_laws.laws},
+            "indicator": np.asarray(state.get("indicator", 0.0)),
+            "fallback": np.asarray(state.get("fallback", 0.0)),
+        }
+        if "cubature" in state:
+            self._committed["cubature"] = state["cubature"]
+        self._trial = None
+
+    def _check_history(self, history: Mapping[str, Any]) -> None:
+        """Raise Fe2xError unless ``history`` has every phase's law state at all its points."""
         laws = self.full_laws
         for name in laws.laws:
             shapes = laws.laws[name].state_shapes
@@ -351,27 +451,51 @@ class ReducedRVE:
                 np.shape(have[k])[0] != laws.points[name].size for k in shapes
             ):
                 raise Fe2xError(f"state history of phase {name!r} does not match this RVE")
-        self._committed = {
-            "E": np.asarray(state["E"], dtype=float).reshape(self.n_strain),
-            "q": q,
-            "x": x,
-            "history": {name: dict(history.get(name, {})) for name in laws.laws},
-            "indicator": np.asarray(state.get("indicator", 0.0)),
-            "fallback": np.asarray(state.get("fallback", 0.0)),
-        }
-        self._trial = None
 
-    # -- the reduced increment -------------------------------------------------------------
+    # -- lifting and the fallback ----------------------------------------------------------
+    def _lift(self, state: Mapping[str, Any]) -> tuple[dict[str, Any] | None, float]:
+        """An uncertified state lifted to all points, and its indicator η (module notes).
+
+        The laws at all points are updated along its substeps from its ``base`` history;
+        (None, NaN) if a law fails there.
+        """
+        substeps = zip(*(state[k] for k in SUBSTEPS), strict=True)
+        history = self._error_indicator.lift(self.Phi, substeps, state["base"])
+        if history is None:
+            return None, np.nan
+        floor = float(state["floor"])
+        indicator = self._error_indicator.estimate(state["Sigma"], floor, self.indicator_steps)
+        q = state["q"]
+        lifted = {
+            "E": state["E"],
+            "q": q,
+            "x": self.Phi @ q,
+            "history": history,
+            "cubature": state["cubature"],
+            "indicator": np.asarray(indicator),
+            "fallback": np.zeros(()),
+        }
+        return lifted, indicator
+
+    def _complete(self, state: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``state`` with its full history: lifted if it is uncertified."""
+        if "base" not in state:
+            return state
+        lifted, _ = self._lift(state)
+        if lifted is None:
+            raise Fe2xError("a law failed on the lifted reduced solution: no full history")
+        return lifted
 
     def _fallback(self, E: np.ndarray, cause: str, why: str, indicator: float) -> RVEResult:
         """The full RVE's answer from the committed state (the trial state follows it)."""
         t0 = time.perf_counter()
         self.counts[cause] += 1
-        rve, committed = self.rve, self._committed
+        rve, committed = self.rve, self._complete(self._committed)
         rve.set_state(self.full_state(committed))
         rve.set_time_increment(self._dt)
         result = rve.solve(E)
-        self.last = ReducedOutcome(indicator, why, result.iterations)
+        self._pending = None
+        self._last = ReducedOutcome(indicator, why, result.iterations)
         if result.converged:
             rve.commit()
             state = rve.get_state()
@@ -395,8 +519,9 @@ class ReducedRVE:
     def full_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """``state`` (of :meth:`get_state`) as the full RVE's (:meth:`NonlinearRVE.get_state`).
 
-        The full RVE continues from it exactly.
+        The full RVE continues from it exactly (an uncertified state is lifted first).
         """
+        state = self._complete(state)
         laws = self.full_laws.laws
         return {
             "E": state["E"],
@@ -429,11 +554,12 @@ class ReducedRVE:
         The averages are over the full history; then whether its evaluation fell back, and its
         indicator.
         """
+        self._committed = committed = dict(self._complete(self._committed))
         weights = self.rve.problem.weights
-        fields = self.full_laws.outputs(self._committed["history"])
+        fields = self.full_laws.outputs(committed["history"])
         values = {name: float(weights @ v) / self.volume for name, v in fields.items()}
-        values["rom_fallback"] = float(self._committed["fallback"])
-        values["rom_indicator"] = float(self._committed["indicator"])
+        values["rom_fallback"] = float(committed["fallback"])
+        values["rom_indicator"] = float(committed["indicator"])
         return values
 
     def micro_fields(self) -> dict[str, Any]:
@@ -443,7 +569,7 @@ class ReducedRVE:
 
     def fluctuation(self, state: Mapping[str, Any]) -> np.ndarray:
         """The reduced fluctuation dofs of ``state`` (training-data snapshots)."""
-        return np.asarray(state["x"])
+        return np.asarray(state["x"]) if "x" in state else self.Phi @ state["q"]
 
     @property
     def fluctuation_rows(self) -> tuple[int, np.ndarray]:

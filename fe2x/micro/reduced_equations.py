@@ -7,8 +7,7 @@ tangent C = (Σ_k ω_k C_k − H J⁻¹ G) / |Ω| (:mod:`fe2x.micro.reduced`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,10 +18,29 @@ from fe2x.materials.law import take_state
 from fe2x.micro.reduced_operators import mode_strains, phase_of_points
 from fe2x.micro.rve_problem import ATOL_REL, RVEProblem
 
-__all__ = ["RTOL", "ReducedEquations"]
+__all__ = ["RTOL", "ReducedEquations", "ReducedIncrement"]
 
 #: Relative residual decrease at which the reduced Newton stops (as the full RVE's snes_rtol).
 RTOL = 1e-10
+
+
+class ReducedIncrement(NamedTuple):
+    """A converged reduced increment: its substeps, the cubature history, the response.
+
+    The substeps i (E_i ``(k, n)``, q_i ``(k, r)``, dt_i ``(k,)``) replay it at all points;
+    ``cubature`` is the law state at the cubature points after the last one; Σ, C, the
+    Hill–Mandel residual, the Newton iterations and the residual histories are the answer's.
+    """
+
+    E_steps: np.ndarray
+    q_steps: np.ndarray
+    dt_steps: np.ndarray
+    cubature: PhaseStates
+    Sigma: np.ndarray
+    C: np.ndarray
+    hill_mandel: float
+    iterations: int
+    histories: tuple[np.ndarray, ...]
 
 
 class ReducedEquations:
@@ -54,44 +72,54 @@ class ReducedEquations:
             for k in range(n)
         )
 
+    def start(self, history: PhaseStates) -> PhaseStates:
+        """The law state at the cubature points of a full history (all points)."""
+        return {name: take_state(history[name], idx) for name, idx in self.ecm_index.items()}
+
     def increment(
         self,
         E: np.ndarray,
-        committed: Mapping[str, Any],
+        E_n: np.ndarray,
+        q_n: np.ndarray,
+        start: PhaseStates,
         dt: float,
         max_iterations: int,
         max_cutbacks: int,
-    ) -> tuple[list, np.ndarray, np.ndarray, float, int, tuple] | None:
-        """Newton on q from the committed state, in substeps if it fails; None if all fail.
+    ) -> ReducedIncrement | None:
+        """Newton on q from (E_n, q_n), in substeps if it fails; None if all fail.
 
-        Returns the substeps ``[(E_i, q_i, dt_i)]``, Σ, C, the Hill–Mandel residual, the
-        iterations and the residual histories.
+        ``start`` is the committed law state at the cubature points (:meth:`start`).
         """
-        E_n, q_n = committed["E"], committed["q"]
-        start = {
-            name: take_state(committed["history"][name], idx)
-            for name, idx in self.ecm_index.items()
-        }
         scale = float(max(np.max(np.abs(E)), np.max(np.abs(E_n))))
         iterations, histories = 0, []
         for cut in range(max_cutbacks + 1):
             n_sub, base, q = 2**cut, start, q_n
-            substeps = []
+            q_steps = []
             for i in range(1, n_sub + 1):
-                E_i = E_n + (E - E_n) * (i / n_sub)
                 converged, q, its, history = self.newton(
-                    q, E_i, base, dt / n_sub, scale, max_iterations
+                    q, E_n + (E - E_n) * (i / n_sub), base, dt / n_sub, scale, max_iterations
                 )
                 iterations += its
                 histories.append(history)
                 if not converged:
                     break
-                substeps.append((E_i, q, dt / n_sub))
+                q_steps.append(q)
                 assert self.ecm_laws.trial is not None, "set by the converged Newton"
                 base = self.ecm_laws.trial
             else:
                 Sigma, C, hill_mandel = self.response(q, E)
-                return substeps, Sigma, C, hill_mandel, iterations, tuple(histories)
+                fractions = np.arange(1, n_sub + 1)[:, None] / n_sub
+                return ReducedIncrement(
+                    E_n + (E - E_n) * fractions,
+                    np.array(q_steps),
+                    np.full(n_sub, dt / n_sub),
+                    base,
+                    Sigma,
+                    C,
+                    hill_mandel,
+                    iterations,
+                    tuple(histories),
+                )
         return None
 
     def newton(

@@ -7,6 +7,8 @@ few preconditioned conjugate-gradient steps, and η = ‖ΔΣ‖ / max(‖σ‖_
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
@@ -42,7 +44,12 @@ class StressChangeIndicator:
         self._elastic = scipy.sparse.linalg.splu(M.tocsc())  # the indicator's preconditioner
         self._x, self._R, self._z = (p.P.createVecRight() for _ in range(3))
 
-    def lift(self, Phi: np.ndarray, substeps: list, committed: PhaseStates) -> PhaseStates | None:
+    def lift(
+        self,
+        Phi: np.ndarray,
+        substeps: Iterable[tuple[np.ndarray, np.ndarray, float]],
+        committed: PhaseStates,
+    ) -> PhaseStates | None:
         """The laws at all points updated along the substeps at u = E_i·y + P Φ q_i.
 
         From the committed full history; returns the trial full history (None if a law
