@@ -62,7 +62,7 @@ steps = 8
 max_strain = {max_strain}
 [reduce]
 modes = {modes}
-cubature_tolerance = 0.01
+cubature_tolerance = {cubature_tolerance}
 """
 
 
@@ -73,7 +73,9 @@ def rve_mesh(plate: str, mesh_size: float | None) -> str:
     return re.sub(r"(?m)^mesh_size = 0.14$", f"mesh_size = {mesh_size}", plate)
 
 
-def rve_config(plate: str, paths: int, max_strain: float, modes: int) -> str:
+def rve_config(
+    plate: str, paths: int, max_strain: float, modes: int, cubature_tolerance: float
+) -> str:
     """The RVE tables of the plate's microstructure, with [sample] and [reduce]."""
     lines, keep = [], False
     for line in plate.splitlines():
@@ -85,7 +87,9 @@ def rve_config(plate: str, paths: int, max_strain: float, modes: int) -> str:
                 line = f"[{name[len(MICRO) + 1 :]}]"
         if keep:
             lines.append(line)
-    return "\n".join(lines) + TRAINING.format(paths=paths, max_strain=max_strain, modes=modes)
+    return "\n".join(lines) + TRAINING.format(
+        paths=paths, max_strain=max_strain, modes=modes, cubature_tolerance=cubature_tolerance
+    )
 
 
 def plate_config(plate: str, coarse: bool, basis: Path | None) -> str:
@@ -121,6 +125,9 @@ def main() -> None:
     parser.add_argument("--paths", type=int, default=24, help="training paths")
     parser.add_argument("--modes", type=int, default=16, help="basis size")
     parser.add_argument("--max-strain", type=float, default=0.04, help="training amplitude")
+    parser.add_argument(
+        "--cubature-tolerance", type=float, default=0.01, help="ECM integration tolerance"
+    )
     parser.add_argument("--rve-mesh-size", type=float, help="RVE mesh size (default 0.14)")
     parser.add_argument("--work", type=Path, default=Path("benchmarks/results/rom"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/rom.json"))
@@ -131,7 +138,9 @@ def main() -> None:
     rve = work / "rve.toml"
     if comm.rank == 0:
         work.mkdir(parents=True, exist_ok=True)
-        rve.write_text(rve_config(plate, args.paths, args.max_strain, args.modes))
+        rve.write_text(
+            rve_config(plate, args.paths, args.max_strain, args.modes, args.cubature_tolerance)
+        )
     comm.barrier()
 
     # Offline: training paths, then basis and cubature.
@@ -171,6 +180,7 @@ def main() -> None:
         "quadrature_points": reduce_report.get("quadrature_points"),
         "cubature_points": reduce_report.get("cubature_points"),
         "modes": reduce_report.get("modes"),
+        "cubature_tolerance": args.cubature_tolerance,
         "online_wall_s": {"full": t_full, "reduced": t_red, "ratio": t_full / t_red},
         "micro_solves_s": {
             "full": micro_full,
@@ -183,6 +193,7 @@ def main() -> None:
             "reduced": per_red,
             "ratio": per_full / per_red,
         },
+        "rejected_at_certification": totals["rejected"],
         "fallbacks": totals["fallbacks"],
         "macro_newton_iterations": {
             "full": [s["newton_iterations"] for s in s_full["steps"]],
@@ -202,7 +213,8 @@ def main() -> None:
             f"ratio {t_full / t_red:.2f}\n"
             f"micro solves      full {micro_full:.2f} s  reduced {micro_red:.2f} s  "
             f"ratio {micro_full / micro_red:.2f}  (per evaluation {per_full / per_red:.2f})\n"
-            f"fallbacks {totals['fallbacks']} of {totals['evaluations']} evaluations; "
+            f"{totals['rejected']} answers rejected at certification, {totals['fallbacks']} "
+            f"full-RVE answers of {totals['evaluations']} evaluations; "
             f"force error {100 * error:.3f} %\n"
             f"offline  sample {t_sample:.1f} s  reduce {t_reduce:.1f} s; break-even "
             f"{result['break_even_evaluations']} RVE evaluations"

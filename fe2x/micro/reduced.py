@@ -1,7 +1,7 @@
 """The reduced RVE as a micro model: POD-Galerkin, empirical cubature, certified fallback.
 
 Galerkin projection on a POD basis, the laws evaluated at the empirical cubature points only,
-and a certified fallback to the full RVE.
+and each converged step's answers certified, with a fallback to the full RVE.
 
 With the basis Φ ``(n_reduced, r)`` of the reduced fluctuation (x = Φ q) and the cubature
 ``{(z_k, ω_k)}`` (:class:`~fe2x.io.reduced_basis.ReducedBasis`), the RVE equations become r
@@ -17,10 +17,13 @@ equations at m points, with A_k = (B Φ)(z_k) ``(n, r)`` the strain of the modes
 Hill–Mandel holds by the Galerkin projection: ⟨σ : ε⟩ − Σ · E = qᵀ r(q) / |Ω| = 0 at the
 converged q (averages by the cubature; E is the macro strain by construction).
 
-Error control, after every reduced evaluation: the solution is lifted, u = E·y + P Φ q, the laws
-are updated at *all* quadrature points from the committed full history and the full residual
-R = Pᵀ ∫ σ : ε(v) dy is assembled. The indicator is the change of Σ that one full Newton step
-from there would make, to first order:
+Error control, once per converged step (:class:`~fe2x.micro.model.Certified`): :meth:`solve`
+runs the reduced Newton only, and its trial state records how to lift the answer (the substeps
+(E_i, q_i, dt_i) and the committed full history it started from; arrays are never modified in
+place, so a reference suffices). Before the step is committed, :meth:`certify` lifts it,
+u = E·y + P Φ q, updates the laws at *all* quadrature points along the substeps and assembles
+the full residual R = Pᵀ ∫ σ : ε(v) dy. The indicator is the change of Σ that one full Newton
+step from there would make, to first order:
 
     ΔΣ ≈ (Σ_h − Σ) + ⟨C_T ε(P δ)⟩,   J_T δ = −R,
 
@@ -33,23 +36,24 @@ committed reduced state is not in full equilibrium, and its residual persists th
 steps whose Σ the basis (holding the elastic correctors) gives exactly; ‖R‖ then ranks the
 errors of Σ badly (Spearman 0.58 against 0.97 on the plate cell), where ΔΣ sees that
 C_el-weighted corrections of that residual leave Σ unchanged. κ η, with the effectivity κ
-calibrated on the training data, bounds the relative error of Σ. Above the tolerance, or for
-‖E‖ beyond the training range, or when the reduced Newton fails, the point is answered by the
-full RVE from the same committed state.
+calibrated on the training data, bounds the relative error of Σ. Above the tolerance the point
+is rejected: the caller solves the step again with that point answered by :meth:`solve_full`,
+the full RVE from the same committed state. For ‖E‖ beyond the training range, or when the
+reduced Newton fails, :meth:`solve` itself answers by the full RVE.
 
-The fallback needs the point's full history, so the history is tracked at all points: the state
-is the full RVE's (fluctuation x and every point's law state) plus q, and the history at the
-cubature points is its restriction. The price is one law update at all points per evaluation (which
-the indicator needs anyway) and no factorization; the
-reduced Newton itself costs O(m r² n), independent of the mesh; the indicator adds one law
-update at all points and, per CG step, one elastic back-substitution and two sparse products.
+The fallback needs the point's full history, so every committed state holds it: the full RVE's
+(fluctuation x and every point's law state) plus q and the reduced Newton's own law state at
+the cubature points (from which the next increment starts, so that the reduced path does not
+depend on when it is lifted). An evaluation costs the reduced Newton only, O(m r² n),
+independent of the mesh; a certification, once per step and point, one law update at all
+points per substep and, per CG step, one elastic back-substitution and two sparse products.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -138,19 +142,25 @@ def _indicator_tolerance(
     return indicator_tolerance
 
 
+def _phases(states: Mapping[str, Any], names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The law states of the phases ``names``, empty for those missing (as in checkpoints)."""
+    return {name: dict(states.get(name, {})) for name in names}
+
+
 class ReducedRVE:
     """A hyper-reduced RVE (POD + empirical cubature) with a fallback to the full RVE.
 
     Set up once per microstructure and RVE group (of one rank); it implements the micro-model
-    contract (:mod:`fe2x.micro.model`) with the elastic shortcut, time increments, diagnostics
-    (the laws' outputs, exact averages of the tracked full history, and :data:`DIAGNOSTICS`),
-    micro fields and a description.
+    contract (:mod:`fe2x.micro.model`) with certification, the elastic shortcut, time
+    increments, diagnostics (the laws' outputs, exact averages of the full history, and
+    :data:`DIAGNOSTICS`), micro fields and a description. Used alone, :attr:`last` and
+    :meth:`diagnostics` lift an uncertified answer when asked.
 
     Args:
         rve: the full RVE the basis was built for (it answers the fallbacks).
         basis: the basis and cubature (:func:`fe2x.io.reduced_basis.read_reduced_basis`).
-        tolerance: relative error of Σ allowed per evaluation, estimated by κ η with the
-            basis's effectivity κ; above it the full RVE answers (None: never on the indicator).
+        tolerance: relative error of Σ allowed per committed answer, estimated by κ η with the
+            basis's effectivity κ; above it the certification rejects the answer (None: never).
         indicator_tolerance: the threshold on η itself (overrides ``tolerance``).
         strain_range: the full RVE answers when ‖E‖ exceeds this times the training data's
             largest ‖E‖ (None: no range check).
@@ -419,6 +429,8 @@ class ReducedRVE:
         if "base" in state:
             self._check_history(state["base"])
             self._committed = dict(state)
+            self._committed["base"] = _phases(state["base"], self.full_laws.laws)
+            self._committed["cubature"] = _phases(state["cubature"], self._equations.ecm_index)
             self._trial = None
             return
         x = np.asarray(state["x"], dtype=float)
@@ -433,12 +445,12 @@ class ReducedRVE:
             "E": np.asarray(state["E"], dtype=float).reshape(self.n_strain),
             "q": q,
             "x": x,
-            "history": {name: dict(history.get(name, {})) for name in self.full_laws.laws},
+            "history": _phases(history, self.full_laws.laws),
             "indicator": np.asarray(state.get("indicator", 0.0)),
             "fallback": np.asarray(state.get("fallback", 0.0)),
         }
         if "cubature" in state:
-            self._committed["cubature"] = state["cubature"]
+            self._committed["cubature"] = _phases(state["cubature"], self._equations.ecm_index)
         self._trial = None
 
     def _check_history(self, history: Mapping[str, Any]) -> None:
