@@ -116,7 +116,7 @@ def test_pool_forces_the_rejected_points_to_the_full_rve(trained):  # noqa: F811
             rejected_steps += 1
             again = pool.evaluate(ids, names, E)
             for i in rejected.tolist():
-                reference.set_state(reduced.full_state(pool.committed.get(i, reduced._initial)))
+                reference.set_state(reduced.full_state(pool.load(i, "rve").get_state()))
                 exact = reference.solve(E[i])
                 scale = np.abs(exact.Sigma).max()
                 assert np.abs(again.Sigma[i] - exact.Sigma).max() <= 1e-12 * scale
