@@ -18,59 +18,73 @@ solved again with those points answered by the full RVE (``fe2x.micro.reduced``)
 
 Measured on 2026-12-02 with ``--coarse`` (macro mesh 8 mm, 3 steps, 50 macro points; 24
 training paths of 8 steps up to ‖E‖ = 4 %, 16 modes, cubature tolerance 1 %, certification
-tolerance 1 %; one rank; run with ``PYTHONPATH=.`` from a worktree). The machine has 2 cores
-shared with other engineers' jobs: these are the runs made while it was quietest (load ≈ 2;
-the same runs under load ≈ 4 took 1.5–3× longer and gave ratios up to 30 % lower), so ±20 %:
+tolerance 1 %; one rank, one BLAS thread; run with ``PYTHONPATH=.`` from a worktree). The
+machine has 2 cores shared with other engineers' jobs (load 2.5–3 during these runs), so ±20 %
+at least; compare ratios, not seconds:
 
 ====================  ======================  ======================  ======================
 RVE (P1, periodic)    mesh 0.14: 168 points   mesh 0.05: 976 points   mesh 0.03: 2732 points
 ====================  ======================  ======================  ======================
 cubature points       138                     221                     220
-online wall time      1.73 → 0.99 s (1.7×)    8.42 → 1.16 s (7.3×)    21.3 → 3.37 s (6.3×)
-micro solves          1.13 → 0.66 s (1.7×)    7.83 → 0.84 s (9.3×)    20.6 → 2.95 s (7.0×)
-per evaluation        2.2×                    9.3×                    9.5×
+online wall time      2.69 → 1.45 s (1.9×)    17.0 → 1.91 s (8.9×)    38.8 → 5.84 s (6.6×)
+micro solves          1.64 → 0.85 s (1.9×)    15.7 → 1.29 s (12.2×)   37.5 → 5.02 s (7.5×)
+per evaluation        2.5×                    12.1×                   10.1×
 rejected / full RVE   1 / 3 of 593 evals      0 / 0 of 538            9 / 27 of 740
 macro iterations      4, 4, 4+2 (4, 4, 4)     4, 5, 4 (4, 5, 4)       6, 6, 5 (4, 5, 4)
 force error           0.048 %                 0.083 %                 0.125 %
-offline               1.8 s + 4.1 s           3.6 s + 4.2 s           7.0 s + 60.8 s
-break-even            ≈ 4300 evaluations      ≈ 600 evaluations       ≈ 2000 evaluations
+offline               2.9 s + 1.4 s           5.9 s + 7.5 s           12.2 s + 40.3 s
+break-even            ≈ 2000 evaluations      ≈ 500 evaluations       ≈ 850 evaluations
 ====================  ======================  ======================  ======================
 
 (before the certification per step, with the indicator at every evaluation: 1.6× and 4.2×
-online on the first two cells.) "rejected / full RVE": answers rejected at certification, and
-the full RVE's answers they caused (every evaluation of the re-solve); macro iterations per
-step, the full run's in brackets ("4+2": a step and its re-solve; on the largest cell steps 1
-and 2 were re-solved). A looser cubature keeps fewer points: at tolerance 3 % the
-976-point cell keeps 110 (online 8.9×, micro 12.2×, force error 0.039 %), the 2732-point one
-192 (7.9×, 8.9×, 0.24 %).
+online on the first two cells; with OpenBLAS's default threads, the same runs at a quieter
+moment gave 1.7×, 7.3×, 6.3× online.) "rejected / full RVE": answers rejected at
+certification, and the full RVE's answers they caused (every evaluation of the re-solve);
+macro iterations per step, the full run's in brackets ("4+2": a step and its re-solve; on the
+largest cell steps 1 and 2 were re-solved). A looser cubature keeps fewer points: at tolerance
+3 % the 976-point cell keeps 110 (online 8.9×, micro 12.2× with default threads, force error
+0.039 %), the 2732-point one 192 (7.9×, 8.9×, 0.24 %).
 
 The issue's goal (≥ 20× online for a 2D RVE) is not reached. Where the reduced time goes, from
-profiles of the 2732-point cell: the reduced Newton ≈ 1–2 ms per evaluation (221 points × 16
+profiles of the 2732-point cell: the reduced Newton ≈ 1.5–2 ms per evaluation (220 points × 16
 modes, ≈ 4 iterations: numpy call overhead, half of it in the laws' evaluator, not flops),
 the certification ≈ 10 ms per point and step (one law update at all points and ≈ 7 CG steps,
-each an elastic back-substitution), and the rejected points' full solves (27 × 45 ms ≈ 1.2 s
-of the 2.95 s). The ratio grows with the cell until certification and rejections dominate; a
-3D cell was not measured.
+each an elastic back-substitution), and the rejected points' full solves (27 × ≈ 80 ms, about
+2 of the 5 s). The ratio grows with the cell until certification and rejections dominate.
+
+3D, measured at the micro level only (no 3D FE² case here): a 3D inclusion cell (volume
+fraction 0.2, mesh 0.2, P1, periodic: 948 points; 24 paths, 24 modes) keeps 651 cubature
+points, and along 3 held-out strain paths of 8 steps (out to ‖E‖ = 1.2–4 % and half back;
+``fe2x.micro.path.drive``) the reduced RVE with its certification answers 6.0× faster per
+evaluation than the full one (61 → 10 ms; largest error of Σ along the paths 0.27 %):
+far from the goal of 50×, because the cubature keeps most points of so small a cell.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
-import re
-import time
-from pathlib import Path
+import os
 
-from mpi4py import MPI
+# One BLAS thread per rank, as in an MPI run: on 2 shared cores threaded OpenBLAS makes the
+# reduced RVE's small products up to 5× slower.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-import numpy as np
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-from fe2x.config import read_run_config
-from fe2x.config.rom_tables import read_sample_config
-from fe2x.jobs import run_fe2
-from fe2x.jobs.reduce import run_reduce
-from fe2x.jobs.sample import run_sample
+from mpi4py import MPI  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from fe2x.config import read_run_config  # noqa: E402
+from fe2x.config.rom_tables import read_sample_config  # noqa: E402
+from fe2x.jobs import run_fe2  # noqa: E402
+from fe2x.jobs.reduce import run_reduce  # noqa: E402
+from fe2x.jobs.sample import run_sample  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PLATE = ROOT / "demos" / "plate_with_hole.toml"
