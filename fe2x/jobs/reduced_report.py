@@ -27,11 +27,12 @@ _CAUSES = ("range", "indicator", "newton")
 class ReducedModelReport:
     """Step observer of the reduced RVEs: evaluations, fallbacks by cause, and the points.
 
-    It counts the step's evaluations (all of them, the cut-back attempts and macro Newton
-    iterations included) and its fallbacks by cause (``range``: ‖E‖ beyond the training data,
-    ``indicator``: the error estimate above the tolerance, ``newton``: the reduced Newton
-    failed), and lists the points whose final answer of the step came from the full RVE, with
-    their coordinates.
+    It counts the step's evaluations (all of them, the cut-back attempts, macro Newton
+    iterations and re-solves after certification included), its fallbacks by cause (``range``:
+    ‖E‖ beyond the training data, ``indicator``: the point was rejected at certification, its
+    error estimate above the tolerance, ``newton``: the reduced Newton failed) and the reduced
+    answers rejected at certification (``rejected``), and lists the points whose final answer
+    of the step came from the full RVE, with their coordinates and indicator.
 
     Args:
         engine: the FE² engine.
@@ -49,7 +50,7 @@ class ReducedModelReport:
 
     def _counts(self) -> np.ndarray:
         """This group's counts (its leader's; other ranks of a group hold zeros)."""
-        keys = ("evaluations", "reduced", *_CAUSES)
+        keys = ("evaluations", "reduced", "rejected", *_CAUSES)
         counts = np.array(
             [[m.counts[k] for k in keys] for m in self.models.values()], dtype=np.int64
         ).sum(axis=0)
@@ -84,8 +85,9 @@ class ReducedModelReport:
                 "step": step.number,
                 "evaluations": int(delta[0]),
                 "reduced": int(delta[1]),
-                "fallbacks": int(delta[2:].sum()),
-                "fallbacks_by_cause": dict(zip(_CAUSES, map(int, delta[2:]), strict=True)),
+                "rejected": int(delta[2]),
+                "fallbacks": int(delta[3:].sum()),
+                "fallbacks_by_cause": dict(zip(_CAUSES, map(int, delta[3:]), strict=True)),
                 "points_answered_by_full_rve": int(np.sum(fallback > 0.5)),
                 "max_indicator": float(np.max(indicator, initial=0.0)),
             }
@@ -95,7 +97,7 @@ class ReducedModelReport:
         """The record for ``summary.json``: per step, and the totals."""
         total = {
             key: int(sum(s[key] for s in self.steps))
-            for key in ("evaluations", "reduced", "fallbacks")
+            for key in ("evaluations", "reduced", "rejected", "fallbacks")
         }
         return {"microstructures": sorted(self.models), "steps": self.steps, "totals": total}
 

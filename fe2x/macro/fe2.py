@@ -10,7 +10,11 @@ Data flow of one macro residual evaluation (collective on the macro communicator
 4. Σ and C travel back to the owners of the points, which assemble residual and Jacobian.
 
 Converged steps commit every history, failed ones discard the trial histories and are cut
-back. Between steps the points are re-assigned to groups by their measured cost (LPT), and the
+back. Before a commit, the trial answers of certified models (a reduced RVE) are certified; if
+any is rejected, the step is solved again from its converged state with the rejected points
+answered by their full model (:data:`CERTIFICATION_ROUNDS` times at most, else it fails and is
+cut back), so that every committed answer passed the certification or is the full model's.
+Between steps the points are re-assigned to groups by their measured cost (LPT), and the
 histories of moved points migrate with them. A step can also be abandoned at any evaluation (a
 stop signal): it is discarded like a failed one and :class:`StepAbandoned` raised, so that the
 run can checkpoint its last converged step at once.
@@ -41,6 +45,10 @@ from fe2x.parallel.layout import GroupLayout
 logger = logging.getLogger(__name__)
 
 MicroFactory = Callable[[MPI.Comm], MicroModel]
+
+#: Re-solves of a step for the points rejected at certification (the set only grows: each
+#: re-solve usually takes 1–2 macro iterations, and rarely rejects another point).
+CERTIFICATION_ROUNDS = 3
 
 
 def _request_dtype(n: int) -> np.dtype:
@@ -107,6 +115,8 @@ class FE2Statistics:
     micro_iterations: int = 0
     evaluations: int = 0
     migrated_points: int = 0
+    rejected_points: int = 0  # trial answers rejected at certification (by this rank's pool)
+    certification_resolves: int = 0  # steps solved again for rejected points (each rank)
     step_shortcut: int = 0  # shortcut answers in the current step
     step_full: int = 0
     per_point_iterations: dict[int, int] = field(default_factory=dict)
@@ -154,6 +164,7 @@ class FE2Engine:
         self.pool = MicroPool(
             {name: factories[name](layout.group) for name in names}, use_shortcut=shortcut
         )
+        self._certified = any(c.certified for c in self.pool.capabilities.values())
         other = [n for n, c in self.pool.capabilities.items() if c.kinematics != problem.kinematics]
         if other:
             raise Fe2xError(
@@ -278,6 +289,8 @@ class FE2Engine:
         self._dt = (load_factor - self.load_factor) * self.end_time
         saved = self.problem.save_state()
         result = self.problem.solve_step(load_factor, self.constitutive)
+        if self._certified:
+            result = self._certify_step(load_factor, result)
         # Each point was evaluated by one group leader (the assignment is fixed within a step),
         # and every other rank holds zeros for it: a sum gathers the step's per-point record.
         record = self._step_record.gathered(self.layout.world)
@@ -299,6 +312,62 @@ class FE2Engine:
             if self._failure is not None:  # the macro SNES only saw a NaN residual
                 result = result._replace(reason=self._failure)
         return result
+
+    def _certify_step(self, load_factor: float, result: StepResult) -> StepResult:
+        """Certify a converged step's trial answers; re-solve it while some are rejected.
+
+        The re-solve starts from the converged macro state, with the rejected points answered
+        by their full model; the result sums the iterations, evaluations and residual
+        histories of all solves. Collective.
+        """
+        for resolves in range(CERTIFICATION_ROUNDS + 1):
+            if not result.converged:
+                return result
+            rejected = self._certify()
+            if not rejected:
+                return result
+            if resolves == CERTIFICATION_ROUNDS:
+                break
+            if self.layout.world.rank == 0:
+                logger.info(
+                    "load factor %.6g: %d point(s) rejected at certification; solving the step "
+                    "again with their full model",
+                    load_factor,
+                    rejected,
+                )
+            self.stats.certification_resolves += 1
+            again = self.problem.solve_step(load_factor, self.constitutive)
+            result = again._replace(
+                iterations=result.iterations + again.iterations,
+                residual_history=result.residual_history + again.residual_history,
+                evaluations=result.evaluations + again.evaluations,
+            )
+        return result._replace(
+            converged=False,
+            reason=f"{rejected} point(s) still rejected at certification after "
+            f"{CERTIFICATION_ROUNDS} re-solves with the full model",
+        )
+
+    def _certify(self) -> int:
+        """Certify the pool's trial answers; the number rejected on all ranks (collective).
+
+        Every rank of a group certifies (as it evaluates); its leader records the points'
+        certification time and the diagnostics of the certified states.
+        """
+        layout = self.layout
+        t0 = time.perf_counter()
+        outcome = self.pool.certify()
+        self.stats.micro_seconds += time.perf_counter() - t0
+        m = outcome.ids.size if layout.is_leader else 0
+        position = np.searchsorted(self.ids, outcome.ids[:m])
+        passed = outcome.passed[:m]
+        record = self._step_record
+        record["seconds"][position] += outcome.seconds[:m]
+        for k, name in enumerate(self.diagnostic_names):
+            record[name][position[passed]] = outcome.diagnostics[:m][passed, k]
+        local = int(m - passed.sum())
+        self.stats.rejected_points += local
+        return int(layout.world.allreduce(local, op=MPI.SUM))
 
     def nearest_points(self, coordinates: np.ndarray) -> list[int]:
         """Global ids of the macro points nearest to each of ``coordinates`` (collective)."""

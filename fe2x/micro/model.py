@@ -19,6 +19,9 @@ protocol of its own, checked once at set-up (:meth:`Capabilities.of`), never per
 - :class:`FiniteStrain`: a model whose E is the deformation gradient F̄ (row-major), answering
   P̄ and dP̄/dF̄ (``kinematics = "finite"``); every other model is small-strain (Mandel).
 - :class:`FluctuationSnapshots`: the fluctuation field of a state, for training data.
+- :class:`Certified`: a model whose trial answers are checked once per converged step, before
+  commit (a reduced model against its full one): the caller certifies every trial state and
+  answers the rejected points again by :meth:`Certified.solve_full` before committing.
 
 A model that is distributed over its group, has no portable state and is not replicated can
 only be restarted with the group size its checkpoint was written with.
@@ -34,6 +37,7 @@ import numpy as np
 
 __all__ = [
     "Capabilities",
+    "Certified",
     "Described",
     "Diagnostics",
     "ElasticShortcut",
@@ -199,6 +203,34 @@ class FluctuationSnapshots(Protocol):
         ...
 
 
+@runtime_checkable
+class Certified(Protocol):
+    """A model whose trial answers are certified once per converged step, before commit.
+
+    Its :meth:`MicroModel.solve` answers cheaply and leaves a trial state that is complete only
+    once certified. Whoever commits (the pool, the path driver) certifies every trial state of
+    the step first; a rejected point is answered again from its committed state by
+    :meth:`solve_full`, in every evaluation of that step that follows (the step is re-solved).
+    """
+
+    def certify(self, state: Any) -> tuple[bool, Any]:
+        """Check a trial state (of :meth:`MicroModel.get_state` after a solve and commit).
+
+        Returns (ok, the state completed for committing); when not ok, the returned state
+        says why (the reference answer must replace it). A state from :meth:`solve_full`
+        passes as it is.
+        """
+        ...
+
+    def solve_full(self, E: np.ndarray, rejected: Any) -> RVEResult:
+        """Σ and C by the reference model from the committed history (a rejected point).
+
+        ``rejected`` is the state :meth:`certify` refused (its reason is kept in the answer's
+        diagnostics). The trial history is kept until :meth:`MicroModel.commit`.
+        """
+        ...
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a micro model offers beyond the contract, found once with ``isinstance``.
@@ -213,6 +245,7 @@ class Capabilities:
         described: it describes itself for the log.
         kinematics: ``"small"`` (the default) or ``"finite"`` (:class:`FiniteStrain`).
         snapshots: its states hold a fluctuation field (training data).
+        certified: its trial states are certified before commit (:class:`Certified`).
     """
 
     timed: bool
@@ -224,6 +257,7 @@ class Capabilities:
     described: bool
     kinematics: str = "small"
     snapshots: bool = False
+    certified: bool = False
 
     @classmethod
     def of(cls, model: object, name: str = "micro model") -> Capabilities:
@@ -245,4 +279,5 @@ class Capabilities:
             described=isinstance(model, Described),
             kinematics=str(model.kinematics) if isinstance(model, FiniteStrain) else "small",
             snapshots=isinstance(model, FluctuationSnapshots),
+            certified=isinstance(model, Certified),
         )

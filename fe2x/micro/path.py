@@ -4,7 +4,9 @@ Each component is either strain-controlled (E_i(t) given) or stress-controlled (
 typically 0 for uniaxial stress). At every step the free strains solve Σ_s(E) = Σ_s,target by
 Newton's method with the consistent tangent: ΔE_s = C_ss⁻¹ (Σ_s,target − Σ_s).
 A step whose micro solve or control iteration fails is cut into halves, up to ``max_cutbacks``
-times; then the path stops, reporting why, with every converged step kept.
+times; then the path stops, reporting why, with every converged step kept. A certified model
+(:class:`~fe2x.micro.model.Certified`, a reduced RVE) has its converged step certified before it
+is committed; a rejected step is solved again from the same committed state by the full model.
 
 Small strain: Mandel E and Σ. Finite strain: the components of F̄ and P̄ (row-major), starting
 from F̄ = I. A rigid rotation Q changes P̄ into Q P̄ and leaves the stretch alone, so a path
@@ -21,12 +23,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from fe2x.micro.model import Diagnostics, MicroModel, TimeIncrement
+from fe2x.micro.model import Certified, Diagnostics, MicroModel, RVEResult, TimeIncrement
 
 __all__ = ["LoadPath", "PathResult", "PathStep", "cauchy_stress", "drive", "free_rotations"]
 
@@ -182,7 +185,7 @@ def _controlled(
 
 
 def _solve_mixed(
-    model: MicroModel,
+    solve: Callable[[np.ndarray], RVEResult],
     E_guess: np.ndarray,
     target: np.ndarray,
     stress_controlled: np.ndarray,
@@ -192,7 +195,7 @@ def _solve_mixed(
     finite: bool = False,
     cauchy: np.ndarray | None = None,
 ) -> tuple[Any, np.ndarray, int, int, str]:
-    """E with E[~s] = target[~s] and Σ(E)[s] = target[s].
+    """E with E[~s] = target[~s] and Σ(E)[s] = target[s], Σ(E) by ``solve``.
 
     ``finite``: E = F̄, which must keep det F̄ > 0; ``cauchy``: the components whose targets
     are Cauchy stresses.
@@ -211,7 +214,7 @@ def _solve_mixed(
             J = float(np.linalg.det(E.reshape(dim, dim)))
             if not J > 0.0:
                 return result, E, iteration, micro, f"det F̄ = {J:.4g} <= 0 (inverted material)"
-        result = model.solve(E)
+        result = solve(E)
         micro += result.iterations
         if not result.converged:
             return result, E, iteration, micro, f"micro solve failed: {result.reason}"
@@ -253,26 +256,41 @@ def drive(
     finite = path.kinematics == "finite"
     cauchy = np.zeros(n, dtype=bool) if path.cauchy is None else np.asarray(path.cauchy, bool)
     diagnosed = isinstance(model, Diagnostics)
+    timed = isinstance(model, TimeIncrement)
+    certified = isinstance(model, Certified)
     t, dt_full = 0.0, path.times[-1] / path.steps
     t_end = path.times[-1]
     E_rate = np.zeros(n)
+
+    def mixed(solve: Callable[[np.ndarray], RVEResult], guess: np.ndarray, t: float, dt: float):
+        """The mixed-control solve of the step from t over dt, Σ(E) by ``solve``."""
+        if timed:  # path times are physical times
+            model.set_time_increment(dt)  # type: ignore[attr-defined]
+        target = path.target(t + dt)
+        return _solve_mixed(
+            solve, guess, target, s, stress_scale, rtol, max_control_iterations, finite, cauchy
+        )
+
     while t < t_end - 1e-12 * t_end:
         dt, cutbacks = min(dt_full, t_end - t), 0
+        start = model.get_state() if certified else None
         while True:
-            guess = E + E_rate * dt
-            if isinstance(model, TimeIncrement):  # path times are physical times
-                model.set_time_increment(dt)
-            out, E_new, its, micro, why = _solve_mixed(
-                model,
-                guess,
-                path.target(t + dt),
-                s,
-                stress_scale,
-                rtol,
-                max_control_iterations,
-                finite,
-                cauchy,
-            )
+            out, E_new, its, micro, why = mixed(model.solve, E + E_rate * dt, t, dt)
+            if not why and certified:
+                model.commit()
+                ok, state = model.certify(model.get_state())  # type: ignore[attr-defined]
+                model.set_state(state if ok else start)
+                if not ok:
+                    logger.info(
+                        "t = %.6g: rejected at certification; the full model answers", t + dt
+                    )
+                    full = partial(model.solve_full, rejected=state)  # type: ignore[attr-defined]
+                    out, E_new, more, full_micro, why = mixed(full, E_new, t, dt)
+                    its, micro = its + more, micro + full_micro
+                    if not why:
+                        model.commit()
+            elif not why:
+                model.commit()
             if not why:
                 break
             if cutbacks == max_cutbacks:
@@ -283,7 +301,6 @@ def drive(
             cutbacks += 1
             dt /= 2.0
             logger.info("t = %.6g: %s; cutting back to dt = %.3g", t + 2 * dt, why, dt)
-        model.commit()
         E_rate = (E_new - E) / dt
         E, t = E_new, t + dt
         diagnostics = model.diagnostics() if diagnosed else {}  # type: ignore[attr-defined]

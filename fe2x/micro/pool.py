@@ -6,19 +6,25 @@ RVEs are distributed). A point's history is either ``None`` (never left the elas
 the opaque state its model returned; states are committed or discarded together with the macro
 step, so a cut-back step leaves nothing behind. What each model can do beyond the contract is
 found once, here (:class:`~fe2x.micro.model.Capabilities`).
+
+The trial states of :class:`~fe2x.micro.model.Certified` models are certified once per
+converged step, before commit (:meth:`MicroPool.certify`); the points rejected there are
+answered by :meth:`~fe2x.micro.model.Certified.solve_full` in every later evaluation of the
+step, and :meth:`MicroPool.commit` refuses trial states that were not certified.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
-from fe2x.micro.model import Capabilities, MicroModel
+from fe2x.errors import Fe2xError
+from fe2x.micro.model import Capabilities, Certified, MicroModel
 
-__all__ = ["MicroPool", "PointAnswer", "PoolResponse"]
+__all__ = ["Certification", "MicroPool", "PointAnswer", "PoolResponse"]
 
 
 class PointAnswer(NamedTuple):
@@ -56,6 +62,29 @@ class PoolResponse(NamedTuple):
     diagnostics: np.ndarray
 
 
+class Certification(NamedTuple):
+    """One certification pass over the trial states of a step.
+
+    Attributes:
+        ids: the points certified (every trial point of a certified model), ascending.
+        passed: ``(k,)`` whether each passed; the others are answered by the full model from
+            now on in this step.
+        diagnostics: ``(k, len(MicroPool.diagnostic_names))`` the diagnostics of the
+            certified states (0 for the rejected ones).
+        seconds: ``(k,)`` wall time of each point's certification.
+    """
+
+    ids: np.ndarray
+    passed: np.ndarray
+    diagnostics: np.ndarray
+    seconds: np.ndarray
+
+    @property
+    def rejected(self) -> np.ndarray:
+        """The points that failed."""
+        return self.ids[~self.passed]
+
+
 class MicroPool:
     """Micro models by microstructure name, and the committed/trial history of each point.
 
@@ -87,6 +116,9 @@ class MicroPool:
         self.keep_answers = False
         self.committed_answers: dict[int, PointAnswer] = {}
         self._answers: dict[int, PointAnswer] = {}
+        #: Points rejected at certification in this step -> their rejected trial state.
+        self.forced: dict[int, Any] = {}
+        self._uncertified: dict[int, str] = {}  # trial states to certify -> their model
 
     def evaluate(
         self, ids: np.ndarray, names: list[str], E: np.ndarray, dt: float = 0.0
@@ -105,16 +137,23 @@ class MicroPool:
         for i, (point, name) in enumerate(zip(ids.tolist(), names, strict=True)):
             if shortcut[i]:
                 self.trial.pop(point, None)
+                self._uncertified.pop(point, None)
                 continue
             t0 = time.perf_counter()
             model, capabilities = self.models[name], self.capabilities[name]
             if capabilities.timed:
                 model.set_time_increment(dt)  # type: ignore[attr-defined]
-            answer = self.load(point, name).solve(E[i])
+            self.load(point, name)
+            if point in self.forced:
+                answer = model.solve_full(E[i], self.forced[point])  # type: ignore[attr-defined]
+            else:
+                answer = model.solve(E[i])
             if answer.converged:
                 model.commit()
                 self.trial[point] = model.get_state()
-                if capabilities.diagnostics:
+                if capabilities.certified:  # diagnostics of the certified state, later
+                    self._uncertified[point] = name
+                elif capabilities.diagnostics:
                     values = model.diagnostics()  # type: ignore[attr-defined]
                     diagnostics[i, self._columns[name]] = [
                         values[d] for d in capabilities.diagnostics
@@ -166,15 +205,59 @@ class MicroPool:
         model.set_state(self._initial[name] if state is None else state)
         return model
 
+    def certify(self) -> Certification:
+        """Certify the trial states of the points whose models are certified (before commit).
+
+        A state that passes replaces the trial one (completed for committing, e.g. its full
+        history); a point that fails is answered by the full model (``solve_full``) in every
+        later evaluation of this step, and its trial state stays uncertified until then.
+        Collective on the group when its models are distributed.
+        """
+        ids = np.array(sorted(self._uncertified), dtype=np.int64)
+        passed = np.zeros(ids.size, dtype=bool)
+        diagnostics = np.zeros((ids.size, len(self.diagnostic_names)))
+        seconds = np.zeros(ids.size)
+        for i, point in enumerate(ids.tolist()):
+            t0 = time.perf_counter()
+            name = self._uncertified[point]
+            model, capabilities = self.models[name], self.capabilities[name]
+            ok, state = cast(Certified, model).certify(self.trial[point])
+            passed[i] = ok
+            if not ok:
+                self.forced[point] = state
+            else:
+                self.trial[point] = state
+                del self._uncertified[point]
+            if ok and capabilities.diagnostics:
+                model.set_state(state)
+                values = model.diagnostics()  # type: ignore[attr-defined]
+                diagnostics[i, self._columns[name]] = [values[d] for d in capabilities.diagnostics]
+                if point in self._answers:
+                    row = diagnostics[i]
+                    self._answers[point] = self._answers[point]._replace(diagnostics=row)
+            seconds[i] = time.perf_counter() - t0
+        return Certification(ids, passed, diagnostics, seconds)
+
     def commit(self) -> None:
-        """The trial histories of the last evaluations become the committed ones."""
+        """The trial histories of the last evaluations become the committed ones.
+
+        Raises Fe2xError if a trial state of a certified model was not certified.
+        """
+        if self._uncertified:
+            raise Fe2xError(
+                f"{len(self._uncertified)} trial state(s) not certified before commit "
+                f"(macro point {min(self._uncertified)}): call certify() first"
+            )
         self.committed.update(self.trial)
         self.trial.clear()
+        self.forced.clear()
         self.committed_answers, self._answers = self._answers, {}
 
     def discard(self) -> None:
-        """Forget the trial histories (the macro step was cut back)."""
+        """Forget the trial histories and the rejected points (the macro step was cut back)."""
         self.trial.clear()
+        self.forced.clear()
+        self._uncertified.clear()
         self._answers = {}
 
     def release(self, ids: list[int]) -> dict[int, Any]:

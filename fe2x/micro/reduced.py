@@ -1,7 +1,7 @@
 """The reduced RVE as a micro model: POD-Galerkin, empirical cubature, certified fallback.
 
 Galerkin projection on a POD basis, the laws evaluated at the empirical cubature points only,
-and a certified fallback to the full RVE.
+and each converged step's answers certified, with a fallback to the full RVE.
 
 With the basis Φ ``(n_reduced, r)`` of the reduced fluctuation (x = Φ q) and the cubature
 ``{(z_k, ω_k)}`` (:class:`~fe2x.io.reduced_basis.ReducedBasis`), the RVE equations become r
@@ -17,10 +17,13 @@ equations at m points, with A_k = (B Φ)(z_k) ``(n, r)`` the strain of the modes
 Hill–Mandel holds by the Galerkin projection: ⟨σ : ε⟩ − Σ · E = qᵀ r(q) / |Ω| = 0 at the
 converged q (averages by the cubature; E is the macro strain by construction).
 
-Error control, after every reduced evaluation: the solution is lifted, u = E·y + P Φ q, the laws
-are updated at *all* quadrature points from the committed full history and the full residual
-R = Pᵀ ∫ σ : ε(v) dy is assembled. The indicator is the change of Σ that one full Newton step
-from there would make, to first order:
+Error control, once per converged step (:class:`~fe2x.micro.model.Certified`): :meth:`solve`
+runs the reduced Newton only, and its trial state records how to lift the answer (the substeps
+(E_i, q_i, dt_i) and the committed full history it started from; arrays are never modified in
+place, so a reference suffices). Before the step is committed, :meth:`certify` lifts it,
+u = E·y + P Φ q, updates the laws at *all* quadrature points along the substeps and assembles
+the full residual R = Pᵀ ∫ σ : ε(v) dy. The indicator is the change of Σ that one full Newton
+step from there would make, to first order:
 
     ΔΣ ≈ (Σ_h − Σ) + ⟨C_T ε(P δ)⟩,   J_T δ = −R,
 
@@ -33,23 +36,24 @@ committed reduced state is not in full equilibrium, and its residual persists th
 steps whose Σ the basis (holding the elastic correctors) gives exactly; ‖R‖ then ranks the
 errors of Σ badly (Spearman 0.58 against 0.97 on the plate cell), where ΔΣ sees that
 C_el-weighted corrections of that residual leave Σ unchanged. κ η, with the effectivity κ
-calibrated on the training data, bounds the relative error of Σ. Above the tolerance, or for
-‖E‖ beyond the training range, or when the reduced Newton fails, the point is answered by the
-full RVE from the same committed state.
+calibrated on the training data, bounds the relative error of Σ. Above the tolerance the point
+is rejected: the caller solves the step again with that point answered by :meth:`solve_full`,
+the full RVE from the same committed state. For ‖E‖ beyond the training range, or when the
+reduced Newton fails, :meth:`solve` itself answers by the full RVE.
 
-The fallback needs the point's full history, so the history is tracked at all points: the state
-is the full RVE's (fluctuation x and every point's law state) plus q, and the history at the
-cubature points is its restriction. The price is one law update at all points per evaluation (which
-the indicator needs anyway) and no factorization; the
-reduced Newton itself costs O(m r² n), independent of the mesh; the indicator adds one law
-update at all points and, per CG step, one elastic back-substitution and two sparse products.
+The fallback needs the point's full history, so every committed state holds it: the full RVE's
+(fluctuation x and every point's law state) plus q and the reduced Newton's own law state at
+the cubature points (from which the next increment starts, so that the reduced path does not
+depend on when it is lifted). An evaluation costs the reduced Newton only, O(m r² n),
+independent of the mesh; a certification, once per step and point, one law update at all
+points per substep and, per CG step, one elastic back-substitution and two sparse products.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -86,6 +90,9 @@ DIAGNOSTICS = ("rom_fallback", "rom_indicator")
 
 #: Stresses below this times ⟨C_el⟩ ‖E‖ are round-off: the indicator's (and errors') floor.
 STRESS_FLOOR = 1e-8
+
+#: The keys of an uncertified state's substeps (E_i, q_i, dt_i) from its base history.
+SUBSTEPS = ("E_steps", "q_steps", "dt_steps")
 
 
 class ReducedOutcome(NamedTuple):
@@ -135,19 +142,25 @@ def _indicator_tolerance(
     return indicator_tolerance
 
 
+def _phases(states: Mapping[str, Any], names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The law states of the phases ``names``, empty for those missing (as in checkpoints)."""
+    return {name: dict(states.get(name, {})) for name in names}
+
+
 class ReducedRVE:
     """A hyper-reduced RVE (POD + empirical cubature) with a fallback to the full RVE.
 
     Set up once per microstructure and RVE group (of one rank); it implements the micro-model
-    contract (:mod:`fe2x.micro.model`) with the elastic shortcut, time increments, diagnostics
-    (the laws' outputs, exact averages of the tracked full history, and :data:`DIAGNOSTICS`),
-    micro fields and a description.
+    contract (:mod:`fe2x.micro.model`) with certification, the elastic shortcut, time
+    increments, diagnostics (the laws' outputs, exact averages of the full history, and
+    :data:`DIAGNOSTICS`), micro fields and a description. Used alone, :attr:`last` and
+    :meth:`diagnostics` lift an uncertified answer when asked.
 
     Args:
         rve: the full RVE the basis was built for (it answers the fallbacks).
         basis: the basis and cubature (:func:`fe2x.io.reduced_basis.read_reduced_basis`).
-        tolerance: relative error of Σ allowed per evaluation, estimated by κ η with the
-            basis's effectivity κ; above it the full RVE answers (None: never on the indicator).
+        tolerance: relative error of Σ allowed per committed answer, estimated by κ η with the
+            basis's effectivity κ; above it the certification rejects the answer (None: never).
         indicator_tolerance: the threshold on η itself (overrides ``tolerance``).
         strain_range: the full RVE answers when ‖E‖ exceeds this times the training data's
             largest ‖E‖ (None: no range check).
@@ -209,11 +222,16 @@ class ReducedRVE:
         self._committed: dict[str, Any] = self._initial
         self._trial: dict[str, Any] | None = None
         self._dt = 0.0
-        self.last = ReducedOutcome(np.nan, "", 0)
-        #: Counts of evaluations: all, answered reduced, and fallbacks by cause.
-        self.counts = {"evaluations": 0, "reduced": 0, "range": 0, "indicator": 0, "newton": 0}
-        self.timings = {"setup": time.perf_counter() - t0, "reduced": 0.0, "indicator": 0.0}
-        self.timings["fallback"] = 0.0
+        self._last = ReducedOutcome(np.nan, "", 0)
+        self._pending: dict[str, Any] | None = None  # the last answer, if its η is not known
+        #: Counts of evaluations (all, answered reduced, by the full RVE by cause: "range",
+        #: "newton", "indicator" for the points rejected at certification) and of the
+        #: certifications (passed, rejected).
+        self.counts = dict.fromkeys(
+            ("evaluations", "reduced", "range", "indicator", "newton", "certified", "rejected"), 0
+        )
+        self.timings = dict.fromkeys(("reduced", "certify", "fallback"), 0.0)
+        self.timings["setup"] = time.perf_counter() - t0
         logger.debug(
             "ReducedRVE: %d modes, %d cubature points (of %d), η tolerance %s",
             r,
@@ -262,52 +280,116 @@ class ReducedRVE:
         self._dt = float(dt)
 
     def solve(self, E: Any) -> RVEResult:
-        """Σ and dΣ/dE at macro strain ``E`` from the committed state.
+        """Σ and dΣ/dE at macro strain ``E`` from the committed state, by the reduced Newton.
 
-        The reduced answer if it passes the checks, else the full RVE's (see the module notes).
+        O(cubature points): the trial state records how to lift the answer and is complete
+        once certified (:meth:`certify`). The full RVE answers beyond the training range and
+        where the reduced Newton fails (see the module notes).
         """
         n = self.n_strain
         E = np.asarray(E, dtype=float).reshape(n)
         self.counts["evaluations"] += 1
-        committed, dt = self._committed, self._dt
+        committed = self._committed
         norm = float(np.linalg.norm(E))
         if self.strain_limit is not None and not norm <= self.strain_limit:
             return self._fallback(E, "range", f"|E| = {norm:.3e} beyond the training range", np.nan)
         t0 = time.perf_counter()
+        start = committed.get("cubature")
+        if start is None:  # a full history: the initial state, or a full RVE's answer
+            start = self._equations.start(committed["history"])
         reduced = self._equations.increment(
-            E, committed, dt, self.max_iterations, self.max_cutbacks
+            E,
+            committed["E"],
+            committed["q"],
+            start,
+            self._dt,
+            self.max_iterations,
+            self.max_cutbacks,
         )
-        t1 = time.perf_counter()
-        self.timings["reduced"] += t1 - t0
+        self.timings["reduced"] += time.perf_counter() - t0
         if reduced is None:
             return self._fallback(E, "newton", "the reduced Newton did not converge", np.nan)
-        substeps, Sigma, C, hill_mandel, iterations, histories = reduced
-        history = self._error_indicator.lift(self.Phi, substeps, committed["history"])
-        indicator = np.nan
-        if history is not None:
-            floor = self.stress_floor(E)
-            indicator = self._error_indicator.estimate(Sigma, floor, self.indicator_steps)
-        self.timings["indicator"] += time.perf_counter() - t1
-        if history is None:
-            return self._fallback(E, "newton", "a law failed on the lifted solution", np.nan)
-        tol = self.indicator_tolerance
-        if tol is not None and not indicator <= tol:
-            return self._fallback(
-                E, "indicator", f"indicator {indicator:.2e} > {tol:.2e}", indicator
+        steps: tuple[np.ndarray, ...] = (reduced.E_steps, reduced.q_steps, reduced.dt_steps)
+        if "base" in committed:  # committed uncertified: lifted later along both increments
+            base = committed["base"]
+            steps = tuple(
+                np.concatenate([committed[k], v]) for k, v in zip(SUBSTEPS, steps, strict=True)
             )
-        q = substeps[-1][1]
+        else:
+            base = committed["history"]
         self._trial = {
             "E": E.copy(),
-            "q": q,
-            "x": self.Phi @ q,
-            "history": history,
-            "indicator": np.asarray(indicator),
+            "q": reduced.q_steps[-1],
+            "Sigma": reduced.Sigma,
+            "floor": np.asarray(self.stress_floor(E)),
+            **dict(zip(SUBSTEPS, steps, strict=True)),
+            "base": base,
+            "cubature": reduced.cubature,
+            "indicator": np.asarray(np.nan),
             "fallback": np.zeros(()),
         }
+        self._pending = self._trial
         self.counts["reduced"] += 1
-        self.last = ReducedOutcome(indicator, "", iterations)
-        reason = "reduced" if len(substeps) == 1 else f"reduced in {len(substeps)} substeps"
-        return RVEResult(Sigma, C, hill_mandel, True, reason, iterations, histories)
+        self._last = ReducedOutcome(np.nan, "", reduced.iterations)
+        k = reduced.dt_steps.size
+        reason = "reduced" if k == 1 else f"reduced in {k} substeps"
+        return RVEResult(
+            reduced.Sigma,
+            reduced.C,
+            reduced.hill_mandel,
+            True,
+            reason,
+            reduced.iterations,
+            reduced.histories,
+        )
+
+    def certify(self, state: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """Lift a trial state to all points and compare its indicator η with the tolerance.
+
+        Returns (η ≤ tolerance, the lifted state with its full history and η); a state that
+        holds a full history already (a full RVE's answer, or lifted) passes as it is. A law
+        failing on the lifted solution rejects it with η = NaN.
+        """
+        if "base" not in state:
+            return True, dict(state)
+        t0 = time.perf_counter()
+        lifted, indicator = self._lift(state)
+        self.timings["certify"] += time.perf_counter() - t0
+        tol = self.indicator_tolerance
+        ok = lifted is not None and (tol is None or indicator <= tol)
+        self.counts["certified" if ok else "rejected"] += 1
+        if lifted is None:
+            return False, dict(state)
+        return ok, lifted
+
+    def solve_full(self, E: Any, rejected: Mapping[str, Any]) -> RVEResult:
+        """The full RVE's Σ and dΣ/dE at ``E`` from the committed state (a rejected point).
+
+        ``rejected`` is the trial state :meth:`certify` refused; its η is kept as the answer's
+        ``rom_indicator``.
+        """
+        E = np.asarray(E, dtype=float).reshape(self.n_strain)
+        self.counts["evaluations"] += 1
+        indicator = float(rejected["indicator"])
+        why = (
+            f"rejected at certification: indicator {indicator:.2e} > {self.indicator_tolerance:.2e}"
+            if np.isfinite(indicator) and self.indicator_tolerance is not None
+            else "rejected at certification: a law failed on the lifted solution"
+        )
+        return self._fallback(E, "indicator", why, indicator)
+
+    @property
+    def last(self) -> ReducedOutcome:
+        """What the last evaluation did (its η is computed here, once, by lifting it)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            lifted, indicator = self._lift(pending)
+            self._last = self._last._replace(indicator=indicator)
+            if lifted is not None and self._committed is pending:
+                self._committed = lifted
+            if lifted is not None and self._trial is pending:
+                self._trial = lifted
+        return self._last
 
     def stress_floor(self, E: np.ndarray) -> float:
         """The stress scale below which stresses of an increment to ``E`` are round-off.
@@ -327,22 +409,52 @@ class ReducedRVE:
     def get_state(self) -> dict[str, Any]:
         """The committed state; its arrays are never modified in place.
 
-        ``E``, ``q``, the fluctuation ``x`` (Φ q, or the full RVE's after a fallback),
-        ``history`` (phase -> its points' law state, all points), and the last evaluation's
-        ``indicator`` and ``fallback``.
+        Certified (or a full RVE's): ``E``, ``q``, the fluctuation ``x`` (Φ q, or the full
+        RVE's), ``history`` (phase -> its points' law state, all points), ``cubature`` (the
+        reduced Newton's law state at the cubature points; absent after a full RVE's answer),
+        the evaluation's ``indicator`` and ``fallback``. Uncertified (a reduced answer before
+        :meth:`certify`): ``E``, ``q``, ``Sigma``, the indicator's stress ``floor``, the
+        substeps ``E_steps``, ``q_steps``, ``dt_steps`` from the full history ``base``,
+        ``cubature``, ``indicator`` (NaN) and ``fallback``.
         """
         return dict(self._committed)
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Install a state made by :meth:`get_state` as the committed one (trial dropped)."""
-        x = np.asarray(state["x"], dtype=float)
         q = np.asarray(state["q"], dtype=float)
-        if x.shape != (self.Phi.shape[0],) or q.shape != (self.n_modes,):
+        if q.shape != (self.n_modes,):
             raise Fe2xError(
-                f"state with {x.shape} fluctuation dofs and {q.shape} modes does not fit this "
-                f"reduced RVE ({self.Phi.shape[0]}, {self.n_modes})"
+                f"state with {q.shape} modes does not fit this reduced RVE ({self.n_modes})"
+            )
+        if "base" in state:
+            self._check_history(state["base"])
+            self._committed = dict(state)
+            self._committed["base"] = _phases(state["base"], self.full_laws.laws)
+            self._committed["cubature"] = _phases(state["cubature"], self._equations.ecm_index)
+            self._trial = None
+            return
+        x = np.asarray(state["x"], dtype=float)
+        if x.shape != (self.Phi.shape[0],):
+            raise Fe2xError(
+                f"state with {x.shape} fluctuation dofs does not fit this reduced RVE "
+                f"({self.Phi.shape[0]})"
             )
         history = state["history"]
+        self._check_history(history)
+        self._committed = {
+            "E": np.asarray(state["E"], dtype=float).reshape(self.n_strain),
+            "q": q,
+            "x": x,
+            "history": _phases(history, self.full_laws.laws),
+            "indicator": np.asarray(state.get("indicator", 0.0)),
+            "fallback": np.asarray(state.get("fallback", 0.0)),
+        }
+        if "cubature" in state:
+            self._committed["cubature"] = _phases(state["cubature"], self._equations.ecm_index)
+        self._trial = None
+
+    def _check_history(self, history: Mapping[str, Any]) -> None:
+        """Raise Fe2xError unless ``history`` has every phase's law state at all its points."""
         laws = self.full_laws
         for name in laws.laws:
             shapes = laws.laws[name].state_shapes
@@ -351,27 +463,51 @@ class ReducedRVE:
                 np.shape(have[k])[0] != laws.points[name].size for k in shapes
             ):
                 raise Fe2xError(f"state history of phase {name!r} does not match this RVE")
-        self._committed = {
-            "E": np.asarray(state["E"], dtype=float).reshape(self.n_strain),
-            "q": q,
-            "x": x,
-            "history": {name: dict(history.get(name, {})) for name in laws.laws},
-            "indicator": np.asarray(state.get("indicator", 0.0)),
-            "fallback": np.asarray(state.get("fallback", 0.0)),
-        }
-        self._trial = None
 
-    # -- the reduced increment -------------------------------------------------------------
+    # -- lifting and the fallback ----------------------------------------------------------
+    def _lift(self, state: Mapping[str, Any]) -> tuple[dict[str, Any] | None, float]:
+        """An uncertified state lifted to all points, and its indicator η (module notes).
+
+        The laws at all points are updated along its substeps from its ``base`` history;
+        (None, NaN) if a law fails there.
+        """
+        substeps = zip(*(state[k] for k in SUBSTEPS), strict=True)
+        history = self._error_indicator.lift(self.Phi, substeps, state["base"])
+        if history is None:
+            return None, np.nan
+        floor = float(state["floor"])
+        indicator = self._error_indicator.estimate(state["Sigma"], floor, self.indicator_steps)
+        q = state["q"]
+        lifted = {
+            "E": state["E"],
+            "q": q,
+            "x": self.Phi @ q,
+            "history": history,
+            "cubature": state["cubature"],
+            "indicator": np.asarray(indicator),
+            "fallback": np.zeros(()),
+        }
+        return lifted, indicator
+
+    def _complete(self, state: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``state`` with its full history: lifted if it is uncertified."""
+        if "base" not in state:
+            return state
+        lifted, _ = self._lift(state)
+        if lifted is None:
+            raise Fe2xError("a law failed on the lifted reduced solution: no full history")
+        return lifted
 
     def _fallback(self, E: np.ndarray, cause: str, why: str, indicator: float) -> RVEResult:
         """The full RVE's answer from the committed state (the trial state follows it)."""
         t0 = time.perf_counter()
         self.counts[cause] += 1
-        rve, committed = self.rve, self._committed
+        rve, committed = self.rve, self._complete(self._committed)
         rve.set_state(self.full_state(committed))
         rve.set_time_increment(self._dt)
         result = rve.solve(E)
-        self.last = ReducedOutcome(indicator, why, result.iterations)
+        self._pending = None
+        self._last = ReducedOutcome(indicator, why, result.iterations)
         if result.converged:
             rve.commit()
             state = rve.get_state()
@@ -395,8 +531,9 @@ class ReducedRVE:
     def full_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """``state`` (of :meth:`get_state`) as the full RVE's (:meth:`NonlinearRVE.get_state`).
 
-        The full RVE continues from it exactly.
+        The full RVE continues from it exactly (an uncertified state is lifted first).
         """
+        state = self._complete(state)
         laws = self.full_laws.laws
         return {
             "E": state["E"],
@@ -429,11 +566,12 @@ class ReducedRVE:
         The averages are over the full history; then whether its evaluation fell back, and its
         indicator.
         """
+        self._committed = committed = dict(self._complete(self._committed))
         weights = self.rve.problem.weights
-        fields = self.full_laws.outputs(self._committed["history"])
+        fields = self.full_laws.outputs(committed["history"])
         values = {name: float(weights @ v) / self.volume for name, v in fields.items()}
-        values["rom_fallback"] = float(self._committed["fallback"])
-        values["rom_indicator"] = float(self._committed["indicator"])
+        values["rom_fallback"] = float(committed["fallback"])
+        values["rom_indicator"] = float(committed["indicator"])
         return values
 
     def micro_fields(self) -> dict[str, Any]:
@@ -443,7 +581,7 @@ class ReducedRVE:
 
     def fluctuation(self, state: Mapping[str, Any]) -> np.ndarray:
         """The reduced fluctuation dofs of ``state`` (training-data snapshots)."""
-        return np.asarray(state["x"])
+        return np.asarray(state["x"]) if "x" in state else self.Phi @ state["q"]
 
     @property
     def fluctuation_rows(self) -> tuple[int, np.ndarray]:
