@@ -269,6 +269,8 @@ def test_checkpointed_state_continues_identically(trained):
     reduced.set_state(saved)
     again = reduced.solve(1.2 * E)
     assert np.array_equal(first.Sigma, again.Sigma) and np.array_equal(first.C, again.C)
+    with pytest.raises(Fe2xError, match="macro strain components"):
+        reduced.set_state(dict(saved, E=np.zeros(4)))
 
 
 def test_basis_file_round_trip_and_refusals(trained, tmp_path):

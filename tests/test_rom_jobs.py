@@ -368,6 +368,10 @@ def test_reduced_fe2_follows_full_fe2(plate_runs):
     assert totals["evaluations"] == totals["reduced"] + totals["fallbacks"] > 0
     assert totals["evaluations"] == s_red["rve_full_solves"]
     assert 0 < totals["rejected"] <= totals["fallbacks"] == totals_by_cause(report)["indicator"]
+    assert s_red["rve_rejected_at_certification"] == totals["rejected"]
+    resolved_steps = sum(1 for rom in report["steps"] if rom["rejected"])
+    assert s_red["certification_resolves"] >= resolved_steps > 0
+    assert s_full["rve_rejected_at_certification"] == s_full["certification_resolves"] == 0
     rows = (work / "reduced" / "rom_fallbacks.csv").read_text().splitlines()
     assert rows[0] == "step,point,x,y,indicator"
     assert len(rows) - 1 == sum(s["points_answered_by_full_rve"] for s in report["steps"]) > 0

@@ -200,6 +200,8 @@ def _run_summary(
         "cutbacks": result.cutbacks,
         "rve_full_solves": total(stats.full_solves),
         "rve_shortcut_solves": total(stats.shortcut_solves),
+        "rve_rejected_at_certification": total(stats.rejected_points),
+        "certification_resolves": stats.certification_resolves,
         "micro_newton_iterations": total(stats.micro_iterations),
         "migrated_points": stats.migrated_points,
         "timings": {

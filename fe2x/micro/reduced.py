@@ -422,9 +422,10 @@ class ReducedRVE:
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Install a state made by :meth:`get_state` as the committed one (trial dropped)."""
         q = np.asarray(state["q"], dtype=float)
-        if q.shape != (self.n_modes,):
+        if q.shape != (self.n_modes,) or np.size(state["E"]) != self.n_strain:
             raise Fe2xError(
-                f"state with {q.shape} modes does not fit this reduced RVE ({self.n_modes})"
+                f"state with {q.shape} modes and {np.size(state['E'])} macro strain components "
+                f"does not fit this reduced RVE ({self.n_modes}, {self.n_strain})"
             )
         if "base" in state:
             self._check_history(state["base"])
