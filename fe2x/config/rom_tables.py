@@ -196,7 +196,10 @@ class ReducedMicro(RVEMicro):
     )
     tolerance: float = option(
         0.01,
-        doc="relative error of Σ per evaluation (κ η, calibrated) above which the full RVE answers",
+        doc=(
+            "relative error of Σ (κ η, calibrated) of a converged answer above which the full "
+            "RVE answers"
+        ),
         check=_positive,
         expect="a number > 0",
     )
