@@ -168,6 +168,9 @@ _MANDEL_I = np.array([0, 1, 2, 1, 0, 0])
 _MANDEL_J = np.array([0, 1, 2, 2, 2, 1])
 _MANDEL_W = np.array([1.0, 1.0, 1.0, math.sqrt(2.0), math.sqrt(2.0), math.sqrt(2.0)])
 _MANDEL_OF = np.array([[0, 5, 4], [5, 1, 3], [4, 3, 2]])
+_INV_W = 1.0 / _MANDEL_W
+_HALF_WW = 0.5 * np.outer(_MANDEL_W, _MANDEL_W)
+_INV_WW = np.outer(_INV_W, _INV_W)
 
 
 @numba.vectorize(["float64(float64, float64)"], cache=True)
@@ -191,6 +194,20 @@ def log_divided_difference(x, y):  # pragma: no cover (compiled; the tests check
     return math.atanh(z) / z / s
 
 
+@numba.njit(cache=True, nogil=True)
+def _clustered_second_difference(x, y, w):  # pragma: no cover (compiled; tests check it)
+    """``f[x, y, w]`` of ``f = ½ ln`` by its Taylor series about the mean (clustered arguments)."""
+    m = (x + y + w) / 3.0
+    # f^(2+k)(m) / (2+k)! = (-1)^(k+1) / (2 (k+2) m^(k+2)); h1 = 0 since Σ d = 0
+    dx, dy, dw = x - m, y - m, w - m
+    p2 = dx * dx + dy * dy + dw * dw
+    p3 = dx * dx * dx + dy * dy * dy + dw * dw * dw
+    p4 = dx**4 + dy**4 + dw**4
+    h2, h3, h4 = p2 / 2.0, p3 / 3.0, (p2 * p2 + 2.0 * p4) / 8.0
+    u = 1.0 / m
+    return -(u * u) / 4.0 * (1.0 + u * u * (h2 / 2.0 - 0.4 * u * h3 + u * u * h4 / 3.0))
+
+
 @numba.vectorize(["float64(float64, float64, float64)"], cache=True)
 def log_second_divided_difference(x, y, w):  # pragma: no cover (compiled; tests check it)
     """Second divided difference ``f[x, y, w]`` of ``f = ½ ln`` for positive arrays.
@@ -208,17 +225,9 @@ def log_second_divided_difference(x, y, w):  # pragma: no cover (compiled; tests
     """
     lo, hi = min(x, y, w), max(x, y, w)
     mid = max(min(x, y), min(max(x, y), w))
-    m = (x + y + w) / 3.0
-    if (hi - lo) / m >= _SERIES_SPREAD:
+    if (hi - lo) / ((x + y + w) / 3.0) >= _SERIES_SPREAD:
         return (log_divided_difference(lo, mid) - log_divided_difference(mid, hi)) / (lo - hi)
-    # f^(2+k)(m) / (2+k)! = (-1)^(k+1) / (2 (k+2) m^(k+2)); h1 = 0 since Σ d = 0
-    dx, dy, dw = x - m, y - m, w - m
-    p2 = dx * dx + dy * dy + dw * dw
-    p3 = dx * dx * dx + dy * dy * dy + dw * dw * dw
-    p4 = dx**4 + dy**4 + dw**4
-    h2, h3, h4 = p2 / 2.0, p3 / 3.0, (p2 * p2 + 2.0 * p4) / 8.0
-    u = 1.0 / m
-    return -(u * u) / 4.0 * (1.0 + u * u * (h2 / 2.0 - 0.4 * u * h3 + u * u * h4 / 3.0))
+    return _clustered_second_difference(x, y, w)
 
 
 class LogStrain(NamedTuple):
@@ -475,20 +484,44 @@ def _log_strain_kernel(F, e, N, c, d1, d2):  # pragma: no cover (compiled; tests
         for a in range(3):
             for b in range(a, 3):
                 d1[k, a, b] = d1[k, b, a] = 2.0 * log_divided_difference(c[k, a], c[k, b])
+        for a in range(3):
+            for b in range(a, 3):
                 for m in range(b, 3):
-                    value = 4.0 * log_second_divided_difference(c[k, a], c[k, b], c[k, m])
+                    value = 2.0 * _second_from_first(c[k], d1[k], (a, b, m))
                     d2[k, a, b, m] = d2[k, a, m, b] = d2[k, b, a, m] = value
                     d2[k, b, m, a] = d2[k, m, a, b] = d2[k, m, b, a] = value
     return failed
 
 
 @numba.njit(cache=True, nogil=True)
+def _second_from_first(c, d1, abm):  # pragma: no cover (compiled; the tests check it)
+    """``2 f[c_a, c_b, c_m]`` of ``f = ½ ln`` from the first differences ``d1 = 2 f[c_p, c_q]``.
+
+    As :func:`log_second_divided_difference`, without evaluating the first differences again:
+    spread arguments give ``(d1[lo, mid] − d1[mid, hi]) / (c_lo − c_hi)``.
+    """
+    x, y, w = c[abm[0]], c[abm[1]], c[abm[2]]
+    lo, hi = min(x, y, w), max(x, y, w)
+    if (hi - lo) / ((x + y + w) / 3.0) < _SERIES_SPREAD:
+        return 2.0 * _clustered_second_difference(x, y, w)
+    p_lo = 0 if x == lo else (1 if y == lo else 2)
+    p_hi = 2 if w == hi else (1 if y == hi else 0)
+    i_lo, i_mid, i_hi = abm[p_lo], abm[3 - p_lo - p_hi], abm[p_hi]
+    return (d1[i_lo, i_mid] - d1[i_mid, i_hi]) / (lo - hi)
+
+
+@numba.njit(cache=True, nogil=True)
 def _product6(A, B, C):  # pragma: no cover (compiled; the tests check its results)
-    """``C = A B`` of 6×6 matrices (``C`` distinct from both), a row of ``C`` in registers."""
+    """``C = A B`` of 6×6 matrices (``C`` distinct from both), a row of ``C`` in registers.
+
+    Zero entries of ``A`` are skipped (the block-diagonal rotations of plane strain).
+    """
     for r in range(6):
         c0 = c1 = c2 = c3 = c4 = c5 = 0.0
         for s in range(6):
             a = A[r, s]
+            if a == 0.0:
+                continue
             c0 += a * B[s, 0]
             c1 += a * B[s, 1]
             c2 += a * B[s, 2]
@@ -499,13 +532,17 @@ def _product6(A, B, C):  # pragma: no cover (compiled; the tests check its resul
 
 
 @numba.njit(cache=True, nogil=True)
-def _pk2_point(N, d1, d2, T, D, S, dS, W, w):  # pragma: no cover (compiled; tests check it)
-    """``S`` ``(3, 3)`` and ``ℂ`` ``(9, 9)`` of one point (:func:`log_stress_to_pk2`).
+def _pk2_mandel_point(N, d1, d2, T, D, W, w, t):  # pragma: no cover (compiled; tests check it)
+    """``S`` and ``ℂ`` of one point (:func:`log_stress_to_pk2`), left in ``w[3]`` and ``W[3]``.
+
+    ``w[3][r] = S_IJ`` and ``W[3][r, m] = ℂ_IJKL`` for ``r, m`` the Mandel components of
+    ``(I, J)``, ``(K, L)`` (without the Mandel weights).
 
     With ``Q`` the orthogonal Mandel matrix of the eigenbasis,
     ``Q[(i,j), (a,b)] = w_ij w_ab (N_ia N_jb + N_ib N_ja) / 2``, and ``W₁ = diag(d1)`` in
     Mandel order: ``Ŝ = W₁ Qᵀ T`` and ``Ĉ = W₁ Qᵀ D Q W₁ + T̂ : d2`` in the eigenbasis, then
-    ``S = Q Ŝ``, ``ℂ = Q Ĉ Qᵀ``. ``W`` ``(4, 6, 6)`` and ``w`` ``(4, 6)`` are scratch.
+    ``S = Q Ŝ``, ``ℂ = Q Ĉ Qᵀ``. ``W`` ``(4, 6, 6)``, ``w`` ``(4, 6)`` and ``t`` ``(3, 3)`` are
+    scratch.
     """
     Q, Qt, X, C_hat = W[0], W[1], W[2], W[3]
     w1, T_hat, S_hat, S_m = w[0], w[1], w[2], w[3]
@@ -514,8 +551,7 @@ def _pk2_point(N, d1, d2, T, D, S, dS, W, w):  # pragma: no cover (compiled; tes
         w1[r] = d1[i, j]
         for m in range(6):
             a, b = _MANDEL_I[m], _MANDEL_J[m]
-            weight = 0.5 * _MANDEL_W[r] * _MANDEL_W[m]
-            Q[r, m] = Qt[m, r] = weight * (N[i, a] * N[j, b] + N[i, b] * N[j, a])
+            Q[r, m] = Qt[m, r] = _HALF_WW[r, m] * (N[i, a] * N[j, b] + N[i, b] * N[j, a])
     # T̂ = Qᵀ T, Ŝ = W₁ T̂, X = Qᵀ D Q (through C_hat = D Q)
     for m in range(6):
         value = 0.0
@@ -523,24 +559,25 @@ def _pk2_point(N, d1, d2, T, D, S, dS, W, w):  # pragma: no cover (compiled; tes
             value += Qt[m, r] * T[r]
         T_hat[m] = value
         S_hat[m] = w1[m] * value
+        t[_MANDEL_I[m], _MANDEL_J[m]] = t[_MANDEL_J[m], _MANDEL_I[m]] = _INV_W[m] * value
     _product6(D, Q, C_hat)
     _product6(Qt, C_hat, X)
     # T̂ : d²e, minor symmetric: L_pqrs = ½ (δ_qr T̂_ps d2_pqs + δ_pr T̂_qs d2_qps
-    #   + δ_qs T̂_pr d2_pqr + δ_ps T̂_qr d2_qpr), with T̂_ab = T̂[(a,b)] / w_ab
+    #   + δ_qs T̂_pr d2_pqr + δ_ps T̂_qr d2_qpr), with T̂_ab = t[a, b] = T̂[(a,b)] / w_ab
     for r in range(6):
         p, q = _MANDEL_I[r], _MANDEL_J[r]
         for m in range(6):
             u, v = _MANDEL_I[m], _MANDEL_J[m]
             L = 0.0
             if q == u:
-                L += T_hat[_MANDEL_OF[p, v]] / _MANDEL_W[_MANDEL_OF[p, v]] * d2[p, q, v]
+                L += t[p, v] * d2[p, q, v]
             if p == u:
-                L += T_hat[_MANDEL_OF[q, v]] / _MANDEL_W[_MANDEL_OF[q, v]] * d2[q, p, v]
+                L += t[q, v] * d2[q, p, v]
             if q == v:
-                L += T_hat[_MANDEL_OF[p, u]] / _MANDEL_W[_MANDEL_OF[p, u]] * d2[p, q, u]
+                L += t[p, u] * d2[p, q, u]
             if p == v:
-                L += T_hat[_MANDEL_OF[q, u]] / _MANDEL_W[_MANDEL_OF[q, u]] * d2[q, p, u]
-            C_hat[r, m] = w1[r] * X[r, m] * w1[m] + 0.5 * _MANDEL_W[r] * _MANDEL_W[m] * L
+                L += t[q, u] * d2[q, p, u]
+            C_hat[r, m] = w1[r] * X[r, m] * w1[m] + _HALF_WW[r, m] * L
     # back to the Cartesian basis: S = Q Ŝ, ℂ = Q Ĉ Qᵀ (through X = Ĉ Qᵀ)
     _product6(C_hat, Qt, X)
     _product6(Q, X, C_hat)
@@ -548,9 +585,16 @@ def _pk2_point(N, d1, d2, T, D, S, dS, W, w):  # pragma: no cover (compiled; tes
         value = 0.0
         for s in range(6):
             value += Q[r, s] * S_hat[s]
-        S_m[r] = value / _MANDEL_W[r]
+        S_m[r] = _INV_W[r] * value
         for m in range(6):
-            C_hat[r, m] /= _MANDEL_W[r] * _MANDEL_W[m]
+            C_hat[r, m] *= _INV_WW[r, m]
+
+
+@numba.njit(cache=True, nogil=True)
+def _pk2_point(N, d1, d2, T, D, S, dS, W, w, t):  # pragma: no cover (compiled; tests check it)
+    """``S`` ``(3, 3)`` and ``ℂ`` ``(9, 9)`` of one point (:func:`_pk2_mandel_point`)."""
+    _pk2_mandel_point(N, d1, d2, T, D, W, w, t)
+    S_m, C_hat = w[3], W[3]
     for I in range(3):
         for J in range(3):
             r = _MANDEL_OF[I, J]
@@ -563,22 +607,58 @@ def _pk2_point(N, d1, d2, T, D, S, dS, W, w):  # pragma: no cover (compiled; tes
 @numba.njit(cache=True, nogil=True)
 def _log_stress_kernel(N, d1, d2, T, D, S, dS):  # pragma: no cover (compiled; tests check it)
     """:func:`log_stress_to_pk2` point by point, filling ``S`` and ``dS``."""
-    W, w = np.empty((4, 6, 6)), np.empty((4, 6))
+    W, w, t = np.empty((4, 6, 6)), np.empty((4, 6)), np.empty((3, 3))
     for k in range(N.shape[0]):
-        _pk2_point(N[k], d1[k], d2[k], T[k], D[k], S[k], dS[k], W, w)
+        _pk2_point(N[k], d1[k], d2[k], T[k], D[k], S[k], dS[k], W, w, t)
 
 
 @numba.njit(cache=True, nogil=True)
 def _log_piola_kernel(F, N, d1, d2, T, D, P, A):  # pragma: no cover (compiled; tests check it)
     """:func:`log_stress_to_piola` point by point, filling ``P`` and ``A``."""
-    W, w = np.empty((4, 6, 6)), np.empty((4, 6))
-    S, dS, X = np.empty((3, 3)), np.empty((9, 9)), np.empty((3, 3, 3, 3))
+    W, w, t = np.empty((4, 6, 6)), np.empty((4, 6)), np.empty((3, 3))
+    X = np.empty((3, 6, 3))
+    S_m, C = w[3], W[3]
     for k in range(N.shape[0]):
-        _pk2_point(N[k], d1[k], d2[k], T[k], D[k], S, dS, W, w)
+        _pk2_mandel_point(N[k], d1[k], d2[k], T[k], D[k], W, w, t)
         for i in range(3):
             for J in range(3):
                 value = 0.0
                 for I in range(3):
-                    value += F[k, i, I] * S[I, J]
+                    value += F[k, i, I] * S_m[_MANDEL_OF[I, J]]
                 P[k, i, J] = value
-        _tangent_point(F[k], S, dS, A[k], X)
+        _mandel_tangent_point(F[k], S_m, C, A[k], X)
+
+
+@numba.njit(cache=True, nogil=True)
+def _mandel_tangent_point(F, S, C, A, X):  # pragma: no cover (compiled; tests check it)
+    """``A_iJkL = δ_ik S_JL + F_iI ℂ_IJLN F_kN`` of one point from unweighted Mandel ``S``, ``ℂ``.
+
+    ``S[r] = S_IJ``, ``C[r, m] = ℂ_IJKL`` (:func:`_pk2_mandel_point`); ``X`` ``(3, 6, 3)`` is
+    scratch. Zero entries of ``F`` are skipped (plane strain).
+    """
+    # X[k, (I,J), L] = ℂ_IJLN F_kN, then A_iJkL = δ_ik S_JL + F_iI X[k, (I,J), L]
+    X[:] = 0.0
+    for k in range(3):
+        for N in range(3):
+            f = F[k, N]
+            if f == 0.0:
+                continue
+            for L in range(3):
+                col = _MANDEL_OF[L, N]
+                for r in range(6):
+                    X[k, r, L] += C[r, col] * f
+    for i in range(3):
+        for J in range(3):
+            for k in range(3):
+                for L in range(3):
+                    A[3 * i + J, 3 * k + L] = S[_MANDEL_OF[J, L]] if i == k else 0.0
+    for i in range(3):
+        for I in range(3):
+            f = F[i, I]
+            if f == 0.0:
+                continue
+            for J in range(3):
+                r = _MANDEL_OF[I, J]
+                for k in range(3):
+                    for L in range(3):
+                        A[3 * i + J, 3 * k + L] += f * X[k, r, L]
