@@ -487,26 +487,29 @@ def _log_strain_kernel(F, e, N, c, d1, d2):  # pragma: no cover (compiled; tests
         for a in range(3):
             for b in range(a, 3):
                 for m in range(b, 3):
-                    value = 2.0 * _second_from_first(c[k], d1[k], (a, b, m))
+                    value = 2.0 * _second_from_first(c[k], d1[k], a, b, m)
                     d2[k, a, b, m] = d2[k, a, m, b] = d2[k, b, a, m] = value
                     d2[k, b, m, a] = d2[k, m, a, b] = d2[k, m, b, a] = value
     return failed
 
 
 @numba.njit(cache=True, nogil=True)
-def _second_from_first(c, d1, abm):  # pragma: no cover (compiled; the tests check it)
+def _second_from_first(c, d1, a, b, m):  # pragma: no cover (compiled; the tests check it)
     """``2 f[c_a, c_b, c_m]`` of ``f = ½ ln`` from the first differences ``d1 = 2 f[c_p, c_q]``.
 
     As :func:`log_second_divided_difference`, without evaluating the first differences again:
     spread arguments give ``(d1[lo, mid] − d1[mid, hi]) / (c_lo − c_hi)``.
     """
-    x, y, w = c[abm[0]], c[abm[1]], c[abm[2]]
-    lo, hi = min(x, y, w), max(x, y, w)
-    if (hi - lo) / ((x + y + w) / 3.0) < _SERIES_SPREAD:
+    x, y, w = c[a], c[b], c[m]
+    i_lo, lo, i_hi, hi = (a, x, b, y) if x <= y else (b, y, a, x)
+    if w < lo:
+        i_mid, i_lo, lo = i_lo, m, w
+    elif w > hi:
+        i_mid, i_hi, hi = i_hi, m, w
+    else:
+        i_mid = m
+    if 3.0 * (hi - lo) < _SERIES_SPREAD * (x + y + w):
         return 2.0 * _clustered_second_difference(x, y, w)
-    p_lo = 0 if x == lo else (1 if y == lo else 2)
-    p_hi = 2 if w == hi else (1 if y == hi else 0)
-    i_lo, i_mid, i_hi = abm[p_lo], abm[3 - p_lo - p_hi], abm[p_hi]
     return (d1[i_lo, i_mid] - d1[i_mid, i_hi]) / (lo - hi)
 
 
