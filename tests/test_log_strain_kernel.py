@@ -267,6 +267,52 @@ def test_tangent_from_pk2_is_the_push_forward():
     assert rel(A, ref.reshape(4, 9, 9)) < 1e-14
 
 
+def plane_cases() -> dict[str, np.ndarray]:
+    """In-plane F (F13 = F23 = F31 = F32 = 0, F33 = 1): random, and with equal in-plane stretches
+    (λ, λ, 1), nearly equal ones, and all three equal (an in-plane rotation)."""
+    rng = np.random.default_rng(31)
+
+    def in_plane(R2, stretches):
+        F = np.eye(3)
+        F[:2, :2] = R2 @ np.diag(stretches)
+        return F
+
+    def rot2(angle):
+        return np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+
+    cases = {}
+    for k in range(3):
+        F = np.eye(3)
+        F[:2, :2] = sla.expm(0.3 * rng.standard_normal((2, 2)))
+        cases[f"random_{k}"] = F
+    cases["equal_in_plane"] = in_plane(rot2(0.7), [1.3, 1.3])
+    cases["near_in_plane_1e-09"] = in_plane(rot2(-0.4), [0.8, 0.8 * (1 + 1e-9)])
+    cases["equal_to_out_of_plane"] = in_plane(rot2(0.3), [1.0, 1.0])
+    return cases
+
+
+PLANE_CASES = plane_cases()
+
+
+@pytest.mark.parametrize("name", list(PLANE_CASES))
+def test_plane_strain_entries_against_the_general_path(name):
+    """At an in-plane F the kernels skip its zero entries and those of the eigenbasis rotation; at
+    R F (R a generic rotation: no zero entries) they take the general path. Objectivity ties the
+    two: ``e`` is the same, ``P(R F) = R P(F)`` and ``A(R F)_iJkL = R_ia R_kb A(F)_aJbL``, for any
+    ``T`` and ``∂T/∂e`` (here random, coupling in- and out-of-plane components)."""
+    rng = np.random.default_rng(37)
+    F = PLANE_CASES[name]
+    R = rotation(rng)
+    T, dT = rng.standard_normal(6), rng.standard_normal((6, 6))
+    strain, rotated = log_strain(F[None]), log_strain((R @ F)[None])
+    assert rel(rotated.e, strain.e, scale=1.0) < 1e-14
+    P, A = log_stress_to_piola(F[None], strain, T[None], dT[None])
+    P_R, A_R = log_stress_to_piola((R @ F)[None], rotated, T[None], dT[None])
+    assert rel(P_R[0], R @ P[0]) < 1e-14
+    A_back = np.einsum("ia,kb,aJbL->iJkL", R, R, A[0].reshape(3, 3, 3, 3)).reshape(9, 9)
+    assert rel(A_R[0], A_back) < 1e-14
+
+
 # -- divided differences, doctests and bad input -------------------------------------------
 
 
