@@ -302,7 +302,11 @@ def log_stress_to_pk2(
 
 
 def log_stress_to_piola(
-    F: np.ndarray, strain: LogStrain, T: np.ndarray, dT_de: np.ndarray
+    F: np.ndarray,
+    strain: LogStrain,
+    T: np.ndarray,
+    dT_de: np.ndarray,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``P = F S`` ``(n, 3, 3)`` and ``A = ∂P/∂F`` ``(n, 9, 9)`` of a law ``T(e)``.
 
@@ -313,10 +317,14 @@ def log_stress_to_piola(
         strain: their Hencky strain (:func:`log_strain`).
         T: stresses conjugate to ``e``, Mandel ``(n, 6)``.
         dT_de: ``∂T/∂e``, Mandel ``(n, 6, 6)``.
+        out: C-contiguous arrays ``(n, 3, 3)`` and ``(n, 9, 9)`` to fill and return as
+            ``P``, ``A``; default new ones.
     """
     T, dT_de = _checked_log_stress(strain, T, dT_de)
     n = T.shape[0]
-    P, A = np.empty((n, 3, 3)), np.empty((n, 9, 9))
+    P, A = out if out is not None else (np.empty((n, 3, 3)), np.empty((n, 9, 9)))
+    if P.shape != (n, 3, 3) or A.shape != (n, 9, 9):
+        raise ValueError(f"out shapes {P.shape}, {A.shape}; expected ({n}, 3, 3), ({n}, 9, 9)")
     _log_piola_kernel(np.asarray(F, dtype=float), strain.N, strain.d1, strain.d2, T, dT_de, P, A)
     return P, A
 
