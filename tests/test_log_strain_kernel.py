@@ -313,6 +313,20 @@ def test_plane_strain_entries_against_the_general_path(name):
     assert rel(A_R[0], A_back) < 1e-14
 
 
+def test_piola_fills_given_arrays():
+    """``out`` arrays are filled and returned as ``P``, ``A``; arrays of the wrong shape raise."""
+    F = CASES["random_0"][None]
+    strain = log_strain(F)
+    T, dT = hencky_T(strain.e[0])
+    P, A = log_stress_to_piola(F, strain, T[None], dT[None])
+    out = np.empty((1, 3, 3)), np.empty((1, 9, 9))
+    P_out, A_out = log_stress_to_piola(F, strain, T[None], dT[None], out)
+    assert P_out is out[0] and A_out is out[1]
+    assert np.array_equal(P_out, P) and np.array_equal(A_out, A)
+    with pytest.raises(ValueError, match="out shapes"):
+        log_stress_to_piola(F, strain, T[None], dT[None], (np.empty((1, 3, 3)), np.empty((1, 9))))
+
+
 # -- divided differences, doctests and bad input -------------------------------------------
 
 
