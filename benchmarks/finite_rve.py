@@ -14,17 +14,22 @@ the fastest run kept (a shared machine). Prints a table and writes
 
     .venv/bin/python benchmarks/finite_rve.py [--steps 4] [--repeat 3] [--out PATH]
 
-Measured here (2 cores shared, load ~4; ms per Newton iteration, small J2 / Neo-Hookean /
-finite J2): 2D 322 dofs 0.81 / 0.92 / 1.43; 2D 2,136 dofs 6.3 / 6.4 / 9.5; 3D 522 dofs
-2.7 / 3.1 / 4.3: a hyperelastic finite-strain iteration costs 1.0-1.2x a small-strain one (the
-operators carry 4/3 or 9/6 components; the Neo-Hookean kernel is compiled), the log-strain J2
-1.5-1.8x (6.2 / 6.2 / 3.2x with the former numpy kinematics, run side by side in the same
-session). The difference is that law's compiled pre- and post-processing, 1.4 us per point
-(Jacobi eigen-decomposition, Hencky strain and divided differences 0.75; S, dS/dE, P and A
-0.7) against 0.15 for the small-strain return mapping, plus the fixed cost of four kernel
-calls per phase. The tangent's 4 (2D) or 9 (3D) corrector solves cost 1.9-3.1x one
-refactorization + solve of the same Jacobian; the stability eigen-solve 1.4 ms (322 dofs) to
-11 ms (2,136 dofs), about one or two Newton iterations.
+Measured here (2 cores shared, load 1.5-2; ms per Newton iteration, small J2 / Neo-Hookean /
+finite J2, the fastest of three sessions): 2D 322 dofs 0.79 / 0.87 / 1.22; 2D 2,136 dofs
+5.6 / 6.1 / 8.1; 3D 522 dofs 2.7 / 3.0 / 4.0. A hyperelastic finite-strain iteration costs
+1.0-1.2x a small-strain one (the operators carry 4/3 or 9/6 components; the Neo-Hookean kernel
+is compiled); the log-strain J2 1.51-1.55x (2D 322 dofs), 1.38-1.48x (2D 2,136 dofs) and
+1.49-1.51x (3D) over the three sessions, against 1.55-1.76 / 1.55-1.60 / 1.49-1.59x for the
+previous kernels run alternately with them (goal <= 1.5x: met on the fine cell, within 3 % on
+the others; the spread is the shared machine). The difference is that law's compiled pre- and
+post-processing, per point 0.69 us in plane strain (Hencky strain with its divided differences
+0.20, S, dS/dE, P and A 0.49; formerly 1.05) and 1.14 us in 3D (0.54 + 0.61; formerly 1.39),
+against 0.14 for the small-strain return mapping, plus about 20 us of fixed cost per phase
+call (of which 9 the J2 update) and, outside the laws, the reduction of 9x9 to 4x4 tangents in
+plane strain. The tangent's 4 (2D) or 9 (3D) corrector solves of the finite laws cost 1.8-3.1x
+one refactorization + solve of the same Jacobian; the stability eigen-solve 1.2 ms (322 dofs)
+to 10-11 ms (2,136 dofs), about one or two Newton iterations. The fe2x imported is the one on
+PYTHONPATH (run from a worktree: PYTHONPATH=. .venv/bin/python benchmarks/finite_rve.py).
 """
 
 from __future__ import annotations
