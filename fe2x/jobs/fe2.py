@@ -69,6 +69,8 @@ def _point_microstructures(config: RunConfig, specimen: Any, problem: MacroProbl
 def _macro_problem(config: RunConfig, specimen: Any) -> MacroProblem:
     """The macro problem on the specimen, with the config's boundary conditions."""
     dirichlet, tractions = [], []
+    small = config.macro.kinematics == "small"
+    extent = _specimen_extent(specimen.mesh) if small else np.inf
     for spec in config.boundaries:
         if spec.name not in specimen.boundaries:
             raise ConfigError(
@@ -76,8 +78,8 @@ def _macro_problem(config: RunConfig, specimen: Any) -> MacroProblem:
                 f"it has {list(specimen.boundaries)}"
             )
         tag = specimen.boundaries[spec.name]
-        if config.macro.kinematics == "small":
-            _check_small_displacement(config, spec.name, spec.displacement, specimen.mesh)
+        if small:
+            _check_small_displacement(config, spec.name, spec.displacement, extent)
         dirichlet += [DirichletSpec(tag, c, v) for c, v in spec.displacement.items()]
         if spec.traction is not None:
             tractions.append(TractionSpec(tag, spec.traction))
@@ -92,19 +94,23 @@ def _macro_problem(config: RunConfig, specimen: Any) -> MacroProblem:
     )
 
 
-def _check_small_displacement(
-    config: RunConfig, name: str, displacement: dict[int, float], mesh: Any
-) -> None:
-    """Refuse a small-strain run whose prescribed displacement exceeds the specimen's size.
-
-    Such a load means strains of order one or more, where small-strain kinematics is no longer
-    a model of anything (collective: the specimen's extent over all ranks).
-    """
+def _specimen_extent(mesh: Any) -> float:
+    """The largest edge of the specimen's bounding box (collective)."""
     x = mesh.geometry.x
     low, high = x.min(axis=0, initial=np.inf), x.max(axis=0, initial=-np.inf)
     mesh.comm.Allreduce(MPI.IN_PLACE, low, op=MPI.MIN)
     mesh.comm.Allreduce(MPI.IN_PLACE, high, op=MPI.MAX)
-    extent = float(np.max(high - low))
+    return float(np.max(high - low))
+
+
+def _check_small_displacement(
+    config: RunConfig, name: str, displacement: dict[int, float], extent: float
+) -> None:
+    """Refuse a small-strain run whose prescribed displacement exceeds the specimen's size.
+
+    Such a load means strains of order one or more, where small-strain kinematics is no longer
+    a model of anything.
+    """
     for component, value in displacement.items():
         if abs(value) > extent:
             raise ConfigError(
