@@ -154,10 +154,7 @@ class MicroPool:
                 if capabilities.certified:  # diagnostics of the certified state, later
                     self._uncertified[point] = name
                 elif capabilities.diagnostics:
-                    values = model.diagnostics()  # type: ignore[attr-defined]
-                    diagnostics[i, self._columns[name]] = [
-                        values[d] for d in capabilities.diagnostics
-                    ]
+                    diagnostics[i, self._columns[name]] = self._diagnostics_of(name)
             elif self.failure is None:
                 self.failure = (int(point), answer.reason)
             Sigma[i], C[i] = answer.Sigma, answer.C
@@ -198,6 +195,11 @@ class MicroPool:
                 converged[answered] = shortcut[answered] = True
                 seconds[answered] = (time.perf_counter() - t0) / answered.size
 
+    def _diagnostics_of(self, name: str) -> list[float]:
+        """The named diagnostics of microstructure ``name``'s model, in the pool's order."""
+        values = self.models[name].diagnostics()  # type: ignore[attr-defined]
+        return [values[d] for d in self.capabilities[name].diagnostics]
+
     def load(self, point: int, name: str) -> MicroModel:
         """The model of microstructure ``name`` holding the committed history of ``point``."""
         model = self.models[name]
@@ -230,8 +232,7 @@ class MicroPool:
                 del self._uncertified[point]
             if ok and capabilities.diagnostics:
                 model.set_state(state)
-                values = model.diagnostics()  # type: ignore[attr-defined]
-                diagnostics[i, self._columns[name]] = [values[d] for d in capabilities.diagnostics]
+                diagnostics[i, self._columns[name]] = self._diagnostics_of(name)
                 if point in self._answers:
                     row = diagnostics[i]
                     self._answers[point] = self._answers[point]._replace(diagnostics=row)
