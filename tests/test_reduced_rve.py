@@ -22,6 +22,7 @@ from fe2x.errors import Fe2xError
 from fe2x.io.reduced_basis import ReducedBasis, read_reduced_basis, write_reduced_basis
 from fe2x.io.training_data import read_training_data
 from fe2x.jobs.sample import run_sample, strain_design
+from fe2x.micro.model import Capabilities
 from fe2x.micro.nonlinear import NonlinearRVE
 from fe2x.micro.reduced import (
     ReducedRVE,
@@ -271,6 +272,43 @@ def test_checkpointed_state_continues_identically(trained):
     assert np.array_equal(first.Sigma, again.Sigma) and np.array_equal(first.C, again.C)
     with pytest.raises(Fe2xError, match="macro strain components"):
         reduced.set_state(dict(saved, E=np.zeros(4)))
+
+
+def test_warm_start_and_predictor_are_the_same_answer_in_fewer_iterations(trained):
+    """The reduced Newton started from an earlier answer of the step moved by its tangent
+    predictor q + (dq/dE) ΔE (``solve_from``, as the pool does in later macro iterations), or
+    from the committed answer's predictor (``solve``), gives the cold start's Σ and C to the
+    Newton tolerance, in fewer iterations (the law update starts from the committed state
+    whatever q starts from)."""
+    reduced = ReducedRVE(make_rve(trained["config"]), trained["reduction"].basis)
+    assert Capabilities.of(reduced).warm
+    E1 = np.array([0.02, -0.01, 0.01])
+    reduced.solve(E1)
+    reduced.commit()
+    ok, committed = reduced.certify(reduced.get_state())
+    assert ok and "dq_dE" in committed
+    E2 = 1.2 * E1
+    reduced.set_state(committed)
+    reduced.solve(E2)
+    reduced.commit()
+    trial = reduced.get_state()
+    E = E2 + np.array([2e-5, 1e-5, -1e-5])  # the next macro iterate
+    cold_state = {k: v for k, v in committed.items() if k != "dq_dE"}  # no predictor
+    answers = {}
+    for name, state, solve in (
+        ("cold", cold_state, lambda: reduced.solve(E)),
+        ("predicted", committed, lambda: reduced.solve(E)),
+        ("warm", committed, lambda: reduced.solve_from(E, trial)),
+    ):
+        reduced.set_state(state)
+        answers[name] = solve()
+    cold = answers["cold"]
+    for name in ("predicted", "warm"):
+        answer = answers[name]
+        assert answer.converged and answer.iterations < cold.iterations, name
+        assert np.allclose(answer.Sigma, cold.Sigma, rtol=1e-10, atol=0), name
+        assert np.allclose(answer.C, cold.C, rtol=1e-8, atol=1e-10 * np.abs(cold.C).max()), name
+    assert answers["warm"].iterations <= answers["predicted"].iterations
 
 
 def test_basis_file_round_trip_and_refusals(trained, tmp_path):

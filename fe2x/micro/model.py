@@ -19,6 +19,8 @@ protocol of its own, checked once at set-up (:meth:`Capabilities.of`), never per
 - :class:`FiniteStrain`: a model whose E is the deformation gradient F̄ (row-major), answering
   P̄ and dP̄/dF̄ (``kinematics = "finite"``); every other model is small-strain (Mandel).
 - :class:`FluctuationSnapshots`: the fluctuation field of a state, for training data.
+- :class:`WarmStart`: a model whose Newton can start from an earlier answer of the same step
+  (each macro iteration solves every point again from its committed state);
 - :class:`Certified`: a model whose trial answers are checked once per converged step, before
   commit (a reduced model against its full one): the caller certifies every trial state and
   answers the rejected points again by :meth:`Certified.solve_full` before committing.
@@ -49,6 +51,7 @@ __all__ = [
     "RVEResult",
     "ReplicatedState",
     "TimeIncrement",
+    "WarmStart",
 ]
 
 
@@ -204,6 +207,20 @@ class FluctuationSnapshots(Protocol):
 
 
 @runtime_checkable
+class WarmStart(Protocol):
+    """A model whose Newton can start from an earlier trial answer of the same step."""
+
+    def solve_from(self, E: np.ndarray, trial: Any) -> RVEResult:
+        """As :meth:`MicroModel.solve` (from the committed history), Newton started at ``trial``.
+
+        ``trial`` is a state of :meth:`MicroModel.get_state` taken after an earlier solve and
+        commit from the same committed state; the answer equals :meth:`MicroModel.solve`'s to
+        the solver's tolerance.
+        """
+        ...
+
+
+@runtime_checkable
 class Certified(Protocol):
     """A model whose trial answers are certified once per converged step, before commit.
 
@@ -246,6 +263,7 @@ class Capabilities:
         kinematics: ``"small"`` (the default) or ``"finite"`` (:class:`FiniteStrain`).
         snapshots: its states hold a fluctuation field (training data).
         certified: its trial states are certified before commit (:class:`Certified`).
+        warm: its Newton can start from an earlier answer of the step (:class:`WarmStart`).
     """
 
     timed: bool
@@ -258,6 +276,7 @@ class Capabilities:
     kinematics: str = "small"
     snapshots: bool = False
     certified: bool = False
+    warm: bool = False
 
     @classmethod
     def of(cls, model: object, name: str = "micro model") -> Capabilities:
@@ -280,4 +299,5 @@ class Capabilities:
             kinematics=str(model.kinematics) if isinstance(model, FiniteStrain) else "small",
             snapshots=isinstance(model, FluctuationSnapshots),
             certified=isinstance(model, Certified),
+            warm=isinstance(model, WarmStart),
         )

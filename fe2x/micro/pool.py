@@ -146,6 +146,8 @@ class MicroPool:
             self.load(point, name)
             if point in self.forced:
                 answer = model.solve_full(E[i], self.forced[point])  # type: ignore[attr-defined]
+            elif capabilities.warm and point in self.trial:  # an earlier iteration's answer
+                answer = model.solve_from(E[i], self.trial[point])  # type: ignore[attr-defined]
             else:
                 answer = model.solve(E[i])
             if answer.converged:

@@ -284,10 +284,34 @@ class ReducedRVE:
 
         O(cubature points): the trial state records how to lift the answer and is complete
         once certified (:meth:`certify`). The full RVE answers beyond the training range and
-        where the reduced Newton fails (see the module notes).
+        where the reduced Newton fails (see the module notes). The Newton starts from the
+        last trial answer since the commit, else the committed one, moved to E by its tangent
+        predictor q + (dq/dE) (E − E_q) where it has one (as the full RVE starts from its last
+        fluctuation).
         """
-        n = self.n_strain
-        E = np.asarray(E, dtype=float).reshape(n)
+        E = np.asarray(E, dtype=float).reshape(self.n_strain)
+        latest = self._committed if self._trial is None else self._trial
+        return self._solve(E, self._predictor(latest, E))
+
+    def solve_from(self, E: Any, trial: Mapping[str, Any]) -> RVEResult:
+        """As :meth:`solve`, the Newton started from an earlier answer of this step.
+
+        ``trial`` is a state of :meth:`get_state` after a solve from the same committed state;
+        its q, moved by its tangent predictor to ``E``, is the first guess (the answer is the
+        same to the Newton tolerance, in fewer iterations).
+        """
+        E = np.asarray(E, dtype=float).reshape(self.n_strain)
+        return self._solve(E, self._predictor(trial, E))
+
+    @staticmethod
+    def _predictor(state: Mapping[str, Any], E: np.ndarray) -> np.ndarray | None:
+        """The reduced coordinates of ``state`` moved to ``E`` by its dq/dE (None: it has none)."""
+        if "dq_dE" not in state:
+            return None
+        return np.asarray(state["q"]) + np.asarray(state["dq_dE"]) @ (E - np.asarray(state["E"]))
+
+    def _solve(self, E: np.ndarray, guess: np.ndarray | None) -> RVEResult:
+        """The reduced answer at ``E`` from the committed state, Newton from ``guess``."""
         self.counts["evaluations"] += 1
         committed = self._committed
         norm = float(np.linalg.norm(E))
@@ -305,6 +329,7 @@ class ReducedRVE:
             self._dt,
             self.max_iterations,
             self.max_cutbacks,
+            guess,
         )
         self.timings["reduced"] += time.perf_counter() - t0
         if reduced is None:
@@ -320,6 +345,7 @@ class ReducedRVE:
         self._trial = {
             "E": E.copy(),
             "q": reduced.q_steps[-1],
+            "dq_dE": reduced.dq_dE,
             "Sigma": reduced.Sigma,
             "floor": np.asarray(self.stress_floor(E)),
             **dict(zip(SUBSTEPS, steps, strict=True)),
@@ -409,11 +435,12 @@ class ReducedRVE:
     def get_state(self) -> dict[str, Any]:
         """The committed state; its arrays are never modified in place.
 
-        Certified (or a full RVE's): ``E``, ``q``, the fluctuation ``x`` (Φ q, or the full
-        RVE's), ``history`` (phase -> its points' law state, all points), ``cubature`` (the
+        Certified (or a full RVE's): ``E``, ``q``, ``dq_dE`` (the reduced tangent's predictor;
+        absent after a full RVE's answer), the fluctuation ``x`` (Φ q, or the full RVE's),
+        ``history`` (phase -> its points' law state, all points), ``cubature`` (the
         reduced Newton's law state at the cubature points; absent after a full RVE's answer),
         the evaluation's ``indicator`` and ``fallback``. Uncertified (a reduced answer before
-        :meth:`certify`): ``E``, ``q``, ``Sigma``, the indicator's stress ``floor``, the
+        :meth:`certify`): ``E``, ``q``, ``dq_dE``, ``Sigma``, the indicator's stress ``floor``, the
         substeps ``E_steps``, ``q_steps``, ``dt_steps`` from the full history ``base``,
         ``cubature``, ``indicator`` (NaN) and ``fallback``.
         """
@@ -452,6 +479,8 @@ class ReducedRVE:
         }
         if "cubature" in state:
             self._committed["cubature"] = _phases(state["cubature"], self._equations.ecm_index)
+        if "dq_dE" in state:
+            self._committed["dq_dE"] = np.asarray(state["dq_dE"], dtype=float)
         self._trial = None
 
     def _check_history(self, history: Mapping[str, Any]) -> None:
@@ -482,6 +511,7 @@ class ReducedRVE:
         lifted = {
             "E": state["E"],
             "q": q,
+            "dq_dE": state["dq_dE"],
             "x": self.Phi @ q,
             "history": history,
             "cubature": state["cubature"],

@@ -29,8 +29,9 @@ class ReducedIncrement(NamedTuple):
     """A converged reduced increment: its substeps, the cubature history, the response.
 
     The substeps i (E_i ``(k, n)``, q_i ``(k, r)``, dt_i ``(k,)``) replay it at all points;
-    ``cubature`` is the law state at the cubature points after the last one; Σ, C, the
-    Hill–Mandel residual, the Newton iterations and the residual histories are the answer's.
+    ``cubature`` is the law state at the cubature points after the last one; Σ, C, dq/dE
+    ``(r, n)`` (the predictor of a later increment), the Hill–Mandel residual, the Newton
+    iterations and the residual histories are the answer's.
     """
 
     E_steps: np.ndarray
@@ -39,6 +40,7 @@ class ReducedIncrement(NamedTuple):
     cubature: PhaseStates
     Sigma: np.ndarray
     C: np.ndarray
+    dq_dE: np.ndarray
     hill_mandel: float
     iterations: int
     histories: tuple[np.ndarray, ...]
@@ -86,16 +88,20 @@ class ReducedEquations:
         dt: float,
         max_iterations: int,
         max_cutbacks: int,
+        guess: np.ndarray | None = None,
     ) -> ReducedIncrement | None:
         """Newton on q from (E_n, q_n), in substeps if it fails; None if all fail.
 
-        ``start`` is the committed law state at the cubature points (:meth:`start`).
+        ``start`` is the committed law state at the cubature points (:meth:`start`). A
+        ``guess`` of q at E is tried first, in one step (the answer is the same, to the
+        tolerance: the increment's law update starts from ``start`` whatever q starts from).
         """
         scale = float(max(np.max(np.abs(E)), np.max(np.abs(E_n))))
         iterations, histories = 0, []
-        for cut in range(max_cutbacks + 1):
-            n_sub, base, q = 2**cut, start, q_n
-            q_steps = []
+        attempts = [] if guess is None else [(1, guess)]
+        attempts += [(2**cut, q_n) for cut in range(max_cutbacks + 1)]
+        for n_sub, q in attempts:
+            base, q_steps = start, []
             for i in range(1, n_sub + 1):
                 converged, q, its, history = self.newton(
                     q, E_n + (E - E_n) * (i / n_sub), base, dt / n_sub, scale, max_iterations
@@ -108,7 +114,7 @@ class ReducedEquations:
                 assert self.ecm_laws.trial is not None, "set by the converged Newton"
                 base = self.ecm_laws.trial
             else:
-                Sigma, C, hill_mandel = self.response(q, E)
+                Sigma, C, dq_dE, hill_mandel = self.response(q, E)
                 fractions = np.arange(1, n_sub + 1)[:, None] / n_sub
                 return ReducedIncrement(
                     E_n + (E - E_n) * fractions,
@@ -117,6 +123,7 @@ class ReducedEquations:
                     base,
                     Sigma,
                     C,
+                    dq_dE,
                     hill_mandel,
                     iterations,
                     tuple(histories),
@@ -169,8 +176,10 @@ class ReducedEquations:
         CA = np.matmul(self.omega[:, None, None] * C, self.BPhi)  # 1.7× (2D) to 4.5× (3D)
         return self._A.T @ CA.reshape(-1, self.n_modes), CA  # faster than n broadcast products
 
-    def response(self, q: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """Σ, the condensed tangent and the Hill–Mandel residual at the converged q.
+    def response(
+        self, q: np.ndarray, E: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Σ, the condensed tangent, dq/dE and the Hill–Mandel residual at the converged q.
 
         The laws were last evaluated there.
         """
@@ -181,11 +190,12 @@ class ReducedEquations:
         WC = omega[:, None, None] * C
         G = self._A.T @ WC.reshape(-1, n)  # Σ_k ω_k A_kᵀ C_k, (r, n)
         H = CA.sum(axis=0)  # Σ_k ω_k C_k A_k, (n, r)
-        tangent = (WC.sum(axis=0) - H @ np.linalg.solve(J, G)) / V
+        dq_dE = -np.linalg.solve(J, G)
+        tangent = (WC.sum(axis=0) + H @ dq_dE) / V
         residual = self._A.T @ (self._omega_n * sigma.reshape(-1))
         scale = float(np.linalg.norm(Sigma) * np.linalg.norm(E))
         hill_mandel = abs(float(q @ residual)) / V / scale if scale > 0 else 0.0
-        return Sigma, tangent, hill_mandel
+        return Sigma, tangent, dq_dE, hill_mandel
 
 
 def _cubature_laws(p: RVEProblem, z: np.ndarray) -> tuple[dict[str, np.ndarray], QuadratureLaws]:
