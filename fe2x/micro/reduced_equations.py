@@ -59,10 +59,13 @@ class ReducedEquations:
         n, z = p.n_strain, basis.points
         if z.max() >= p.rule.n_points:
             raise Fe2xError(f"{source}: cubature point {int(z.max())} outside the RVE's points")
+        # phase by phase, so that each phase's laws read and write a contiguous block
+        order = np.argsort(phase_of_points(p)[z], kind="stable")
+        z = z[order]
         self.Phi = basis.Phi
         r, m = self.Phi.shape[1], z.size
         self.n_strain, self.n_modes, self.n_points = n, r, m
-        self.omega = basis.weights
+        self.omega = basis.weights[order]
         self.volume = p.volume
         self.BPhi = np.ascontiguousarray(mode_strains(p, self.Phi, z))  # (m, n, r)
         self._A = self.BPhi.reshape(m * n, r)
