@@ -238,8 +238,8 @@ class QuadratureLaws:
                 trial[name] = base[name]
                 continue
             response = law.update(self._embed(strain[idx]), base[name], dt, self.parameters[name])
-            tangent = self._reduce_tangent(response.tangent)
-            updates.append((idx, self._reduce_stress(response.stress), tangent))
+            C_T = self._reduce_tangent(response.tangent)
+            updates.append((idx, self._reduce_stress(response.stress), C_T))
             trial[name] = response.state
         for idx, stress, tangent in updates:
             self.stress[idx] = stress
