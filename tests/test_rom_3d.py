@@ -15,6 +15,8 @@ from fe2x.cli import main
 from fe2x.config import read_run_config
 from fe2x.io.training_data import read_training_data
 
+pytestmark = pytest.mark.slow  # the set-up samples, reduces and runs FE² twice: ≈ 13 s
+
 RVE = """
 [cell]
 type = "inclusion"
