@@ -89,7 +89,7 @@ class ReducedModelReport:
                 "fallbacks": int(delta[3:].sum()),
                 "fallbacks_by_cause": dict(zip(_CAUSES, map(int, delta[3:]), strict=True)),
                 "points_answered_by_full_rve": int(np.sum(fallback > 0.5)),
-                "max_indicator": float(np.max(indicator, initial=0.0)),
+                "max_indicator": float(np.nanmax(indicator, initial=0.0)),  # NaN: not estimated
             }
         )
 
