@@ -2,7 +2,6 @@
 a basis trained on a coarse particle cell, against full FE² (the load-displacement curve within
 1 %, every committed answer certified, Hill–Mandel at the reduced answers)."""
 
-import csv
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from mpi4py import MPI
 
 import numpy as np
 import pytest
+from rom_cases import forces, micro_table, write
 
 from fe2x.cli import main
 from fe2x.config import read_run_config
@@ -71,25 +71,9 @@ group_size = 1
 """
 
 
-def write(workdir: Path, name: str, text: str) -> Path:
-    path = workdir / name
-    if MPI.COMM_WORLD.rank == 0:
-        path.write_text(text)
-    MPI.COMM_WORLD.barrier()
-    return path
-
-
 def micro(model: str = "rve", extra: str = "") -> str:
     """The bar's [micro.particles] table: the cell of RVE, with ``extra`` keys."""
-    lines = [f'[micro.particles]\nmodel = "{model}"\n{extra}']
-    for line in RVE.strip().splitlines():
-        lines.append("[micro.particles." + line[1:] if line.startswith("[") else line)
-    return "\n".join(lines) + "\n"
-
-
-def forces(directory: Path) -> np.ndarray:
-    with (directory / "history.csv").open() as f:
-        return np.array([float(r["F_right_x"]) for r in csv.DictReader(f)])
+    return micro_table("particles", RVE, model, extra)
 
 
 @pytest.fixture(scope="module")

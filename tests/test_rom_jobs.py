@@ -3,7 +3,6 @@ training data from ``fe2x rve-path`` and ``fe2x run`` (records that the laws rep
 ``fe2x reduce`` (one-line errors, no partial files) and FE² of the plate with a hole with the
 reduced RVE (within 1 % of full FE², ranks, restart, group size)."""
 
-import csv
 import json
 import re
 import shutil
@@ -14,6 +13,7 @@ from mpi4py import MPI
 import numpy as np
 import pytest
 from conftest import run_command
+from rom_cases import forces, micro_table, write
 from scipy.stats import qmc
 
 from fe2x.cli import main
@@ -58,14 +58,6 @@ REDUCE = """
 modes = 16
 cubature_tolerance = 0.01
 """
-
-
-def write(workdir: Path, name: str, text: str) -> Path:
-    path = workdir / name
-    if MPI.COMM_WORLD.rank == 0:
-        path.write_text(text)
-    MPI.COMM_WORLD.barrier()
-    return path
 
 
 def replayed_stresses(workdir: Path, data, name: str) -> np.ndarray:
@@ -220,12 +212,7 @@ steps = 3
 
 def micro(model: str = "rve", extra: str = "") -> str:
     """The plate's [micro.composite] table: the RVE of RVE, with ``extra`` keys."""
-    lines = [f'[micro.composite]\nmodel = "{model}"\n{extra}']
-    for line in RVE.strip().splitlines():
-        if line.startswith("["):
-            line = "[micro.composite." + line[1:]
-        lines.append(line)
-    return "\n".join(lines) + "\n"
+    return micro_table("composite", RVE, model, extra)
 
 
 @pytest.mark.slow
@@ -322,11 +309,6 @@ def test_reduce_needs_its_table(sampled, capsys):
 
 
 # -- FE² with the reduced RVE --------------------------------------------------------------------
-def forces(directory: Path) -> np.ndarray:
-    with (directory / "history.csv").open() as f:
-        return np.array([float(r["F_right_x"]) for r in csv.DictReader(f)])
-
-
 @pytest.fixture(scope="module")
 def plate_runs(basis, sampled):
     """Full and reduced FE² of the coarse plate (on every rank of the world)."""
