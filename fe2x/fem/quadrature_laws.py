@@ -124,8 +124,8 @@ class QuadratureLaws:
         for name in self.linear:
             C = self._reduce_tangent(self._stiffness(name))
             self.tangent[self.points[name]] = C
-            uniform = C.shape[0] == 0 or bool(np.all(C == C[:1]))
-            self._linear_tangent[name] = C[0].copy() if uniform and C.shape[0] else C.copy()
+            uniform = C.shape[0] > 0 and bool(np.all(C == C[0]))
+            self._linear_tangent[name] = C[0].copy() if uniform else C.copy()
         self.committed: PhaseStates = self.initial_state()
         self.trial: PhaseStates | None = None
         self.output_names = tuple(
