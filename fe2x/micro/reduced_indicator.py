@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mpi4py import MPI
+from petsc4py import PETSc
+
 import numpy as np
 import scipy.sparse
-import scipy.sparse.linalg
 
 from fe2x.errors import SolverError
 from fe2x.fem.quadrature_laws import PhaseStates, QuadratureLaws
@@ -41,14 +43,24 @@ class StressChangeIndicator:
         self, p: RVEProblem, full_laws: QuadratureLaws, M: scipy.sparse.csr_matrix
     ) -> None:
         self.problem, self.full_laws = p, full_laws
-        # The preconditioner; M is SPD: a symmetric ordering halves the fill and the solve time
-        # (2,730 dofs: 313k against 489k entries, 0.85 against 1.5 ms per back-substitution).
-        self._elastic = scipy.sparse.linalg.splu(
-            M.tocsc(),
-            permc_spec="MMD_AT_PLUS_A",
-            diag_pivot_thresh=0.0,
-            options={"SymmetricMode": True},
+        # The preconditioner: M is SPD, so a Cholesky factor; PETSc's with quotient minimum
+        # degree ordering back-substitutes 1.4-1.7× faster than SuperLU's symmetric-mode LU
+        # (2D cell, 974 dofs: 85 against 147 µs; 3D cell, 1,806 dofs: 1.08 against 1.36 ms).
+        csr = M.tocsr()
+        self._M = PETSc.Mat().createAIJ(
+            size=csr.shape,
+            csr=(csr.indptr, csr.indices, csr.data),  # type: ignore[arg-type]  # arrays
+            comm=MPI.COMM_SELF,  # type: ignore[arg-type]  # petsc4py takes mpi4py comms
         )
+        self._M.setOption(PETSc.Mat.Option.SPD, True)
+        self._elastic = PETSc.KSP().create(MPI.COMM_SELF)  # type: ignore[arg-type]
+        self._elastic.setOperators(self._M)
+        self._elastic.setType("preonly")
+        pc = self._elastic.getPC()
+        pc.setType("cholesky")
+        pc.setFactorOrdering("qmd")
+        self._elastic.setUp()
+        self._load, self._solution = self._M.createVecs()
         self._x, self._R, self._z = (p.P.createVecRight() for _ in range(3))
 
     def lift(
@@ -97,7 +109,12 @@ class StressChangeIndicator:
             p.ops.residual(np.einsum("pij,pj->pi", C, strain(v)), z)
             return z.array_r.copy()
 
-        precondition = self._elastic.solve
+        load, solution = self._load, self._solution
+
+        def precondition(v: np.ndarray) -> np.ndarray:
+            load.array[:] = v
+            self._elastic.solve(load, solution)
+            return solution.array_r.copy()
 
         r = -self._R.array_r.copy()
         delta = np.zeros_like(r)
