@@ -22,6 +22,7 @@ from fe2x.materials.j2 import (
     return_mapping,
 )
 from fe2x.micro.linear import LinearRVE
+from fe2x.micro.model import Capabilities
 from fe2x.micro.nonlinear import NonlinearRVE
 
 MATRIX = J2Plasticity(E=3.0, nu=0.35, sigma_y=0.03, H=0.3, H_kin=0.1, name="matrix")
@@ -223,6 +224,30 @@ def test_state_round_trip_and_failure(cell):
     wrong = dict(saved, E=np.zeros(rve.n_strain + 1))
     with pytest.raises(Fe2xError, match="macro strain components"):
         rve.set_state(wrong)
+
+
+def test_warm_start_is_the_same_answer_in_fewer_iterations(cell):
+    """A solve started from an earlier answer of the step (as a later macro iteration) gives the
+    cold start's Σ and C to the Newton tolerance, in fewer iterations; the same state's
+    fluctuation must fit."""
+    rve = NonlinearRVE(cell, {"matrix": MATRIX, "inclusion": FIBRE}, degree=2)
+    assert Capabilities.of(rve).warm
+    rve.solve(DIRECTION)
+    rve.commit()
+    committed = rve.get_state()
+    rve.solve(1.5 * DIRECTION)
+    rve.commit()
+    trial = rve.get_state()
+    E = 1.5 * DIRECTION + np.array([2e-5, 1e-5, -1e-5])  # the next macro iterate
+    rve.set_state(committed)
+    cold = rve.solve(E)
+    rve.set_state(committed)
+    warm = rve.solve_from(E, trial)
+    assert warm.converged and warm.iterations < cold.iterations
+    assert np.allclose(warm.Sigma, cold.Sigma, rtol=1e-10, atol=0)
+    assert np.allclose(warm.C, cold.C, rtol=1e-8, atol=1e-10 * np.abs(cold.C).max())
+    with pytest.raises(Fe2xError, match="fluctuation dofs"):
+        rve.solve_from(E, dict(trial, x=np.zeros(3)))
 
 
 @pytest.mark.parametrize("bc", ["periodic", "subc"])
