@@ -114,7 +114,7 @@ def test_full_basis_at_all_points_reproduces_the_full_rve(trained):
     plastic = 0
     for s in (0.5, 1.0, 2.0, 1.0, 0.0, -1.0, -2.0):
         a, b = full.solve(s * direction), reduced.solve(s * direction)
-        assert a.converged and b.converged and not reduced.last.fallback
+        assert a.converged and b.converged and not reduced.outcome().fallback
         full.commit()
         reduced.commit()
         scale = np.abs(a.Sigma).max()
@@ -222,12 +222,12 @@ def test_held_out_paths_error_and_indicator(trained):
             full.commit()
             answer, rms = local_reference(reference, reduced, E)
             result = reduced.solve(E)
-            assert result.converged and not reduced.last.fallback
+            assert result.converged and not reduced.outcome().fallback
             reduced.commit()
             deviations.append(np.linalg.norm(result.Sigma - exact.Sigma))
             sizes.append(np.linalg.norm(exact.Sigma))
             local.append(np.linalg.norm(result.Sigma - answer.Sigma) / rms)
-            indicator.append(reduced.last.indicator)
+            indicator.append(reduced.outcome().indicator)
         path_errors.append(max(deviations) / max(sizes))
     local, indicator = np.array(local), np.array(indicator)
     assert max(path_errors) <= 0.01, path_errors
@@ -248,7 +248,7 @@ def test_far_outside_the_training_range_the_full_rve_answers(trained):
     E = 3.0 * reduction.basis.strain_bound * np.array([0.8, -0.6, 0.0])
     answer, _ = local_reference(reference, reduced, E)
     result = reduced.solve(E)
-    assert reduced.counts["range"] == 1 and "training range" in reduced.last.fallback
+    assert reduced.counts["range"] == 1 and "training range" in reduced.outcome().fallback
     assert np.allclose(result.Sigma, answer.Sigma, rtol=1e-12, atol=0)
     reduced.commit()
     reference.commit()

@@ -44,7 +44,7 @@ def test_solve_is_reduced_only_and_certify_lifts_as_the_eager_indicator(trained)
     assert "history" not in state and np.isnan(state["indicator"])
     ok, lifted = a.certify(state)
     assert ok and a.counts["certified"] == 1
-    assert float(lifted["indicator"]) == pytest.approx(b.last.indicator, rel=1e-12)
+    assert float(lifted["indicator"]) == pytest.approx(b.outcome().indicator, rel=1e-12)
     for name, values in b.get_state()["history"].items():
         for key, v in values.items():
             assert np.allclose(lifted["history"][name][key], v, rtol=0, atol=1e-14)

@@ -153,7 +153,7 @@ class ReducedRVE:
     Set up once per microstructure and RVE group (of one rank); it implements the micro-model
     contract (:mod:`fe2x.micro.model`) with certification, the elastic shortcut, time
     increments, diagnostics (the laws' outputs, exact averages of the full history, and
-    :data:`DIAGNOSTICS`), micro fields and a description. Used alone, :attr:`last` and
+    :data:`DIAGNOSTICS`), micro fields and a description. Used alone, :meth:`outcome` and
     :meth:`diagnostics` lift an uncertified answer when asked.
 
     Args:
@@ -404,9 +404,8 @@ class ReducedRVE:
         )
         return self._fallback(E, "indicator", why, indicator)
 
-    @property
-    def last(self) -> ReducedOutcome:
-        """What the last evaluation did (its η is computed here, once, by lifting it)."""
+    def outcome(self) -> ReducedOutcome:
+        """What the last evaluation did, its η estimated now if it was not (one lift)."""
         pending, self._pending = self._pending, None
         if pending is not None:
             lifted, indicator = self._lift(pending)

@@ -539,7 +539,8 @@ def _calibrate(
             deviation = max(
                 deviation, float(np.linalg.norm(result.Sigma - data.Sigma[record])) / scale
             )
-            if reference is not None and not reduced.last.fallback and reference[1] > 0:
-                indicator.append(reduced.last.indicator)
+            outcome = reduced.outcome()
+            if reference is not None and not outcome.fallback and reference[1] > 0:
+                indicator.append(outcome.indicator)
                 error.append(float(np.linalg.norm(result.Sigma - reference[0])) / reference[1])
     return np.array(indicator), np.array(error), deviation
