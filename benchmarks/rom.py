@@ -11,83 +11,82 @@ break-even number of RVE evaluations, offline / (t_full − t_reduced) per evalu
 ``benchmarks/results/rom_notched_bar_3d.json``.
 
     .venv/bin/python benchmarks/rom.py --coarse [--rve-mesh-size 0.05]
-    .venv/bin/python benchmarks/rom.py --case notched_bar_3d --coarse [--rve-mesh-size 0.12]
+    .venv/bin/python benchmarks/rom.py --case notched_bar_3d --coarse --max-strain 0.06
+        [--rve-mesh-size 0.09 --modes 24]
 
 The reduced RVE's answers are certified once per converged step (its lift to all points and
 error indicator run once per point and step, not per evaluation); a step with rejected points is
 solved again with those points answered by the full RVE (``fe2x.micro.reduced``).
 
-    .venv/bin/python benchmarks/rom.py --coarse [--rve-mesh-size 0.05] [--cubature-tolerance 0.01]
-
-Measured on 2026-12-02 with ``--coarse`` (macro mesh 8 mm, 3 steps, 50 macro points; 24
-training paths of 8 steps up to ‖E‖ = 4 %, 16 modes, cubature tolerance 1 %, certification
-tolerance 1 %; one rank, one BLAS thread; run with ``PYTHONPATH=.`` from a worktree). The
-machine has 2 cores shared with other engineers' jobs (load 2.5–3 during these runs), so ±20 %
-at least; compare ratios, not seconds:
+Measured on 2026-12-02 (second session) against full FE² whose micro Newton warm-starts from
+the previous macro iteration (1.15–1.5× faster than the cold start it had before), one rank,
+one BLAS thread, ``PYTHONPATH`` set to a worktree of the measured commit. The machine has 2
+cores shared with other engineers' jobs and ran the same jobs about 1.7× slower than in the
+first session; compare ratios, not seconds. 2D, ``--coarse`` (macro mesh 8 mm, 3 steps, 50
+macro points; 24 training paths of 8 steps up to ‖E‖ = 4 %, 16 modes, cubature and
+certification tolerance 1 %):
 
 ====================  ======================  ======================  ======================
 RVE (P1, periodic)    mesh 0.14: 168 points   mesh 0.05: 976 points   mesh 0.03: 2732 points
 ====================  ======================  ======================  ======================
 cubature points       138                     221                     220
-online wall time      2.69 → 1.45 s (1.9×)    17.0 → 1.91 s (8.9×)    38.8 → 5.84 s (6.6×)
-micro solves          1.64 → 0.85 s (1.9×)    15.7 → 1.29 s (12.2×)   37.5 → 5.02 s (7.5×)
-per evaluation        2.5×                    12.1×                   10.1×
-rejected / full RVE   1 / 3 of 593 evals      0 / 0 of 538            9 / 27 of 740
-macro iterations      4, 4, 4+2 (4, 4, 4)     4, 5, 4 (4, 5, 4)       6, 6, 5 (4, 5, 4)
+online wall time      1.91 → 1.09 s (1.75×)   9.64 → 1.01 s (9.5×)    25.3 → 4.57 s (5.5×)
+micro solves          1.08 → 0.74 s (1.5×)    8.57 → 0.67 s (12.7×)   24.4 → 3.90 s (6.3×)
+per evaluation        1.9×                    11.6×                   8.3×
+rejected / full RVE   1 / 3 of 593 evals      0 / 0 of 538            9 / 27 of 784
+macro iterations      4, 4, 4+2 (4, 4, 4)     4, 5, 4 (4, 5, 5)       6, 7, 5 (4, 5, 5)
 force error           0.048 %                 0.083 %                 0.125 %
-offline               2.9 s + 1.4 s           5.9 s + 7.5 s           12.2 s + 40.3 s
-break-even            ≈ 2000 evaluations      ≈ 500 evaluations       ≈ 850 evaluations
+offline               2.8 s + 1.3 s           10.9 s + 5.8 s          12.3 s + 38.6 s
+break-even            ≈ 3600 evaluations      ≈ 1300 evaluations      ≈ 1400 evaluations
 ====================  ======================  ======================  ======================
 
-(before the certification per step, with the indicator at every evaluation: 1.6× and 4.2×
-online on the first two cells; with OpenBLAS's default threads, the same runs at a quieter
-moment gave 1.7×, 7.3×, 6.3× online.) "rejected / full RVE": answers rejected at
-certification, and the full RVE's answers they caused (every evaluation of the re-solve);
-macro iterations per step, the full run's in brackets ("4+2": a step and its re-solve; on the
-largest cell steps 1 and 2 were re-solved). A looser cubature keeps fewer points: at tolerance
-3 % the 976-point cell keeps 110 (online 8.9×, micro 12.2× with default threads, force error
-0.039 %), the 2732-point one 192 (7.9×, 8.9×, 0.24 %).
+"rejected / full RVE": answers rejected at certification, and the full RVE's answers they
+caused (every evaluation of the re-solve); macro iterations per step, the full run's in
+brackets. Against the cold-started full FE² of the first session the 976-point cell was 8.9×
+online (12.2× micro), so the reduced RVE's own gains this session (the elastic Cholesky factor
+of the indicator, the predictor) about offset the faster baseline.
 
-The issue's goal (≥ 20× online for a 2D RVE) is not reached. Where the reduced time goes, from
-profiles of the 2732-point cell: the reduced Newton ≈ 1.5–2 ms per evaluation (220 points × 16
-modes, ≈ 4 iterations: numpy call overhead, half of it in the laws' evaluator, not flops),
-the certification ≈ 10 ms per point and step (one law update at all points and ≈ 7 CG steps,
-each an elastic back-substitution), and the rejected points' full solves (27 × ≈ 80 ms, about
-2 of the 5 s). The ratio grows with the cell until certification and rejections dominate.
+The issue's goal (≥ 20× online for a 2D RVE) is not reached. Where the reduced time goes on
+the 976-point cell (profile of the FE² run): the reduced Newton ≈ 0.7 ms per evaluation
+(221 points × 16 modes, 2.7 law evaluations and 1.7 Jacobians plus the condensed tangent's
+per evaluation: half of it numpy call overhead, the rest the Jacobian's products), the
+certification ≈ 2.7 ms per point and step (the laws at all 976 points and ≈ 6 CG steps, each
+an elastic back-substitution and two sparse products), and ≈ 0.3 s of the run's own set-up
+and output, which in this short run weighs as much as the micro solves. On the 2732-point
+cell 9 rejected answers and their 27 full solves cost most of the reduced time. The next lever
+is a reduced Newton batched over the macro points (one law evaluation, one batched Jacobian
+and solve for all of them).
 
-3D at the micro level (before the FE² case below): a 3D inclusion cell (volume
-fraction 0.2, mesh 0.2, P1, periodic: 948 points; 24 paths, 24 modes) keeps 651 cubature
-points, and along 3 held-out strain paths of 8 steps (out to ‖E‖ = 1.2–4 % and half back;
-``fe2x.micro.path.drive``) the reduced RVE with its certification answers 6.0× faster per
-evaluation than the full one (61 → 10 ms; largest error of Σ along the paths 0.27 %):
-far from the goal of 50×, because the cubature keeps most points of so small a cell.
+3D FE², ``--case notched_bar_3d --coarse`` (the config's macro mesh, 3 steps, 68 macro
+points; 24 training paths of 8 steps up to ‖E‖ = 6 % (``--max-strain 0.06``), 16 or 24 modes of
+which 6 elastic, cubature and certification tolerance 1 %):
 
-3D FE², measured on 2026-12-02 with ``--case notched_bar_3d --coarse`` (the config's macro mesh,
-3 steps, 68 macro points; 24 training paths of 8 steps up to ‖E‖ = 4 % or 6 %
-(``--max-strain``), 16 modes of which 6 elastic, cubature and certification tolerance 1 %; one
-rank, one BLAS thread, the same 2 shared cores; RVE mesh 0.17: 1313 points, 0.12: 3670 points):
+==================  ====================  ====================  ====================
+RVE mesh, modes     0.12: 3670 pts, 16    0.09: 8192 pts, 16    0.09: 8192 pts, 24
+==================  ====================  ====================  ====================
+cubature points     648                   645                   893
+online wall time    163.7→6.21 s 26.3×    839.6→174.8 s 4.8×    680.9→19.86 s 34.3×
+micro solves        161.4→4.82 s 33.5×    836.5→168.9 s 5.0×    678.0→14.41 s 47.0×
+per evaluation      33.7×                 7.4×                  47.0×
+rejected / full     0 / 0 of 1088         26 / 104 of 1632      0 / 0 of 1088
+macro iterations    4, 5, 5 (4, 5, 5)     4, 8, 8 (4, 5, 5)     4, 5, 5 (4, 5, 5)
+force error         0.204 %               0.246 %               0.228 %
+offline             33.2 s + 140.1 s      164.6 s + 394.5 s     176.6 s + 753.3 s
+break-even          ≈ 1200 evaluations    ≈ 840 evaluations     ≈ 1500 evaluations
+==================  ====================  ====================  ====================
 
-==================  ==================  ==================  ==================  ==================
-RVE mesh, training  0.17, ‖E‖ ≤ 4 %     0.17, ‖E‖ ≤ 6 %     0.12, ‖E‖ ≤ 4 %     0.12, ‖E‖ ≤ 6 %
-==================  ==================  ==================  ==================  ==================
-cubature points     558                 575                 595                 658
-online wall time    43.3→3.19 s 13.6×   39.9→2.00 s 20.0×   156.9→7.20 s 21.8×  116.5→3.26 s 35.8×
-micro solves        42.4→2.69 s 15.8×   39.1→1.51 s 26.0×   155.6→6.50 s 23.9×  115.5→2.65 s 43.6×
-per evaluation      15.7×               27.9×               24.1×               41.1×
-rejected / full     0 / 19 of 920       0 / 0 of 988        0 / 21 of 1088      0 / 0 of 1020
-macro iterations    4, 4, 4 (4, 4, 4)   4, 5, 4 (4, 4, 4)   5, 5, 4 (4, 5, 5)   4, 5, 4 (4, 5, 5)
-force error         0.115 %             0.109 %             0.269 %             0.322 %
-offline             8.0 s + 22.5 s      8.4 s + 23.4 s      19.8 s + 93.8 s     18.9 s + 81.5 s
-break-even          ≈ 710 evaluations   ≈ 780 evaluations   ≈ 820 evaluations   ≈ 960 evaluations
-==================  ==================  ==================  ==================  ==================
-
-With training to 4 % the strains at the notch roots leave the training range in the last step
-(strain limit 3.8 %): those points are answered by the full RVE ("range" fallbacks, the 19 and
-21 full-RVE answers), which costs most of the reduced time; training to 6 % removes them. No
-answer was rejected at certification in any run. The full 3670-point runs took 157 s and 116 s
-(the other engineers' load). With 32 paths and 24 modes the 1313-point cell keeps 777 cubature
-points and gains nothing (force error 0.110 %, online 8.6×, reduce 65 s). As in 2D the cubature
-hardly grows with the cell (558–658 points for 2.8× the points), so the ratio grows with it.
+With 16 modes the finer cell's answers at the notch roots in steps 2 and 3 are rejected
+(indicator up to 0.86 % against the threshold 0.43 %, the tolerance over the effectivity 2.33):
+their full solves (≈ 1 s each) and the re-solved macro iterations take most of the reduced
+time. 24 modes capture 99.98 % of the snapshot energy (16: 99.92 %) and no answer is
+rejected. The cubature hardly grows with the cell (645 points for 8192, 648 for 3670), so
+without rejections the ratio grows with it; the reduced set-up (the elastic Cholesky factor,
+3.3 s in 3D at 5,667 dofs, once per RVE group) weighs in such a short run. The issue's goal
+(≥ 50× online for a 3D RVE) is not reached: 34× online and 47× in the micro solves with the
+8192-point cell and 24 modes. Of that reduced run's 19.9 s, 4.5 s are the micro set-up (most of
+it the indicator's Cholesky factorization), which a longer run amortizes. The same full run
+took 840 s instead of 681 s an hour earlier (the machine's load; 56× in the micro solves
+against it).
 """
 
 from __future__ import annotations

@@ -167,8 +167,9 @@ if comm.rank == 0:
 # evaluations, at one point in the last step, have an estimated error above 1 % and are
 # answered by the full RVE. On this small RVE (one fibre, P1, 168 quadrature points) the
 # cubature keeps most of the points and the indicator updates the laws at all of them, so the
-# reduced run is only about 1.5 times faster; on a finer cell (976 points, 221 cubature points)
-# about 4 times: `benchmarks/rom.py` measures it.
+# reduced run is less than 2 times faster; on a finer cell (976 points, 221 cubature points)
+# about 10 times, and on a 3D cell of 8,192 points with 24 modes about 40 times:
+# `benchmarks/rom.py` measures it.
 #
 # ## A figure
 #
