@@ -53,7 +53,6 @@ class StressChangeIndicator:
             csr=(csr.indptr, csr.indices, csr.data),  # type: ignore[arg-type]  # arrays
             comm=MPI.COMM_SELF,  # type: ignore[arg-type]  # petsc4py takes mpi4py comms
         )
-        self._M.setOption(PETSc.Mat.Option.SPD, True)
         self._elastic = PETSc.KSP().create(MPI.COMM_SELF)  # type: ignore[arg-type]
         self._elastic.setOperators(self._M)
         self._elastic.setType("preonly")
@@ -61,7 +60,7 @@ class StressChangeIndicator:
         pc.setType("cholesky")
         pc.setFactorOrdering("nd")
         self._elastic.setUp()
-        self._load, self._solution = self._M.createVecs()
+        self._load, self._solution = self._M.createVecRight(), self._M.createVecRight()
         self._x, self._R, self._z = (p.P.createVecRight() for _ in range(3))
 
     def lift(
