@@ -282,8 +282,9 @@ class NonlinearRVE:
         history (an earlier macro iteration of this step): the answer is the same to the
         Newton tolerance, in fewer iterations. Substeps after a failure restart from the
         committed fluctuation. Successive answers of a point then start from different places,
-        so their round-off differs: a macro Newton's residual stalls near 1e-13 of its first
-        value (a cold start's, smooth in E, near 1e-15), far below its tolerance.
+        so their errors (within the Newton tolerance) no longer vary smoothly with E: a macro
+        Newton's residual stalls near 1e-13 of its first value (cold starts: near 1e-15), far
+        below its tolerance.
         """
         x = np.asarray(trial["x"])
         if x.shape != (self._x.getLocalSize(),):
